@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* config.h -- configuration: text -> validated, immutable struct config. */
+#ifndef XMUX_CONFIG_H
+#define XMUX_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "xml/xml.h"
+
+enum cfg_listen_kind {
+    CFG_LISTEN_C2S,     /* "c2s": plain TCP, STARTTLS required */
+    CFG_LISTEN_C2S_TLS, /* "c2s-tls": Direct TLS (XEP-0368) */
+    CFG_LISTEN_S2S,     /* "s2s" */
+    CFG_LISTEN_S2S_TLS, /* "s2s-tls" */
+};
+
+struct cfg_listen {
+    enum cfg_listen_kind kind;
+    char *address; /* IPv4 or IPv6 literal */
+    uint16_t port;
+    int line; /* line in the config file, for later error messages */
+};
+
+struct cfg_host {
+    char *domain; /* normalised (jid_domain_prep) */
+    char *cert;   /* PEM file, NULL: generated at first start */
+    char *key;
+    bool mux; /* offer/use mux for this host (default true) */
+    int line;
+};
+
+struct cfg_route {
+    char *domain; /* normalised */
+    char *host;   /* address or name to connect to */
+    uint16_t port;
+    int line;
+};
+
+/* Every duration is in milliseconds (the file gives seconds; fractions
+ * allowed, so tests can shorten them). */
+struct cfg_timeouts {
+    uint32_t negotiation; /* T_negotiation, default 60 s */
+    uint32_t close_wait;  /* T_close_wait, default 10 s */
+    uint32_t idle;        /* idle stream, default 300 s */
+};
+
+struct config {
+    char *file; /* path loaded, or "(default)" */
+    char *state_dir;
+    enum log_level log_level;
+    struct cfg_listen *listen;
+    size_t nlisten;
+    char *tls_ca_file;
+    struct cfg_host *hosts;
+    size_t nhosts;
+    struct {
+        bool dialback, bidi, mux;
+        unsigned max_connections_per_peer; /* 1..4 */
+        struct cfg_route *routes;
+        size_t nroutes;
+    } s2s;
+    struct {
+        bool mux;
+    } c2s;
+    struct cfg_timeouts timeouts;
+    struct xml_limits limits_preauth; /* before authentication */
+    struct xml_limits limits;         /* after authentication */
+    size_t max_connections;           /* total accepted connections */
+};
+
+/* Load and validate the file at path. On success *out is a new config the
+ * caller frees with config_free. On failure returns XE_CONFIG (or -errno
+ * if the file cannot be read) and err holds one line "FILE:LINE: message"
+ * (LINE omitted only when no line applies). */
+int config_load_file(const char *path, struct config **out, struct buf *err);
+/* Same, from text in memory; name stands for the file in messages. */
+int config_load_string(const char *text, const char *name,
+                       struct config **out, struct buf *err);
+/* The embedded default: host "localhost", listeners on 127.0.0.1 (c2s
+ * 5222, c2s-tls 5223, s2s 5269, s2s-tls 5270), state under state_dir
+ * (NULL: "./xmux-state"). */
+int config_load_default(const char *state_dir, struct config **out,
+                        struct buf *err);
+/* The text of the embedded default (what config_load_default parses). */
+const char *config_default_text(void);
+/* Free a config; accepts NULL. */
+void config_free(struct config *cfg);
+/* The host entry serving domain (already normalised), or NULL. */
+const struct cfg_host *config_host(const struct config *cfg,
+                                   const char *domain);
+/* "c2s", "c2s-tls", "s2s", "s2s-tls". */
+const char *config_listen_kind_name(enum cfg_listen_kind k);
+
+#endif
