@@ -1,0 +1,6 @@
+#!/bin/sh
+# bench.sh BUILD_DIR -- run the benchmarks built in BUILD_DIR.
+set -eu
+build=$1
+echo "== bench/xml: our reader + stanza trees vs bare expat"
+"$build/bench/bench_xml"

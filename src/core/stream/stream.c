@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+/* stream.c -- the receiving side of an XMPP stream, sans I/O (RFC 6120 §4). */
+#include "stream/stream.h"
+
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "stream/stream_int.h"
+
+static const char *const state_names[] = {
+    [STREAM_ST_HEADER] = "header",
+    [STREAM_ST_PRETLS] = "pre-tls",
+    [STREAM_ST_CLOSED] = "closed",
+};
+
+const char *
+stream_state_name(enum stream_state st)
+{
+    if ((size_t)st >= sizeof(state_names) / sizeof(state_names[0]))
+        return "?";
+    return state_names[st];
+}
+
+void
+stream__set_state(struct stream *s, enum stream_state st)
+{
+    if (s->state == st)
+        return;
+    log_msg(s->ctx->log, LOG_DEBUG, s->conn, "event=state from=%s to=%s",
+            stream_state_name(s->state), stream_state_name(st));
+    s->state = st;
+}
+
+/* --- output ------------------------------------------------------------- */
+
+static void
+stream_wctx(const struct stream *s, struct stanza_wctx *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->default_ns = s->s2s ? NS_SERVER : NS_CLIENT;
+    w->prefix[0] = "stream";
+    w->prefix_ns[0] = XML_NS_STREAM;
+    w->nprefixes = 1;
+    if (s->s2s) {
+        w->prefix[1] = "db";
+        w->prefix_ns[1] = NS_DIALBACK;
+        w->nprefixes = 2;
+    }
+}
+
+/* Queue raw bytes for the peer. A full output queue means the peer does
+ * not read: the stream is cut off without further ceremony. */
+int
+stream__send_raw(struct stream *s, const char *p, size_t n)
+{
+    if (s->state == STREAM_ST_CLOSED)
+        return XE_CLOSED;
+    int rc = buf_append(&s->out, p, n);
+    if (rc) {
+        log_msg(s->ctx->log, LOG_WARN, s->conn,
+                "event=output-overflow bytes=%zu max=%d", buf_len(&s->out),
+                STREAM_OUT_MAX);
+        s->cond = SC_RESOURCE_CONSTRAINT;
+        s->close_reason = "output-overflow";
+        stream__set_state(s, STREAM_ST_CLOSED);
+    }
+    return rc;
+}
+
+/* Queue one element, serialised for this stream. */
+int
+stream__send(struct stream *s, const struct stanza *el)
+{
+    if (s->state == STREAM_ST_CLOSED)
+        return XE_CLOSED;
+    struct stanza_wctx w;
+    stream_wctx(s, &w);
+    size_t before = s->out.len;
+    int rc = stanza_write(el, &w, &s->out);
+    if (rc) {
+        /* Drop the partial element; the stream cannot go on. */
+        s->out.len = before;
+        return stream__send_raw(s, NULL, STREAM_OUT_MAX);
+    }
+    return 0;
+}
+
+/* Queue one element and drop the caller's reference to it. */
+int
+stream__send_take(struct stream *s, struct stanza *el)
+{
+    int rc = stream__send(s, el);
+    stanza_unref(el);
+    return rc;
+}
+
+static void
+new_stream_id(struct stream *s)
+{
+    unsigned char rnd[STREAM_ID_BYTES];
+    static const char hex[] = "0123456789abcdef";
+    s->ctx->random(s->ctx->random_arg, rnd, sizeof(rnd));
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        s->id[2 * i] = hex[rnd[i] >> 4];
+        s->id[2 * i + 1] = hex[rnd[i] & 15];
+    }
+    s->id[2 * STREAM_ID_BYTES] = '\0';
+}
+
+static void
+put_attr(struct buf *b, const char *name, const char *value)
+{
+    buf_printf(b, " %s='", name);
+    xml_escape_attr(b, value, strlen(value));
+    buf_appendz(b, "'");
+}
+
+/* Send our response header (RFC 6120 §4.7): a fresh id, 'from' only for a
+ * domain we serve (D-13), 'to' = the peer's 'from' on s2s, version only
+ * when the peer spoke 1.x or later. */
+int
+stream__send_header(struct stream *s, bool with_version)
+{
+    struct buf h;
+    buf_init(&h, 4096 + 2 * JID_DOMAIN_BUFSZ * 6);
+    new_stream_id(s);
+    buf_appendz(&h, "<?xml version='1.0'?><stream:stream");
+    put_attr(&h, "xmlns", s->s2s ? NS_SERVER : NS_CLIENT);
+    put_attr(&h, "xmlns:stream", XML_NS_STREAM);
+    if (s->s2s)
+        put_attr(&h, "xmlns:db", NS_DIALBACK);
+    put_attr(&h, "id", s->id);
+    if (s->host)
+        put_attr(&h, "from", s->host->domain);
+    if (s->peer_from)
+        put_attr(&h, "to", s->peer_from);
+    if (with_version)
+        put_attr(&h, "version", "1.0");
+    put_attr(&h, "xml:lang", "en");
+    buf_appendz(&h, ">");
+    s->header_sent = true;
+    int rc = stream__send_raw(s, buf_ptr(&h), buf_len(&h));
+    buf_fini(&h);
+    return rc;
+}
+
+/* End the stream with a stream error (RFC 6120 §4.9): a response header
+ * first if none went out yet, then the error and the closing tag. */
+int
+stream__fail(struct stream *s, enum stream_cond cond, const char *text)
+{
+    if (s->state == STREAM_ST_CLOSED)
+        return XE_CLOSED;
+    if (!s->header_sent)
+        stream__send_header(s, true);
+    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=stream-error cond=%s",
+            stream_cond_name(cond));
+    s->cond = cond;
+    s->close_reason = stream_cond_name(cond);
+    stream__send_take(s, stanza_stream_error(cond, text));
+    stream__send_raw(s, "</stream:stream>", 16);
+    stream__set_state(s, STREAM_ST_CLOSED);
+    return XE_CLOSED;
+}
+
+/* Close the stream gracefully with our closing tag. */
+int
+stream__close(struct stream *s, const char *reason)
+{
+    if (s->state == STREAM_ST_CLOSED)
+        return XE_CLOSED;
+    if (!s->header_sent)
+        stream__send_header(s, true);
+    s->close_reason = reason;
+    stream__send_raw(s, "</stream:stream>", 16);
+    stream__set_state(s, STREAM_ST_CLOSED);
+    return XE_CLOSED;
+}
+
+/* --- XML reader callbacks ----------------------------------------------- */
+
+static int
+on_stream_open(void *arg, const struct xml_name *el,
+               const struct xml_attr *attrs, size_t nattrs,
+               const struct xml_nsdecl *decls, size_t ndecls)
+{
+    struct stream *s = arg;
+    if (s->state != STREAM_ST_HEADER)
+        return stream__fail(s, SC_NOT_WELL_FORMED, NULL);
+    struct stream_header h = {el, attrs, nattrs, decls, ndecls};
+    return stream__on_header(s, &h);
+}
+
+static int
+on_start(void *arg, unsigned depth, const struct xml_name *el,
+         const struct xml_attr *attrs, size_t nattrs)
+{
+    struct stream *s = arg;
+    stanza_builder_start(&s->sb, depth, el, attrs, nattrs);
+    return 0;
+}
+
+static int
+on_text(void *arg, unsigned depth, const char *text, size_t len)
+{
+    struct stream *s = arg;
+    stanza_builder_text(&s->sb, depth, text, len);
+    return 0;
+}
+
+static int
+on_end(void *arg, unsigned depth)
+{
+    struct stream *s = arg;
+    struct stanza *el = stanza_builder_end(&s->sb, depth);
+    if (el == NULL)
+        return 0;
+    int rc = stream__on_element(s, el);
+    stanza_unref(el);
+    return rc;
+}
+
+static int
+on_stream_close(void *arg)
+{
+    struct stream *s = arg;
+    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=peer-closed-stream");
+    return stream__close(s, "peer-closed-stream");
+}
+
+static const struct xml_handler stream_xml_handler = {
+    .stream_open = on_stream_open,
+    .start = on_start,
+    .text = on_text,
+    .end = on_end,
+    .stream_close = on_stream_close,
+};
+
+/* --- public API ----------------------------------------------------------- */
+
+void
+stream_init(struct stream *s, const struct stream_ctx *ctx, uint64_t conn,
+            enum cfg_listen_kind kind)
+{
+    memset(s, 0, sizeof(*s));
+    s->ctx = ctx;
+    s->conn = conn;
+    s->kind = kind;
+    s->s2s = kind == CFG_LISTEN_S2S || kind == CFG_LISTEN_S2S_TLS;
+    s->state = STREAM_ST_HEADER;
+    s->xr = xml_reader_new(&ctx->cfg->limits_preauth, &stream_xml_handler, s);
+    stanza_builder_init(&s->sb);
+    buf_init(&s->out, STREAM_OUT_MAX);
+}
+
+void
+stream_fini(struct stream *s)
+{
+    xml_reader_free(s->xr);
+    s->xr = NULL;
+    stanza_builder_fini(&s->sb);
+    buf_fini(&s->out);
+    x_free(s->peer_from);
+    s->peer_from = NULL;
+}
+
+/* Map a reader failure to the stream error RFC 6120 §4.9.3 names. */
+static int
+fail_xml(struct stream *s, int rc)
+{
+    switch (rc) {
+    case XE_RESTRICTED:
+        if (xml_reader_unsupported_encoding(s->xr))
+            return stream__fail(s, SC_UNSUPPORTED_ENCODING, NULL);
+        return stream__fail(s, SC_RESTRICTED_XML, NULL);
+    case XE_LIMIT:
+        log_msg(s->ctx->log, LOG_INFO, s->conn, "event=limit what=xml");
+        return stream__fail(s, SC_POLICY_VIOLATION, "stanza too large");
+    default:
+        return stream__fail(s, SC_NOT_WELL_FORMED, NULL);
+    }
+}
+
+int
+stream_feed(struct stream *s, const char *data, size_t len)
+{
+    while (len > 0) {
+        if (s->state == STREAM_ST_CLOSED)
+            return XE_CLOSED;
+        size_t used = 0;
+        int rc = xml_reader_feed(s->xr, data, len, &used);
+        if (rc == XE_CLOSED || s->state == STREAM_ST_CLOSED)
+            return XE_CLOSED;
+        if (rc)
+            return fail_xml(s, rc);
+        data += used;
+        len -= used;
+        if (s->restart_pending) {
+            s->restart_pending = false;
+            xml_reader_reset(s->xr);
+            stanza_builder_fini(&s->sb);
+            stanza_builder_init(&s->sb);
+            stream__set_state(s, STREAM_ST_HEADER);
+        } else if (used == 0) {
+            break;
+        }
+    }
+    return s->state == STREAM_ST_CLOSED ? XE_CLOSED : 0;
+}
+
+void
+stream_timeout(struct stream *s)
+{
+    if (s->state == STREAM_ST_CLOSED)
+        return;
+    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=timeout what=negotiation");
+    stream__fail(s, SC_CONNECTION_TIMEOUT, NULL);
+}
+
+void
+stream_shutdown(struct stream *s)
+{
+    if (s->state == STREAM_ST_CLOSED)
+        return;
+    stream__fail(s, SC_SYSTEM_SHUTDOWN, NULL);
+}
+
+void
+stream_eof(struct stream *s)
+{
+    if (s->state == STREAM_ST_CLOSED)
+        return;
+    s->close_reason = "peer-eof";
+    stream__set_state(s, STREAM_ST_CLOSED);
+}
+
+bool
+stream_finished(const struct stream *s)
+{
+    return s->state == STREAM_ST_CLOSED;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* stream_int.h -- stream module internals shared between its files. */
+#ifndef XMUX_STREAM_INT_H
+#define XMUX_STREAM_INT_H
+
+#include "stream/stream.h"
+
+/* The initiating stream header as the reader reported it. */
+struct stream_header {
+    const struct xml_name *el;
+    const struct xml_attr *attrs;
+    size_t nattrs;
+    const struct xml_nsdecl *decls;
+    size_t ndecls;
+};
+
+void stream__set_state(struct stream *s, enum stream_state st);
+int stream__send_raw(struct stream *s, const char *p, size_t n);
+int stream__send(struct stream *s, const struct stanza *el);
+int stream__send_take(struct stream *s, struct stanza *el);
+int stream__send_header(struct stream *s, bool with_version);
+int stream__fail(struct stream *s, enum stream_cond cond, const char *text);
+int stream__close(struct stream *s, const char *reason);
+
+/* stream_in.c: the receiving role. */
+int stream__on_header(struct stream *s, const struct stream_header *h);
+int stream__on_element(struct stream *s, struct stanza *el);
+
+#endif

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* io.h -- libuv glue: listeners, connections, timers, clean shutdown. */
+#ifndef XMUX_IO_H
+#define XMUX_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/log.h"
+#include "config/config.h"
+#include "stream/stream.h"
+
+struct listener;
+struct conn;
+
+/* One server: one loop, its listeners and connections. */
+struct server {
+    uv_loop_t *loop;
+    const struct config *cfg; /* borrowed */
+    struct logger log;
+    struct stream_ctx sctx;
+    struct listener *listeners;
+    size_t nlisteners;
+    struct conn *conns; /* doubly linked list of live connections */
+    size_t nconns;
+    uint64_t next_conn_id;
+    uv_timer_t stop_timer; /* bounds how long a shutdown waits */
+    bool stopping;
+    char *readbuf; /* shared by all reads: data is consumed synchronously */
+    size_t readbuf_size;
+};
+
+/* Set up the server on loop; cfg and the logger settings are borrowed. */
+int server_init(struct server *srv, uv_loop_t *loop,
+                const struct config *cfg);
+/* Bind and listen on every configured address. Errors are logged with the
+ * listener's config line; returns the first error. */
+int server_listen(struct server *srv);
+/* Begin a clean shutdown: stop accepting, send <system-shutdown/> on every
+ * stream, and close the handles once they are flushed (or after the
+ * close-wait timeout). The loop then runs out of work. */
+void server_stop(struct server *srv);
+/* Free what server_init allocated; call after the loop has ended. */
+void server_fini(struct server *srv);
+
+#endif

@@ -1,0 +1,242 @@
+# SPDX-License-Identifier: MIT
+"""xmuxtest -- start a real xmuxd on loopback and talk XMPP to it over raw
+sockets. Used by the system tests (one CTest test per scenario)."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+NS_STREAM = "http://etherx.jabber.org/streams"
+NS_STREAMS_ERR = "urn:ietf:params:xml:ns:xmpp-streams"
+NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+NS_XML = "http://www.w3.org/XML/1998/namespace"
+
+C2S_HEADER = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+              "xmlns:stream='http://etherx.jabber.org/streams' "
+              "to='{to}' version='1.0'>")
+S2S_HEADER = ("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+              "xmlns:stream='http://etherx.jabber.org/streams' "
+              "xmlns:db='jabber:server:dialback' "
+              "from='{frm}' to='{to}' version='1.0'>")
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def free_port(addr="127.0.0.1"):
+    s = socket.socket()
+    s.bind((addr, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Server:
+    """An xmuxd process with its own config and state dir."""
+
+    def __init__(self, hosts=("localhost", "montague.example"),
+                 negotiation=60, extra="", addr="127.0.0.1"):
+        self.dir = tempfile.mkdtemp(prefix="xmux-sys-")
+        self.addr = addr
+        self.c2s_port = free_port(addr)
+        self.s2s_port = free_port(addr)
+        self.binary = os.environ.get("XMUXD", "xmuxd")
+        hosts_cfg = ",\n".join('  { domain = "%s"; }' % h for h in hosts)
+        self.config = os.path.join(self.dir, "xmux.conf")
+        with open(self.config, "w") as f:
+            f.write(f"""state_dir = "{self.dir}/state";
+log_level = "debug";
+listen = ( {{ kind = "c2s"; address = "{addr}"; port = {self.c2s_port}; }},
+           {{ kind = "s2s"; address = "{addr}"; port = {self.s2s_port}; }} );
+hosts = (
+{hosts_cfg}
+);
+timeouts = {{ negotiation = {negotiation}; close_wait = 2; }};
+{extra}
+""")
+        self.log_path = os.path.join(self.dir, "xmuxd.log")
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([self.binary, "--config", self.config],
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise TestFailure("xmuxd exited early:\n" + self.logtext())
+            try:
+                socket.create_connection((self.addr, self.s2s_port), 0.2).close()
+                socket.create_connection((self.addr, self.c2s_port), 0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise TestFailure("xmuxd did not listen:\n" + self.logtext())
+
+    def logtext(self):
+        try:
+            with open(self.log_path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self, expect_code=0):
+        """SIGTERM, wait, and require a clean exit (sanitizers report leaks
+        and errors through the exit code)."""
+        if self.proc is None or self.proc.poll() is not None:
+            code = self.proc.returncode if self.proc else 0
+        else:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise TestFailure("xmuxd did not stop on SIGTERM")
+        self.log.close()
+        text = self.logtext()
+        check("AddressSanitizer" not in text and "runtime error" not in text,
+              "sanitizer report:\n" + text)
+        check(code == expect_code,
+              f"xmuxd exit code {code}, expected {expect_code}:\n" + text)
+        return text
+
+    def client(self, kind="c2s"):
+        port = self.c2s_port if kind == "c2s" else self.s2s_port
+        return Client(self.addr, port)
+
+
+class Client:
+    """A raw XMPP endpoint: sends bytes, parses what comes back."""
+
+    def __init__(self, addr, port, timeout=5.0):
+        self.sock = socket.create_connection((addr, port), timeout)
+        self.timeout = timeout
+        self.parser = ET.XMLPullParser(events=("start", "end"))
+        self.depth = 0
+        self.header = None        # root element (attributes only)
+        self.elements = []        # complete first-level elements, in order
+        self.closed_tag = False   # peer sent </stream:stream>
+        self.eof = False
+        self.raw = b""
+        self.taken = 0
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _pump(self, deadline):
+        self.sock.settimeout(max(0.01, deadline - time.time()))
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            self.eof = True
+            return True
+        self.raw += data
+        self.parser.feed(data)
+        for ev, el in self.parser.read_events():
+            if ev == "start":
+                if self.depth == 0:
+                    self.header = el
+                self.depth += 1
+            else:
+                self.depth -= 1
+                if self.depth == 1:
+                    self.elements.append(el)
+                elif self.depth == 0:
+                    self.closed_tag = True
+        return True
+
+    def wait(self, pred, what, timeout=None):
+        deadline = time.time() + (timeout or self.timeout)
+        while not pred():
+            if self.eof or time.time() > deadline:
+                if pred():
+                    break
+                raise TestFailure(f"timed out waiting for {what}; got "
+                                  f"{self.raw[-2000:]!r}")
+            self._pump(deadline)
+
+    def wait_header(self):
+        self.wait(lambda: self.header is not None, "stream header")
+        return self.header
+
+    def next_element(self, timeout=None):
+        """The next first-level element not yet returned."""
+        n = self.taken
+        self.wait(lambda: len(self.elements) > n, "an element", timeout)
+        self.taken += 1
+        return self.elements[n]
+
+    def wait_eof(self, timeout=None):
+        self.wait(lambda: self.eof, "TCP close", timeout)
+
+    def expect_stream_error(self, cond, timeout=None):
+        """CORE-20: a stream error is followed by </stream:stream> and TCP
+        close."""
+        el = self.next_element(timeout)
+        check(el.tag == f"{{{NS_STREAM}}}error",
+              f"expected stream error {cond}, got {ET.tostring(el)!r}")
+        conds = [c.tag for c in el if c.tag != f"{{{NS_STREAMS_ERR}}}text"]
+        check(conds == [f"{{{NS_STREAMS_ERR}}}{cond}"],
+              f"expected condition {cond}, got {conds}")
+        self.wait(lambda: self.closed_tag, "</stream:stream> after error")
+        self.wait_eof()
+        check(b"</stream:stream>" in self.raw, "closing tag missing")
+        check(self.raw.rstrip().endswith(b"</stream:stream>"),
+              "bytes after the closing tag: %r" % self.raw[-200:])
+        return el
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def header_checks(h, served_from, to=None):
+    """CORE-01: from (or none), fresh id >= 128 bits, version, xml:lang."""
+    check(h.tag == f"{{{NS_STREAM}}}stream", "root is not stream:stream")
+    if served_from is None:
+        check("from" not in h.attrib, "header claims a domain: %r" % h.attrib)
+    else:
+        check(h.get("from") == served_from, "header from=%r" % h.get("from"))
+    sid = h.get("id") or ""
+    check(re.fullmatch(r"[0-9a-f]{32,}", sid) is not None,
+          "stream id %r is not >= 128 random bits in hex" % sid)
+    check(h.get(f"{{{NS_XML}}}lang") is not None, "xml:lang missing")
+    if to is not None:
+        check(h.get("to") == to, "header to=%r, expected %r" % (h.get("to"), to))
+
+
+def run(tests):
+    """Run the test named by argv[1] (or all), print a summary, exit."""
+    names = sys.argv[1:] or list(tests)
+    failed = 0
+    for name in names:
+        try:
+            tests[name]()
+            print(f"ok   {name}")
+        except TestFailure as e:
+            failed += 1
+            print(f"FAIL {name}: {e}")
+    print(f"{len(names) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
