@@ -31,6 +31,12 @@ struct cfg_host {
     char *key;
     bool mux; /* offer/use mux for this host (default true) */
     int line;
+    /* Domains listed in the mux host list (H, MUX §6.4) on streams to this
+     * host, each normalised and a local host. NULL: the key is absent, so
+     * every local host is listed; non-NULL with nmux_advertise == 0: an
+     * explicitly empty list. */
+    char **mux_advertise;
+    size_t nmux_advertise;
 };
 
 struct cfg_route {
@@ -43,9 +49,13 @@ struct cfg_route {
 /* Every duration is in milliseconds (the file gives seconds; fractions
  * allowed, so tests can shorten them). */
 struct cfg_timeouts {
-    uint32_t negotiation; /* T_negotiation, default 60 s */
-    uint32_t close_wait;  /* T_close_wait, default 10 s */
-    uint32_t idle;        /* idle stream, default 300 s */
+    uint32_t negotiation;     /* T_negotiation, default 60 s */
+    uint32_t close_wait;      /* T_close_wait, default 10 s */
+    uint32_t idle;            /* idle stream, default 300 s */
+    uint32_t dialback;        /* T_dialback, default 30 s */
+    uint32_t authz;           /* T_authz_I, default 30 s */
+    uint32_t iq_response;     /* T_iq_R, default 30 s */
+    uint32_t secondary_close; /* T_secondary_close, default 30 s */
 };
 
 struct config {
@@ -62,9 +72,12 @@ struct config {
         unsigned max_connections_per_peer; /* 1..4 */
         struct cfg_route *routes;
         size_t nroutes;
+        bool mux_authorization;  /* run M3 as I, accept F4 as R (true) */
+        bool require_client_eku; /* MUX §5.1 (default true) */
     } s2s;
     struct {
         bool mux;
+        bool mux_allow_domain_jids; /* MUX §5.6 (default false) */
     } c2s;
     struct cfg_timeouts timeouts;
     struct xml_limits limits_preauth; /* before authentication */
@@ -78,12 +91,15 @@ struct config {
  * (LINE omitted only when no line applies). */
 int config_load_file(const char *path, struct config **out, struct buf *err);
 /* Same, from text in memory; name stands for the file in messages. */
-int config_load_string(const char *text, const char *name,
-                       struct config **out, struct buf *err);
+int config_load_string(const char *text,
+                       const char *name,
+                       struct config **out,
+                       struct buf *err);
 /* The embedded default: host "localhost", listeners on 127.0.0.1 (c2s
  * 5222, c2s-tls 5223, s2s 5269, s2s-tls 5270), state under state_dir
  * (NULL: "./xmux-state"). */
-int config_load_default(const char *state_dir, struct config **out,
+int config_load_default(const char *state_dir,
+                        struct config **out,
                         struct buf *err);
 /* The text of the embedded default (what config_load_default parses). */
 const char *config_default_text(void);
