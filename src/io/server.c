@@ -10,7 +10,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 
-#define READ_BUF_SIZE (64 * 1024)
+#define READ_BUF_SIZE ((size_t)64 << 10)
 
 /* The kernel's CSPRNG; getrandom on an initialised pool never fails for
  * requests this small, but EINTR is retried and anything else aborts:

@@ -20,7 +20,10 @@
     X(XE_JID_DOMAIN, -5012, "invalid JID domainpart")                         \
     X(XE_JID_RESOURCE, -5013, "invalid JID resourcepart")                     \
     X(XE_CLOSED, -5014, "stream closed")                                      \
-    X(XE_IO, -5015, "I/O failure")
+    X(XE_IO, -5015, "I/O failure")                                            \
+    X(XE_TLS, -5016, "TLS failure")                                           \
+    X(XE_STORE, -5017, "storage failure")                                     \
+    X(XE_SASL, -5018, "SASL failure")
 
 enum xerr {
 #define XERR_ENUM(name, val, msg) name = (val),

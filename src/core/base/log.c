@@ -94,47 +94,54 @@ log_sink_stderr(void *arg, enum log_level lvl, const char *line, size_t len)
     } while (r < 0 && errno == EINTR);
 }
 
+static bool
+log_needs_quote(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= ' ' || c >= 0x7f || c == '"' || c == '\\' || c == '=')
+            return true;
+    }
+    return false;
+}
+
+/* Append one byte of a value, escaped; false when it does not fit. */
+static bool
+log_put(char *dst, size_t *o, size_t room, unsigned char c, bool quoted)
+{
+    static const char hex[] = "0123456789abcdef";
+    bool plain = (c > ' ' && c < 0x7f && c != '"' && c != '\\') ||
+                 (c == ' ' && quoted);
+    size_t need = plain ? 1 : 4;
+    if (*o + need > room)
+        return false;
+    if (plain) {
+        dst[(*o)++] = (char)c;
+        return true;
+    }
+    dst[(*o)++] = '\\';
+    dst[(*o)++] = 'x';
+    dst[(*o)++] = hex[c >> 4];
+    dst[(*o)++] = hex[c & 15];
+    return true;
+}
+
 char *
 log_escape(char *dst, size_t dstlen, const char *s, size_t n)
 {
-    bool quote = false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= ' ' || c >= 0x7f || c == '"' || c == '\\' || c == '=') {
-            quote = true;
-            break;
-        }
-    }
     if (dstlen < 8) {
         if (dstlen)
             dst[0] = '\0';
         return dst;
     }
+    bool quote = log_needs_quote(s, n);
     size_t o = 0;
     size_t room = dstlen - 5; /* closing quote, "...", NUL */
     if (quote)
         dst[o++] = '"';
     size_t i = 0;
-    for (; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c > ' ' && c < 0x7f && c != '"' && c != '\\') {
-            if (o + 1 > room)
-                break;
-            dst[o++] = (char)c;
-        } else if (c == ' ' && quote) {
-            if (o + 1 > room)
-                break;
-            dst[o++] = ' ';
-        } else {
-            if (o + 4 > room)
-                break;
-            static const char hex[] = "0123456789abcdef";
-            dst[o++] = '\\';
-            dst[o++] = 'x';
-            dst[o++] = hex[c >> 4];
-            dst[o++] = hex[c & 15];
-        }
-    }
+    while (i < n && log_put(dst, &o, room, (unsigned char)s[i], quote))
+        i++;
     if (i < n) {
         memcpy(dst + o, "...", 3);
         o += 3;

@@ -49,23 +49,29 @@ stream_wctx(const struct stream *s, struct stanza_wctx *w)
     }
 }
 
-/* Queue raw bytes for the peer. A full output queue means the peer does
- * not read: the stream is cut off without further ceremony. */
+/* The peer does not read what we send: cut the stream off without further
+ * ceremony (nothing more can be queued anyway). */
+static int
+stream_overflow(struct stream *s)
+{
+    log_msg(s->ctx->log, LOG_WARN, s->conn,
+            "event=limit what=output-queue bytes=%zu max=%zu",
+            buf_len(&s->out), STREAM_OUT_MAX);
+    s->cond = SC_RESOURCE_CONSTRAINT;
+    s->close_reason = "output-overflow";
+    stream__set_state(s, STREAM_ST_CLOSED);
+    return XE_LIMIT;
+}
+
+/* Queue raw bytes for the peer. */
 int
 stream__send_raw(struct stream *s, const char *p, size_t n)
 {
     if (s->state == STREAM_ST_CLOSED)
         return XE_CLOSED;
-    int rc = buf_append(&s->out, p, n);
-    if (rc) {
-        log_msg(s->ctx->log, LOG_WARN, s->conn,
-                "event=output-overflow bytes=%zu max=%d", buf_len(&s->out),
-                STREAM_OUT_MAX);
-        s->cond = SC_RESOURCE_CONSTRAINT;
-        s->close_reason = "output-overflow";
-        stream__set_state(s, STREAM_ST_CLOSED);
-    }
-    return rc;
+    if (buf_append(&s->out, p, n) != 0)
+        return stream_overflow(s);
+    return 0;
 }
 
 /* Queue one element, serialised for this stream. */
@@ -77,11 +83,9 @@ stream__send(struct stream *s, const struct stanza *el)
     struct stanza_wctx w;
     stream_wctx(s, &w);
     size_t before = s->out.len;
-    int rc = stanza_write(el, &w, &s->out);
-    if (rc) {
-        /* Drop the partial element; the stream cannot go on. */
-        s->out.len = before;
-        return stream__send_raw(s, NULL, STREAM_OUT_MAX);
+    if (stanza_write(el, &w, &s->out) != 0) {
+        s->out.len = before; /* drop the partial element */
+        return stream_overflow(s);
     }
     return 0;
 }
@@ -105,7 +109,7 @@ new_stream_id(struct stream *s)
         s->id[2 * i] = hex[rnd[i] >> 4];
         s->id[2 * i + 1] = hex[rnd[i] & 15];
     }
-    s->id[2 * STREAM_ID_BYTES] = '\0';
+    s->id[sizeof(s->id) - 1] = '\0';
 }
 
 static void
@@ -123,7 +127,8 @@ int
 stream__send_header(struct stream *s, bool with_version)
 {
     struct buf h;
-    buf_init(&h, 4096 + 2 * JID_DOMAIN_BUFSZ * 6);
+    /* Attribute values are escaped: up to 6 bytes per input byte. */
+    buf_init(&h, (size_t)4096 + (size_t)JID_DOMAIN_BUFSZ * 12);
     new_stream_id(s);
     buf_appendz(&h, "<?xml version='1.0'?><stream:stream");
     put_attr(&h, "xmlns", s->s2s ? NS_SERVER : NS_CLIENT);

@@ -38,7 +38,7 @@ enum stream_state {
 };
 
 /* Maximum bytes queued for output before the stream is cut off. */
-#define STREAM_OUT_MAX (1024 * 1024)
+#define STREAM_OUT_MAX ((size_t)1 << 20)
 /* Stream ids carry this many random bytes (>= 128 bits, CORE-01). */
 #define STREAM_ID_BYTES 18
 

@@ -116,7 +116,8 @@ stream__on_header(struct stream *s, const struct stream_header *h)
     if (strcmp(h->el->prefix, "stream") != 0)
         return stream__fail(s, SC_BAD_NAMESPACE_PREFIX, NULL);
     const char *content = header_default_ns(h);
-    if (content == NULL || strcmp(content, s->s2s ? NS_SERVER : NS_CLIENT))
+    if (content == NULL ||
+        strcmp(content, s->s2s ? NS_SERVER : NS_CLIENT) != 0)
         return stream__fail(s, SC_INVALID_NAMESPACE, NULL);
     if (s->host == NULL)
         return stream__fail(s, SC_HOST_UNKNOWN, NULL);

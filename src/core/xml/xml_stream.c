@@ -1,0 +1,632 @@
+/* SPDX-License-Identifier: MIT */
+/* xml_stream.c -- streaming reader over expat: restricted XML and limits. */
+#include "xml/xml.h"
+
+#include <expat.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+
+/* Separates namespace URI, local name and prefix in the names expat
+ * reports. U+0001 cannot appear in XML 1.0 content, not even as a
+ * character reference, so it can never be part of a URI or a name. */
+#define XML_SEP '\x01'
+
+/* A namespace declaration on the stream element, held as offsets into
+ * r->declbuf because that buffer may move while more are added. */
+struct xml_declofs {
+    size_t prefix;
+    size_t uri;
+};
+
+struct xml_reader {
+    XML_Parser p;
+    struct xml_limits lim;
+    struct xml_handler h;
+    void *arg;
+
+    int err;             /* sticky error, 0 if none */
+    const char *errtext; /* static description of err */
+    bool bad_encoding;   /* err came from the XML declaration */
+    bool stopped;        /* a callback called xml_reader_stop */
+    uint64_t stop_at;    /* parser offset just past the stopping event */
+
+    unsigned level;       /* open elements, the stream element included */
+    size_t text_run;      /* bytes of the current run of character data */
+    size_t pending_decls; /* namespace declarations of the next start tag */
+    uint64_t fed;         /* bytes handed to this parser since reset */
+    uint64_t boundary;    /* parser offset of the last element boundary */
+    uint64_t total;       /* bytes consumed since creation */
+
+    /* Scratch space reused by every start tag, so parsing a stanza
+     * allocates nothing once these have grown to fit. */
+    struct xml_attr *attrv;
+    size_t attrv_cap;
+    char *scratch;
+    size_t scratch_cap;
+
+    /* Namespace declarations collected for the stream element. */
+    struct xml_declofs *declv;
+    size_t ndecl, declv_cap;
+    char *declbuf;
+    size_t declbuf_len, declbuf_cap;
+};
+
+/* Records the first error and aborts the parse; later handler calls that
+ * expat still makes are ignored because r->err is set. */
+static void
+reader_fail(struct xml_reader *r, int err, const char *why)
+{
+    if (r->err == 0) {
+        r->err = err;
+        r->errtext = why;
+    }
+    XML_StopParser(r->p, XML_FALSE);
+}
+
+/* Parser offset just past the event being reported. */
+static uint64_t
+reader_event_end(const struct xml_reader *r)
+{
+    return (uint64_t)XML_GetCurrentByteIndex(r->p) +
+           (uint64_t)XML_GetCurrentByteCount(r->p);
+}
+
+/* Whether a handler should act. After xml_reader_stop expat may still
+ * report what belongs to the same token (the end of an empty element
+ * whose start stopped the parse): those events end exactly where the
+ * stopping event did, and are delivered so that the caller sees whole
+ * elements for the bytes reported as consumed. */
+static bool
+reader_live(const struct xml_reader *r)
+{
+    if (r->err)
+        return false;
+    return !r->stopped || reader_event_end(r) == r->stop_at;
+}
+
+/* Applies a callback's result. */
+static void
+reader_check_cb(struct xml_reader *r, int rc)
+{
+    if (rc < 0)
+        reader_fail(r, rc, "refused by the stream handler");
+}
+
+static void *
+grow_array(void *v, size_t *cap, size_t need, size_t elsize)
+{
+    if (need <= *cap)
+        return v;
+    size_t n = *cap ? *cap : 8;
+    while (n < need)
+        n *= 2;
+    *cap = n;
+    return x_realloc(v, n * elsize);
+}
+
+/* Turns an expat name ("local", "uri SEP local" or "uri SEP local SEP
+ * prefix", len bytes) into out. A name without a namespace is used in
+ * place; otherwise it is copied to *dst (len + 1 bytes) and split there.
+ * Returns false if a part is longer than max_name. */
+static bool
+name_split(const char *s,
+           size_t len,
+           char **dst,
+           size_t max_name,
+           struct xml_name *out)
+{
+    const char *sep = memchr(s, XML_SEP, len);
+    if (sep == NULL) {
+        out->ns = "";
+        out->local = s;
+        out->prefix = "";
+        return len <= max_name;
+    }
+    char *d = *dst;
+    memcpy(d, s, len + 1);
+    *dst += len + 1;
+    size_t ulen = (size_t)(sep - s);
+    d[ulen] = '\0';
+    out->ns = d;
+    char *local = d + ulen + 1;
+    size_t llen = len - ulen - 1;
+    size_t plen = 0;
+    char *sep2 = memchr(local, XML_SEP, llen);
+    if (sep2 != NULL) {
+        *sep2 = '\0';
+        plen = llen - (size_t)(sep2 - local) - 1;
+        llen = (size_t)(sep2 - local);
+        out->prefix = sep2 + 1;
+    } else {
+        out->prefix = "";
+    }
+    out->local = local;
+    return ulen <= max_name && llen <= max_name && plen <= max_name;
+}
+
+/* Fills r->attrv from expat's attribute list, checking the limits. Returns
+ * the count, or -1 after reader_fail. */
+static long
+reader_attrs(struct xml_reader *r,
+             const XML_Char *name,
+             const XML_Char **atts,
+             struct xml_name *el,
+             size_t ndecl)
+{
+    size_t n = 0;
+    while (atts[2 * n] != NULL)
+        n++;
+    if (n + ndecl > r->lim.max_attrs) {
+        reader_fail(r, XE_LIMIT, "too many attributes");
+        return -1;
+    }
+    r->attrv = grow_array(r->attrv, &r->attrv_cap, n + 1, sizeof(*r->attrv));
+    /* First pass: name lengths (parked in value_len until the second
+     * pass), so the scratch space is sized once. */
+    size_t elen = strlen(name);
+    size_t need = elen + 1;
+    for (size_t i = 0; i < n; i++) {
+        r->attrv[i].value_len = strlen(atts[2 * i]);
+        need += r->attrv[i].value_len + 1;
+    }
+    if (need > r->scratch_cap) {
+        x_free(r->scratch);
+        r->scratch_cap = need < 256 ? 256 : need;
+        r->scratch = x_malloc(r->scratch_cap);
+    }
+    char *dst = r->scratch;
+    size_t max_name = r->lim.max_name;
+    if (!name_split(name, elen, &dst, max_name, el))
+        goto too_long;
+    for (size_t i = 0; i < n; i++) {
+        struct xml_attr *a = &r->attrv[i];
+        if (!name_split(atts[2 * i], a->value_len, &dst, max_name, &a->name))
+            goto too_long;
+        a->value = atts[2 * i + 1];
+        a->value_len = strlen(a->value);
+        if (a->value_len > r->lim.max_text) {
+            reader_fail(r, XE_LIMIT, "attribute value too long");
+            return -1;
+        }
+    }
+    return (long)n;
+too_long:
+    reader_fail(r, XE_LIMIT, "name too long");
+    return -1;
+}
+
+/* Reports the stream element with the namespace declarations collected
+ * for it; its end is the first element boundary. */
+static void
+reader_stream_open(struct xml_reader *r, const struct xml_name *el, size_t n)
+{
+    /* Once per stream: a short-lived array is simpler than keeping one. */
+    struct xml_nsdecl *decls = x_calloc(r->ndecl + 1, sizeof(*decls));
+    for (size_t i = 0; i < r->ndecl; i++) {
+        decls[i].prefix = r->declbuf + r->declv[i].prefix;
+        decls[i].uri = r->declbuf + r->declv[i].uri;
+    }
+    r->boundary = reader_event_end(r);
+    int rc = 0;
+    if (r->h.stream_open)
+        rc = r->h.stream_open(r->arg, el, r->attrv, n, decls, r->ndecl);
+    x_free(decls);
+    r->ndecl = 0;
+    r->declbuf_len = 0;
+    reader_check_cb(r, rc);
+}
+
+static void XMLCALL
+on_start(void *u, const XML_Char *name, const XML_Char **atts)
+{
+    struct xml_reader *r = u;
+    if (!reader_live(r))
+        return;
+    unsigned depth = r->level++;
+    size_t ndecl = r->pending_decls;
+    r->pending_decls = 0;
+    r->text_run = 0;
+    if (depth > r->lim.max_depth) {
+        reader_fail(r, XE_LIMIT, "elements nested too deeply");
+        return;
+    }
+    struct xml_name el;
+    long n = reader_attrs(r, name, atts, &el, ndecl);
+    if (n < 0)
+        return;
+    if (depth == 0) {
+        reader_stream_open(r, &el, (size_t)n);
+        return;
+    }
+    if (r->h.start)
+        reader_check_cb(r, r->h.start(r->arg, depth, &el, r->attrv, (size_t)n));
+}
+
+static void XMLCALL
+on_end(void *u, const XML_Char *name)
+{
+    (void)name;
+    struct xml_reader *r = u;
+    if (!reader_live(r))
+        return;
+    r->text_run = 0;
+    unsigned depth = --r->level;
+    int rc = 0;
+    if (depth == 0) {
+        r->boundary = reader_event_end(r);
+        if (r->h.stream_close)
+            rc = r->h.stream_close(r->arg);
+    } else {
+        if (depth == 1)
+            r->boundary = reader_event_end(r);
+        if (r->h.end)
+            rc = r->h.end(r->arg, depth);
+    }
+    reader_check_cb(r, rc);
+}
+
+static bool
+is_space(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != ' ' && s[i] != '\n' && s[i] != '\t' && s[i] != '\r')
+            return false;
+    }
+    return true;
+}
+
+static void XMLCALL
+on_text(void *u, const XML_Char *s, int len)
+{
+    struct xml_reader *r = u;
+    if (!reader_live(r))
+        return;
+    unsigned depth = r->level - 1;
+    size_t n = (size_t)len;
+    if (depth == 0 && is_space(s, n)) {
+        /* Whitespace between stanzas (keepalives) is a boundary: it must
+         * not add up to a limit over a long-lived stream. */
+        r->boundary = reader_event_end(r);
+        r->text_run = 0;
+    } else {
+        r->text_run += n;
+        if (r->text_run > r->lim.max_text) {
+            reader_fail(r, XE_LIMIT, "text too long");
+            return;
+        }
+    }
+    if (r->h.text)
+        reader_check_cb(r, r->h.text(r->arg, depth, s, n));
+}
+
+/* Appends a NUL-terminated copy of s to r->declbuf; returns its offset. */
+static size_t
+decl_store(struct xml_reader *r, const char *s, size_t len)
+{
+    size_t need = r->declbuf_len + len + 1;
+    if (need > r->declbuf_cap) {
+        size_t cap = r->declbuf_cap ? r->declbuf_cap : 128;
+        while (cap < need)
+            cap *= 2;
+        r->declbuf = x_realloc(r->declbuf, cap);
+        r->declbuf_cap = cap;
+    }
+    size_t at = r->declbuf_len;
+    memcpy(r->declbuf + at, s, len);
+    r->declbuf[at + len] = '\0';
+    r->declbuf_len = need;
+    return at;
+}
+
+static void XMLCALL
+on_ns_start(void *u, const XML_Char *prefix, const XML_Char *uri)
+{
+    struct xml_reader *r = u;
+    if (!reader_live(r))
+        return;
+    if (prefix == NULL)
+        prefix = "";
+    if (uri == NULL)
+        uri = "";
+    size_t plen = strlen(prefix), ulen = strlen(uri);
+    if (++r->pending_decls > r->lim.max_attrs) {
+        reader_fail(r, XE_LIMIT, "too many attributes");
+        return;
+    }
+    if (plen > r->lim.max_name || ulen > r->lim.max_name) {
+        reader_fail(r, XE_LIMIT, "name too long");
+        return;
+    }
+    if (r->level != 0)
+        return;
+    r->declv =
+        grow_array(r->declv, &r->declv_cap, r->ndecl + 1, sizeof(*r->declv));
+    r->declv[r->ndecl].prefix = decl_store(r, prefix, plen);
+    r->declv[r->ndecl].uri = decl_store(r, uri, ulen);
+    r->ndecl++;
+}
+
+/* RFC 6120 §11.1: DTDs, entity declarations, comments and processing
+ * instructions are refused; they stop the parse at once. */
+static void XMLCALL
+on_doctype(void *u,
+           const XML_Char *name,
+           const XML_Char *sysid,
+           const XML_Char *pubid,
+           int has_internal_subset)
+{
+    (void)name, (void)sysid, (void)pubid, (void)has_internal_subset;
+    reader_fail(u, XE_RESTRICTED, "document type declaration");
+}
+
+static void XMLCALL
+on_entity_decl(void *u,
+               const XML_Char *name,
+               int is_param,
+               const XML_Char *value,
+               int value_len,
+               const XML_Char *base,
+               const XML_Char *sysid,
+               const XML_Char *pubid,
+               const XML_Char *notation)
+{
+    (void)name, (void)is_param, (void)value, (void)value_len, (void)base;
+    (void)sysid, (void)pubid, (void)notation;
+    reader_fail(u, XE_RESTRICTED, "entity declaration");
+}
+
+static void XMLCALL
+on_unparsed_entity(void *u,
+                   const XML_Char *name,
+                   const XML_Char *base,
+                   const XML_Char *sysid,
+                   const XML_Char *pubid,
+                   const XML_Char *notation)
+{
+    (void)name, (void)base, (void)sysid, (void)pubid, (void)notation;
+    reader_fail(u, XE_RESTRICTED, "entity declaration");
+}
+
+static void XMLCALL
+on_notation(void *u,
+            const XML_Char *name,
+            const XML_Char *base,
+            const XML_Char *sysid,
+            const XML_Char *pubid)
+{
+    (void)name, (void)base, (void)sysid, (void)pubid;
+    reader_fail(u, XE_RESTRICTED, "notation declaration");
+}
+
+static void XMLCALL
+on_comment(void *u, const XML_Char *data)
+{
+    (void)data;
+    reader_fail(u, XE_RESTRICTED, "comment");
+}
+
+static void XMLCALL
+on_pi(void *u, const XML_Char *target, const XML_Char *data)
+{
+    (void)target, (void)data;
+    reader_fail(u, XE_RESTRICTED, "processing instruction");
+}
+
+/* The parser is created for UTF-8 and ignores a declared encoding, so a
+ * declaration naming another one is refused rather than misread. */
+static void XMLCALL
+on_xml_decl(void *u,
+            const XML_Char *version,
+            const XML_Char *encoding,
+            int standalone)
+{
+    (void)version, (void)standalone;
+    struct xml_reader *r = u;
+    if (encoding != NULL && strcasecmp(encoding, "UTF-8") != 0) {
+        reader_fail(r, XE_RESTRICTED, "encoding other than UTF-8");
+        r->bad_encoding = true;
+    }
+}
+
+/* Installs handlers and options; XML_ParserReset clears them, so this runs
+ * after creation and after every reset. */
+static void
+reader_setup(struct xml_reader *r)
+{
+    XML_Parser p = r->p;
+    XML_SetUserData(p, r);
+    XML_SetReturnNSTriplet(p, XML_TRUE);
+    /* Without this a stanza after a large token is held back until more
+     * bytes arrive (expat's CVE-2023-52425 fix): an XMPP stall. */
+    XML_SetReparseDeferralEnabled(p, XML_FALSE);
+    XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
+    XML_SetElementHandler(p, on_start, on_end);
+    XML_SetCharacterDataHandler(p, on_text);
+    XML_SetStartNamespaceDeclHandler(p, on_ns_start);
+    XML_SetStartDoctypeDeclHandler(p, on_doctype);
+    XML_SetEntityDeclHandler(p, on_entity_decl);
+    XML_SetUnparsedEntityDeclHandler(p, on_unparsed_entity);
+    XML_SetNotationDeclHandler(p, on_notation);
+    XML_SetCommentHandler(p, on_comment);
+    XML_SetProcessingInstructionHandler(p, on_pi);
+    XML_SetXmlDeclHandler(p, on_xml_decl);
+}
+
+/* Clears the per-stream state. */
+static void
+reader_clear(struct xml_reader *r)
+{
+    r->err = 0;
+    r->errtext = NULL;
+    r->bad_encoding = false;
+    r->stopped = false;
+    r->stop_at = 0;
+    r->level = 0;
+    r->text_run = 0;
+    r->pending_decls = 0;
+    r->fed = 0;
+    r->boundary = 0;
+    r->ndecl = 0;
+    r->declbuf_len = 0;
+}
+
+/* A namespace-aware UTF-8 parser; like x_malloc, aborts on out-of-memory,
+ * the only way expat can fail here. */
+static XML_Parser
+parser_new(void)
+{
+    XML_Parser p = XML_ParserCreateNS("UTF-8", XML_SEP);
+    if (p == NULL) {
+        fprintf(stderr, "level=error event=out-of-memory what=expat\n");
+        abort();
+    }
+    return p;
+}
+
+struct xml_reader *
+xml_reader_new(const struct xml_limits *lim,
+               const struct xml_handler *h,
+               void *arg)
+{
+    struct xml_reader *r = x_calloc(1, sizeof(*r));
+    r->lim = *lim;
+    r->h = *h;
+    r->arg = arg;
+    r->p = parser_new();
+    reader_setup(r);
+    reader_clear(r);
+    return r;
+}
+
+void
+xml_reader_free(struct xml_reader *r)
+{
+    if (r == NULL)
+        return;
+    XML_ParserFree(r->p);
+    x_free(r->attrv);
+    x_free(r->scratch);
+    x_free(r->declv);
+    x_free(r->declbuf);
+    x_free(r);
+}
+
+void
+xml_reader_set_limits(struct xml_reader *r, const struct xml_limits *lim)
+{
+    r->lim = *lim;
+}
+
+void
+xml_reader_stop(struct xml_reader *r)
+{
+    if (r->stopped || r->err)
+        return;
+    r->stopped = true;
+    r->stop_at = reader_event_end(r);
+    XML_StopParser(r->p, XML_FALSE);
+}
+
+void
+xml_reader_reset(struct xml_reader *r)
+{
+    if (!XML_ParserReset(r->p, "UTF-8")) {
+        XML_ParserFree(r->p);
+        r->p = parser_new();
+    }
+    reader_setup(r);
+    reader_clear(r);
+}
+
+/* The error for a parse that returned XML_STATUS_ERROR. */
+static int
+reader_parse_error(struct xml_reader *r)
+{
+    if (r->err == 0) {
+        enum XML_Error e = XML_GetErrorCode(r->p);
+        r->err = XE_XML;
+        r->errtext = XML_ErrorString(e);
+        if (r->errtext == NULL)
+            r->errtext = "not well-formed";
+    }
+    return r->err;
+}
+
+/* How many of the next len bytes may go to expat: what keeps the bytes
+ * since the last boundary within max_stanza. 0 means the pending element
+ * is already as large as allowed. */
+static size_t
+reader_budget(const struct xml_reader *r, size_t len)
+{
+    uint64_t pending = r->fed - r->boundary;
+    if (pending >= r->lim.max_stanza)
+        return 0;
+    uint64_t room = r->lim.max_stanza - pending;
+    if (room < len)
+        len = (size_t)room;
+    return len < INT_MAX ? len : INT_MAX;
+}
+
+/* expat buffers an incomplete token whole before any handler runs, so a
+ * huge start tag would be held in memory before a limit could be checked
+ * in a callback. The input is therefore handed over in slices that never
+ * take the bytes since the last boundary past max_stanza. */
+int
+xml_reader_feed(struct xml_reader *r,
+                const char *data,
+                size_t len,
+                size_t *consumed)
+{
+    size_t done = 0;
+    int rc = r->err;
+    if (rc == 0 && r->stopped)
+        rc = XE_STATE;
+    while (rc == 0 && done < len) {
+        size_t n = reader_budget(r, len - done);
+        if (n == 0) {
+            r->err = rc = XE_LIMIT;
+            r->errtext = "element too large";
+            break;
+        }
+        uint64_t base = r->fed;
+        r->fed += n;
+        enum XML_Status st = XML_Parse(r->p, data + done, (int)n, XML_FALSE);
+        if (r->stopped && r->err == 0) {
+            done += (size_t)(r->stop_at - base);
+            break;
+        }
+        if (st != XML_STATUS_OK)
+            rc = reader_parse_error(r);
+        else
+            done += n;
+    }
+    r->total += done;
+    *consumed = done;
+    return rc;
+}
+
+bool
+xml_reader_unsupported_encoding(const struct xml_reader *r)
+{
+    return r->err == XE_RESTRICTED && r->bad_encoding;
+}
+
+const char *
+xml_reader_error_text(const struct xml_reader *r)
+{
+    if (r->err == 0)
+        return r->stopped ? "stopped for a restart" : "no error";
+    return r->errtext ? r->errtext : "error";
+}
+
+uint64_t
+xml_reader_bytes(const struct xml_reader *r)
+{
+    return r->total;
+}
