@@ -397,6 +397,7 @@ def default_config_runs():
         header_checks(c.wait_header(), "localhost")
         check(c.next_element().tag == FEATURES, "features")
         check(os.path.isdir(d + "/state"), "state dir not created")
+        c.close()
     finally:
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=15)
