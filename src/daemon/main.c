@@ -67,13 +67,23 @@ load_config(const char *path, struct config **cfg)
 
 /* The state directory holds keys and accounts: private to the server. */
 static int
-make_state_dir(const struct config *cfg, const struct logger *lg)
+make_state_dir(const struct config *cfg)
 {
     if (mkdir(cfg->state_dir, 0700) == 0 || errno == EEXIST)
         return 0;
-    log_msg_errno(lg, LOG_ERROR, 0, errno, "event=state-dir-failed path=%s",
-                  cfg->state_dir);
+    fprintf(stderr, "xmuxd: %s: %s\n", cfg->state_dir, strerror(errno));
     return -errno;
+}
+
+/* Close what server_init opened, letting the loop run the close
+ * callbacks. */
+static void
+teardown(struct daemon *d, uv_loop_t *loop)
+{
+    server_stop(&d->srv);
+    uv_run(loop, UV_RUN_DEFAULT);
+    server_fini(&d->srv);
+    uv_loop_close(loop);
 }
 
 static int
@@ -81,18 +91,24 @@ run(const struct config *cfg)
 {
     struct daemon d;
     uv_loop_t *loop = uv_default_loop();
-    server_init(&d.srv, loop, cfg);
+    if (make_state_dir(cfg) != 0)
+        return 1;
+    struct buf err;
+    buf_init(&err, 4096);
+    int rc = server_init(&d.srv, loop, cfg, &err);
+    if (rc != 0) {
+        fprintf(stderr, "xmuxd: %s\n",
+                buf_len(&err) ? buf_ptr(&err) : xerr_str(rc));
+        buf_fini(&err);
+        teardown(&d, loop);
+        return 1;
+    }
+    buf_fini(&err);
     log_msg(&d.srv.log, LOG_INFO, 0,
             "event=start version=%s config=%s hosts=%zu state_dir=%s",
             XMUX_VERSION, cfg->file, cfg->nhosts, cfg->state_dir);
-    int rc = make_state_dir(cfg, &d.srv.log);
-    if (rc == 0)
-        rc = server_listen(&d.srv);
-    if (rc != 0) {
-        server_stop(&d.srv);
-        uv_run(loop, UV_RUN_DEFAULT);
-        server_fini(&d.srv);
-        uv_loop_close(loop);
+    if (server_listen(&d.srv) != 0) {
+        teardown(&d, loop);
         return 1;
     }
     uv_signal_init(loop, &d.sigterm);

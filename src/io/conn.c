@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* conn.c -- one accepted TCP connection: pump bytes between libuv and a stream. */
+/* conn.c -- one accepted TCP connection: bytes between libuv, TLS and a stream. */
 #include "io/io_int.h"
 
 #include <stdio.h>
@@ -8,14 +8,22 @@
 #include "base/alloc.h"
 #include "base/err.h"
 
-static void conn_flush(struct conn *c);
-static void conn_close(struct conn *c, const char *reason);
+/* Ciphertext queued inside a TLS session before it is written. */
+#define CONN_TLS_OUT_MAX ((size_t)2 << 20)
+/* Above this many bytes waiting in the kernel's and libuv's queues we
+ * stop reading from the peer (STYLE.md §9): a slow reader must not make
+ * us buffer without bound. Reading resumes below the low mark. */
+#define CONN_WRITE_HIGH ((size_t)256 << 10)
+#define CONN_WRITE_LOW  ((size_t)64 << 10)
 
-static uint64_t
-now_ms(const struct conn *c)
-{
-    return uv_now(c->srv->loop);
-}
+/* One write in flight: libuv keeps requests in order. */
+struct wreq {
+    uv_write_t req;
+    struct conn *c;
+    char *data;
+};
+
+static void conn_close(struct conn *c, const char *reason);
 
 static void
 conn_log_close(struct conn *c, const char *reason)
@@ -25,7 +33,7 @@ conn_log_close(struct conn *c, const char *reason)
             "duration_ms=%llu",
             reason, (unsigned long long)c->bytes_in,
             (unsigned long long)c->bytes_out,
-            (unsigned long long)(now_ms(c) - c->started));
+            (unsigned long long)(uv_now(c->srv->loop) - c->started));
 }
 
 static void
@@ -35,8 +43,9 @@ on_handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     struct server *srv = c->srv;
+    conn__cancel_creds(c);
     stream_fini(&c->st);
-    x_free(c->wbuf);
+    tls_conn_free(c->tls);
     x_free(c);
     server__conn_gone(srv);
 }
@@ -54,11 +63,17 @@ conn_close(struct conn *c, const char *reason)
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
+static const char *
+close_reason(const struct conn *c, const char *fallback)
+{
+    return c->st.close_reason ? c->st.close_reason : fallback;
+}
+
 static void
 on_close_wait_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
-    conn_close(c, c->st.close_reason ? c->st.close_reason : "close-wait");
+    conn_close(c, close_reason(c, "close-wait"));
 }
 
 static void
@@ -66,7 +81,7 @@ on_shutdown(uv_shutdown_t *req, int status)
 {
     struct conn *c = req->data;
     if (status < 0 && !c->closing)
-        conn_close(c, c->st.close_reason ? c->st.close_reason : "shutdown");
+        conn_close(c, close_reason(c, "shutdown"));
 }
 
 /* The stream has ended and its last bytes are written: send FIN, then keep
@@ -81,7 +96,7 @@ conn_finish(struct conn *c)
     c->finishing = true;
     c->sreq.data = c;
     if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-        conn_close(c, c->st.close_reason ? c->st.close_reason : "shutdown");
+        conn_close(c, close_reason(c, "shutdown"));
         return;
     }
     uv_timer_stop(&c->timer);
@@ -89,13 +104,16 @@ conn_finish(struct conn *c)
                    c->srv->cfg->timeouts.close_wait, 0);
 }
 
+static void conn_read_start(struct conn *c);
+
 static void
 on_write(uv_write_t *req, int status)
 {
-    struct conn *c = req->data;
-    c->writing = false;
-    x_free(c->wbuf);
-    c->wbuf = NULL;
+    struct wreq *w = req->data;
+    struct conn *c = w->c;
+    x_free(w->data);
+    x_free(w);
+    c->inflight--;
     if (c->closing)
         return;
     if (status < 0) {
@@ -104,32 +122,69 @@ on_write(uv_write_t *req, int status)
         conn_close(c, "write-error");
         return;
     }
-    conn_flush(c);
+    if (c->read_paused &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <
+            CONN_WRITE_LOW)
+        conn_read_start(c);
+    conn__flush(c);
 }
 
-/* Write what the stream queued, one request at a time; once the stream is
- * finished and everything is out, finish the connection. */
-static void
-conn_flush(struct conn *c)
+/* Hand the bytes in b to libuv (taking them out of b). */
+static int
+conn_write(struct conn *c, struct buf *b)
 {
-    if (c->writing || c->closing)
+    struct wreq *w = x_malloc(sizeof(*w));
+    size_t n;
+    w->c = c;
+    w->data = buf_take(b, &n);
+    w->req.data = w;
+    uv_buf_t ub = uv_buf_init(w->data, (unsigned)n);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &ub, 1, on_write);
+    if (rc < 0) {
+        x_free(w->data);
+        x_free(w);
+        conn_close(c, "write-error");
+        return rc;
+    }
+    c->inflight++;
+    c->bytes_out += n;
+    if (!c->read_paused &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
+            CONN_WRITE_HIGH) {
+        /* The peer does not read: neither do we. */
+        c->read_paused = true;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
+    return 0;
+}
+
+/* Write what the stream queued (through TLS when it is on); once the
+ * stream has finished and everything is out, finish the connection. */
+void
+conn__flush(struct conn *c)
+{
+    if (c->closing)
         return;
     struct buf *out = &c->st.out;
-    if (buf_len(out) > 0) {
-        size_t n;
-        c->wbuf = buf_take(out, &n);
-        c->bytes_out += n;
-        uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)n);
-        c->wreq.data = c;
-        int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
-        if (rc < 0) {
-            conn_close(c, "write-error");
-            return;
+    struct buf *wire = out;
+    if (c->tls) {
+        if (buf_len(out) > 0) {
+            int rc = tls_conn_write(c->tls, buf_ptr(out), buf_len(out));
+            buf_reset(out);
+            if (rc != 0) {
+                conn_close(c, "tls-output-overflow");
+                return;
+            }
         }
-        c->writing = true;
-        return;
+        if (stream_finished(&c->st) && !c->tls_closed) {
+            c->tls_closed = true;
+            tls_conn_close(c->tls);
+        }
+        wire = tls_conn_out(c->tls);
     }
-    if (stream_finished(&c->st))
+    if (buf_len(wire) > 0 && conn_write(c, wire) != 0)
+        return;
+    if (stream_finished(&c->st) && c->inflight == 0)
         conn_finish(c);
 }
 
@@ -141,6 +196,51 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(c->srv->readbuf, (unsigned)c->srv->readbuf_size);
 }
 
+/* Decrypt everything OpenSSL holds and feed it to the stream. */
+static void
+conn_feed_tls(struct conn *c, const char *data, size_t len)
+{
+    bool was_ready = tls_conn_ready(c->tls);
+    int rc = tls_conn_feed(c->tls, data, len);
+    if (rc == 0 && !was_ready && tls_conn_ready(c->tls))
+        log_msg(&c->srv->log, LOG_INFO, c->id,
+                "event=tls-ready version=%s cipher=%s sni=%s",
+                tls_conn_version(c->tls), tls_conn_cipher(c->tls),
+                tls_conn_sni(c->tls) ? tls_conn_sni(c->tls) : "-");
+    while (rc == 0 && !stream_finished(&c->st)) {
+        size_t n = 0;
+        rc = tls_conn_read(c->tls, c->srv->plainbuf, c->srv->plainbuf_size,
+                           &n);
+        if (rc != 0 || n == 0)
+            break;
+        stream_feed(&c->st, c->srv->plainbuf, n);
+    }
+    if (rc == XE_CLOSED) {
+        stream_eof(&c->st);
+    } else if (rc != 0) {
+        log_msg(&c->srv->log, LOG_INFO, c->id, "event=tls-failed reason=%s",
+                tls_conn_error(c->tls));
+        /* Send the alert OpenSSL queued, then go. */
+        struct buf *wire = tls_conn_out(c->tls);
+        if (buf_len(wire) > 0)
+            conn_write(c, wire);
+        stream_eof(&c->st);
+        c->st.close_reason = "tls-failed";
+    }
+}
+
+/* The stream answered <starttls/> with <proceed/>: that goes out in the
+ * clear, and every byte after it is TLS. */
+static void
+conn_starttls(struct conn *c)
+{
+    if (buf_len(&c->st.out) > 0 && conn_write(c, &c->st.out) != 0)
+        return;
+    c->tls = tls_conn_new(c->srv->tls, TLS_SERVER, c->st.host->domain, NULL,
+                          CONN_TLS_OUT_MAX);
+    stream_starttls_done(&c->st, c->tls);
+}
+
 static void
 on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
 {
@@ -149,7 +249,7 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
         return;
     if (nread == UV_EOF) {
         stream_eof(&c->st);
-        conn_close(c, c->st.close_reason ? c->st.close_reason : "peer-eof");
+        conn_close(c, close_reason(c, "peer-eof"));
         return;
     }
     if (nread < 0) {
@@ -161,8 +261,25 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
     c->bytes_in += (uint64_t)nread;
     if (c->finishing)
         return; /* draining after our closing tag */
-    stream_feed(&c->st, b->base, (size_t)nread);
-    conn_flush(c);
+    if (c->tls)
+        conn_feed_tls(c, b->base, (size_t)nread);
+    else
+        stream_feed(&c->st, b->base, (size_t)nread);
+    if (stream_take_action(&c->st) == STREAM_ACT_STARTTLS)
+        conn_starttls(c);
+    if (c->st.authenticated && !c->negotiated) {
+        /* MUX.md D-04: the negotiation timer stops once SASL succeeded. */
+        c->negotiated = true;
+        uv_timer_stop(&c->timer);
+    }
+    conn__flush(c);
+}
+
+static void
+conn_read_start(struct conn *c)
+{
+    c->read_paused = false;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }
 
 static void
@@ -170,7 +287,7 @@ on_negotiation_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
     stream_timeout(&c->st);
-    conn_flush(c);
+    conn__flush(c);
 }
 
 static void
@@ -182,18 +299,28 @@ conn_peer_name(struct conn *c)
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
         return;
     char ip[64];
-    int port = 0;
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
         uv_ip6_name(a, ip, sizeof(ip));
-        port = ntohs(a->sin6_port);
-        snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, port);
+        snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, ntohs(a->sin6_port));
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         uv_ip4_name(a, ip, sizeof(ip));
-        port = ntohs(a->sin_port);
-        snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+        snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, ntohs(a->sin_port));
     }
+}
+
+/* Direct TLS (XEP-0368): the handshake comes first, ALPN names the
+ * service; the certificate follows the SNI (default: the first host). */
+static struct tls_conn *
+direct_tls(struct server *srv, enum cfg_listen_kind kind)
+{
+    if (kind != CFG_LISTEN_C2S_TLS && kind != CFG_LISTEN_S2S_TLS)
+        return NULL;
+    const char *alpn =
+        kind == CFG_LISTEN_C2S_TLS ? "xmpp-client" : "xmpp-server";
+    return tls_conn_new(srv->tls, TLS_SERVER, srv->cfg->hosts[0].domain, alpn,
+                        CONN_TLS_OUT_MAX);
 }
 
 int
@@ -208,7 +335,8 @@ conn__accept(struct server *srv, uv_stream_t *listener,
     uv_timer_init(srv->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->open_handles = 2;
-    stream_init(&c->st, &srv->sctx, c->id, kind);
+    c->tls = direct_tls(srv, kind);
+    stream_init(&c->st, &srv->sctx, c->id, kind, c->tls);
     server__conn_link(srv, c);
     int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
     if (rc < 0) {
@@ -229,7 +357,7 @@ conn__accept(struct server *srv, uv_stream_t *listener,
     }
     uv_timer_start(&c->timer, on_negotiation_timeout,
                    srv->cfg->timeouts.negotiation, 0);
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    conn_read_start(c);
     return 0;
 }
 
@@ -239,7 +367,7 @@ conn__shutdown(struct conn *c)
     if (c->closing)
         return;
     stream_shutdown(&c->st);
-    conn_flush(c);
+    conn__flush(c);
 }
 
 void

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "stream/stream.h"
+#include "tls/tls.h"
 
 struct listener;
 struct conn;
@@ -30,11 +31,20 @@ struct server {
     bool stopping;
     char *readbuf; /* shared by all reads: data is consumed synchronously */
     size_t readbuf_size;
+    char *plainbuf; /* the same for decrypted bytes */
+    size_t plainbuf_size;
+    struct tls_ctx *tls;
+    struct sasl_server *sasl;
+    struct router *router;
+    struct store *store;
 };
 
-/* Set up the server on loop; cfg and the logger settings are borrowed. */
-int server_init(struct server *srv, uv_loop_t *loop,
-                const struct config *cfg);
+/* Set up the server on loop; cfg is borrowed. Loads (or, for hosts
+ * without a configured certificate, creates under state_dir/certs) the
+ * TLS certificates, and opens the account store. Returns 0, or an error
+ * with one line in err. */
+int server_init(struct server *srv, uv_loop_t *loop, const struct config *cfg,
+                struct buf *err);
 /* Bind and listen on every configured address. Errors are logged with the
  * listener's config line; returns the first error. */
 int server_listen(struct server *srv);

@@ -11,11 +11,15 @@ struct conn {
     uint64_t id;
     uv_tcp_t tcp;
     uv_timer_t timer; /* negotiation, then close-wait */
-    uv_write_t wreq;
     uv_shutdown_t sreq;
-    char *wbuf; /* bytes of the write in flight */
-    bool writing, finishing, closing;
+    struct tls_conn *tls; /* NULL until STARTTLS, or from accept (Direct) */
+    size_t inflight;      /* writes handed to libuv, not yet completed */
+    bool read_paused;     /* output above the high mark */
+    bool tls_closed;      /* close_notify queued */
+    bool negotiated;      /* the negotiation timer is stopped */
+    bool finishing, closing;
     int open_handles;
+    void *creds_req; /* pending account lookup, or NULL */
     uint64_t bytes_in, bytes_out, started;
     char peer[80];
     struct stream st;
@@ -30,10 +34,23 @@ struct listener {
 
 int conn__accept(struct server *srv, uv_stream_t *listener,
                  enum cfg_listen_kind kind);
+void conn__flush(struct conn *c);
+/* Cancel c's pending account lookup, if any (creds.c). */
+void conn__cancel_creds(struct conn *c);
 void conn__shutdown(struct conn *c);
 void conn__force_close(struct conn *c);
 void server__conn_link(struct server *srv, struct conn *c);
 void server__conn_unlink(struct server *srv, struct conn *c);
 void server__conn_gone(struct server *srv);
+
+/* services.c: the account store and the router, and the stream_ops that
+ * connect streams to them. */
+extern const struct stream_ops server__stream_ops;
+int server__services_init(struct server *srv, struct buf *err);
+/* Close the store (its pending callbacks still run): part of a stop. */
+void server__services_close(struct server *srv);
+void server__services_fini(struct server *srv);
+/* The kernel's CSPRNG (stream_random_fn). */
+void server__random(void *arg, void *buf, size_t n);
 
 #endif

@@ -5,18 +5,21 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include "base/alloc.h"
 #include "base/err.h"
 
-#define READ_BUF_SIZE ((size_t)64 << 10)
+#define READ_BUF_SIZE  ((size_t)64 << 10)
+#define PLAIN_BUF_SIZE ((size_t)16 << 10)
 
 /* The kernel's CSPRNG; getrandom on an initialised pool never fails for
  * requests this small, but EINTR is retried and anything else aborts:
  * stream ids must never be predictable. */
-static void
-random_bytes(void *arg, void *buf, size_t n)
+void
+server__random(void *arg, void *buf, size_t n)
 {
     (void)arg;
     unsigned char *p = buf;
@@ -32,24 +35,79 @@ random_bytes(void *arg, void *buf, size_t n)
     }
 }
 
+/* The certificate of each host: configured, or generated once into
+ * state_dir/certs so that a fresh server works out of the box. */
+static int
+load_certs(struct server *srv, struct buf *err)
+{
+    const struct config *cfg = srv->cfg;
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/certs", cfg->state_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        buf_printf(err, "%s: %s", dir, strerror(errno));
+        return -errno;
+    }
+    for (size_t i = 0; i < cfg->nhosts; i++) {
+        const struct cfg_host *h = &cfg->hosts[i];
+        char cert[4352], key[4352], fp[128];
+        const char *cf = h->cert, *kf = h->key;
+        if (cf == NULL) {
+            snprintf(cert, sizeof(cert), "%s/%s.crt", dir, h->domain);
+            snprintf(key, sizeof(key), "%s/%s.key", dir, h->domain);
+            int rc = tls_selfsigned_ensure(h->domain, cert, key, fp,
+                                           sizeof(fp), err);
+            if (rc < 0)
+                return rc;
+            if (rc == 1)
+                log_msg(&srv->log, LOG_WARN, 0,
+                        "event=certificate-created host=%s file=%s "
+                        "sha256=%s self-signed=yes",
+                        h->domain, cert, fp);
+            cf = cert;
+            kf = key;
+        }
+        int rc = tls_ctx_add_host(srv->tls, h->domain, cf, kf, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int
-server_init(struct server *srv, uv_loop_t *loop, const struct config *cfg)
+server_init(struct server *srv, uv_loop_t *loop, const struct config *cfg,
+            struct buf *err)
 {
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
     srv->cfg = cfg;
     srv->log.level = cfg->log_level;
     srv->log.sink = log_sink_stderr;
-    srv->sctx.cfg = cfg;
-    srv->sctx.log = &srv->log;
-    srv->sctx.random = random_bytes;
     srv->readbuf_size = READ_BUF_SIZE;
     srv->readbuf = x_malloc(READ_BUF_SIZE);
+    srv->plainbuf_size = PLAIN_BUF_SIZE;
+    srv->plainbuf = x_malloc(PLAIN_BUF_SIZE);
     srv->listeners = x_calloc(cfg->nlisten ? cfg->nlisten : 1,
                               sizeof(*srv->listeners));
     uv_timer_init(loop, &srv->stop_timer);
     srv->stop_timer.data = srv;
     uv_unref((uv_handle_t *)&srv->stop_timer);
+
+    srv->tls = tls_ctx_new(cfg->tls_ca_file, err);
+    if (srv->tls == NULL || load_certs(srv, err) != 0)
+        return XE_TLS;
+    srv->sasl = sasl_server_new(err);
+    if (srv->sasl == NULL)
+        return XE_SASL;
+    int rc = server__services_init(srv, err);
+    if (rc != 0)
+        return rc;
+    srv->sctx.cfg = cfg;
+    srv->sctx.log = &srv->log;
+    srv->sctx.random = server__random;
+    srv->sctx.sasl = srv->sasl;
+    srv->sctx.tls_available = true;
+    srv->sctx.ops = &server__stream_ops;
+    srv->sctx.ops_arg = srv;
     return 0;
 }
 
@@ -83,8 +141,10 @@ void
 server__conn_gone(struct server *srv)
 {
     if (srv->stopping && srv->conns == NULL &&
-        !uv_is_closing((uv_handle_t *)&srv->stop_timer))
+        !uv_is_closing((uv_handle_t *)&srv->stop_timer)) {
         uv_close((uv_handle_t *)&srv->stop_timer, NULL);
+        server__services_close(srv);
+    }
 }
 
 static void
@@ -142,8 +202,9 @@ server_listen(struct server *srv)
 {
     for (size_t i = 0; i < srv->cfg->nlisten; i++) {
         const struct cfg_listen *cl = &srv->cfg->listen[i];
-        if (cl->kind == CFG_LISTEN_C2S_TLS || cl->kind == CFG_LISTEN_S2S_TLS) {
-            /* Direct TLS needs the TLS layer (issue #3). */
+        if (cl->kind == CFG_LISTEN_S2S_TLS) {
+            /* Server-to-server streams past TLS arrive with federation
+             * (issue #4). */
             log_msg(&srv->log, LOG_WARN, 0,
                     "event=listener-skipped kind=%s address=%s port=%u "
                     "reason=tls-unavailable",
@@ -186,6 +247,7 @@ server_stop(struct server *srv)
     }
     if (srv->conns == NULL) {
         uv_close((uv_handle_t *)&srv->stop_timer, NULL);
+        server__services_close(srv);
         return;
     }
     uv_ref((uv_handle_t *)&srv->stop_timer);
@@ -196,8 +258,14 @@ server_stop(struct server *srv)
 void
 server_fini(struct server *srv)
 {
+    server__services_fini(srv);
+    sasl_server_free(srv->sasl);
+    tls_ctx_free(srv->tls);
     x_free(srv->listeners);
     x_free(srv->readbuf);
+    x_free(srv->plainbuf);
+    srv->sasl = NULL;
+    srv->tls = NULL;
     srv->listeners = NULL;
-    srv->readbuf = NULL;
+    srv->readbuf = srv->plainbuf = NULL;
 }

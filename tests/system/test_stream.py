@@ -228,18 +228,6 @@ def core_27_auth_before_tls(srv):
           "stream error after encryption-required")
 
 
-def starttls_unavailable(srv):
-    # TLS itself is not in this build yet: RFC 6120 §5.4.2.2 failure + close.
-    c = srv.client("c2s")
-    c.send(C2S_HEADER.format(to="localhost"))
-    c.next_element()
-    c.send(f"<starttls xmlns='{NS_TLS}'/>")
-    f = c.next_element()
-    check(f.tag == f"{{{NS_TLS}}}failure", f"got {f.tag}")
-    c.wait(lambda: c.closed_tag, "closing tag")
-    c.wait_eof()
-
-
 def mux_07_bidi_03_pre_tls(srv):
     for kind, hdr, el, cond in (
             ("s2s", S2S_HEADER, "<mux xmlns='urn:xmpp:mux:0'/>",
@@ -422,7 +410,6 @@ TESTS = {
     "invalid-namespace-bad-prefix": with_server(namespaces),
     "s2s-header-from": with_server(s2s_bad_from),
     "CORE-27-auth-before-tls": with_server(core_27_auth_before_tls),
-    "starttls-unavailable": with_server(starttls_unavailable),
     "MUX-07-BIDI-03-SEC-17-pre-tls": with_server(mux_07_bidi_03_pre_tls),
     "DB-18-dialback-before-tls": with_server(db_18_dialback_before_tls),
     "policy-violation-preauth-size": with_server(limits_preauth_stanza_size),

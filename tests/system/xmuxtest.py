@@ -2,10 +2,12 @@
 """xmuxtest -- start a real xmuxd on loopback and talk XMPP to it over raw
 sockets. Used by the system tests (one CTest test per scenario)."""
 
+import base64
 import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -49,11 +51,13 @@ class Server:
     """An xmuxd process with its own config and state dir."""
 
     def __init__(self, hosts=("localhost", "montague.example"),
-                 negotiation=60, extra="", addr="127.0.0.1"):
+                 negotiation=60, extra="", addr="127.0.0.1", c2s_extra=""):
         self.dir = tempfile.mkdtemp(prefix="xmux-sys-")
         self.addr = addr
         self.c2s_port = free_port(addr)
+        self.c2s_tls_port = free_port(addr)
         self.s2s_port = free_port(addr)
+        self.hosts = hosts
         self.binary = os.environ.get("XMUXD", "xmuxd")
         hosts_cfg = ",\n".join('  { domain = "%s"; }' % h for h in hosts)
         self.config = os.path.join(self.dir, "xmux.conf")
@@ -61,6 +65,7 @@ class Server:
             f.write(f"""state_dir = "{self.dir}/state";
 log_level = "debug";
 listen = ( {{ kind = "c2s"; address = "{addr}"; port = {self.c2s_port}; }},
+           {{ kind = "c2s-tls"; address = "{addr}"; port = {self.c2s_tls_port}; }},
            {{ kind = "s2s"; address = "{addr}"; port = {self.s2s_port}; }} );
 hosts = (
 {hosts_cfg}
@@ -70,6 +75,19 @@ timeouts = {{ negotiation = {negotiation}; close_wait = 2; }};
 """)
         self.log_path = os.path.join(self.dir, "xmuxd.log")
         self.proc = None
+
+    def add_user(self, jid, password):
+        """Create an account with xmuxctl (env XMUXCTL)."""
+        ctl = os.environ.get("XMUXCTL", "xmuxctl")
+        out = subprocess.run([ctl, "--config", self.config, "user", "add",
+                              jid], input=password + "\n", text=True,
+                             capture_output=True, timeout=30)
+        check(out.returncode == 0, "xmuxctl user add %s: %s" %
+              (jid, out.stdout + out.stderr))
+        return self
+
+    def cert_path(self, host):
+        return os.path.join(self.dir, "state", "certs", host + ".crt")
 
     def start(self):
         self.log = open(self.log_path, "w")
@@ -115,7 +133,8 @@ timeouts = {{ negotiation = {negotiation}; close_wait = 2; }};
         return text
 
     def client(self, kind="c2s"):
-        port = self.c2s_port if kind == "c2s" else self.s2s_port
+        port = {"c2s": self.c2s_port, "c2s-tls": self.c2s_tls_port,
+                "s2s": self.s2s_port}[kind]
         return Client(self.addr, port)
 
 
@@ -133,6 +152,53 @@ class Client:
         self.eof = False
         self.raw = b""
         self.taken = 0
+
+    def restart(self):
+        """Forget the parsed stream: a new header is coming (after
+        STARTTLS or SASL success)."""
+        self.parser = ET.XMLPullParser(events=("start", "end"))
+        self.depth = 0
+        self.header = None
+        self.elements = []
+        self.taken = 0
+        self.closed_tag = False
+        self.raw = b""
+
+    def starttls(self, server_hostname=None, alpn=None):
+        """Send <starttls/>, expect <proceed/>, and wrap the socket."""
+        self.send(f"<starttls xmlns='{NS_TLS}'/>")
+        el = self.next_element()
+        check(el.tag == f"{{{NS_TLS}}}proceed", f"expected proceed, got {el.tag}")
+        self.wrap_tls(server_hostname, alpn)
+
+    def wrap_tls(self, server_hostname=None, alpn=None, cert=None, key=None):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        if alpn:
+            ctx.set_alpn_protocols(alpn)
+        if cert:
+            ctx.load_cert_chain(cert, key)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname)
+        self.restart()
+
+    def open_stream(self, to, kind="c2s", frm=None):
+        """Send a header and return (header, features)."""
+        if kind == "c2s":
+            hdr = C2S_HEADER.format(to=to)
+            if frm:
+                hdr = hdr.replace(" to=", f" from='{frm}' to=")
+        else:
+            hdr = S2S_HEADER.format(frm=frm, to=to)
+        self.send(hdr)
+        h = self.wait_header()
+        return h, self.next_element()
+
+    def auth_plain(self, user, password, authzid=""):
+        payload = base64.b64encode(
+            f"{authzid}\0{user}\0{password}".encode()).decode()
+        self.send(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{payload}</auth>")
+        return self.next_element()
 
     def send(self, data):
         if isinstance(data, str):

@@ -82,7 +82,7 @@ static void
 open_stream(struct fixture *f, struct stream *s, enum cfg_listen_kind kind)
 {
     f->counter = 0;
-    stream_init(s, &f->ctx, 1, kind);
+    stream_init(s, &f->ctx, 1, kind, NULL);
 }
 
 static void

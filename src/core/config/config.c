@@ -48,6 +48,7 @@ set_defaults(struct config *cfg)
     cfg->s2s.max_connections_per_peer = 1;
     cfg->c2s.mux = true;
     cfg->c2s.mux_allow_domain_jids = false;
+    cfg->c2s.allow_plain = true;
 }
 
 /* Run libconfig on text, or on its first cut bytes and a stray '!' when

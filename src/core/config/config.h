@@ -78,6 +78,7 @@ struct config {
     struct {
         bool mux;
         bool mux_allow_domain_jids; /* MUX §5.6 (default false) */
+        bool allow_plain; /* offer SASL PLAIN over TLS (default true) */
     } c2s;
     struct cfg_timeouts timeouts;
     struct xml_limits limits_preauth; /* before authentication */

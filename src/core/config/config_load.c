@@ -57,7 +57,8 @@ load_tls(struct cfg__ctx *cx, const config_setting_t *root)
 static int
 load_c2s(struct cfg__ctx *cx, const config_setting_t *root)
 {
-    static const char *const keys[] = {"mux", "mux_allow_domain_jids", NULL};
+    static const char *const keys[] = {"mux", "mux_allow_domain_jids",
+                                       "allow_plain", NULL};
     const config_setting_t *g = NULL;
     int rc = cfg__get_group(cx, root, "", "c2s", &g);
     if (rc <= 0)
@@ -68,6 +69,9 @@ load_c2s(struct cfg__ctx *cx, const config_setting_t *root)
     if (rc >= 0)
         rc = cfg__get_bool(cx, g, "c2s", "mux_allow_domain_jids",
                            &cx->cfg->c2s.mux_allow_domain_jids);
+    if (rc >= 0)
+        rc = cfg__get_bool(cx, g, "c2s", "allow_plain",
+                           &cx->cfg->c2s.allow_plain);
     return rc < 0 ? rc : 0;
 }
 

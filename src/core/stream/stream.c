@@ -11,6 +11,10 @@
 static const char *const state_names[] = {
     [STREAM_ST_HEADER] = "header",
     [STREAM_ST_PRETLS] = "pre-tls",
+    [STREAM_ST_PREAUTH] = "pre-auth",
+    [STREAM_ST_SASL] = "sasl",
+    [STREAM_ST_BIND] = "bind",
+    [STREAM_ST_SESSION] = "session",
     [STREAM_ST_CLOSED] = "closed",
 };
 
@@ -221,7 +225,7 @@ on_end(void *arg, unsigned depth)
     struct stanza *el = stanza_builder_end(&s->sb, depth);
     if (el == NULL)
         return 0;
-    int rc = stream__on_element(s, el);
+    int rc = s->paused ? stream__queue(s, el) : stream__on_element(s, el);
     stanza_unref(el);
     return rc;
 }
@@ -246,7 +250,7 @@ static const struct xml_handler stream_xml_handler = {
 
 void
 stream_init(struct stream *s, const struct stream_ctx *ctx, uint64_t conn,
-            enum cfg_listen_kind kind)
+            enum cfg_listen_kind kind, struct tls_conn *tls)
 {
     memset(s, 0, sizeof(*s));
     s->ctx = ctx;
@@ -254,6 +258,8 @@ stream_init(struct stream *s, const struct stream_ctx *ctx, uint64_t conn,
     s->kind = kind;
     s->s2s = kind == CFG_LISTEN_S2S || kind == CFG_LISTEN_S2S_TLS;
     s->state = STREAM_ST_HEADER;
+    s->tls = tls != NULL;
+    s->tls_conn = tls;
     s->xr = xml_reader_new(&ctx->cfg->limits_preauth, &stream_xml_handler, s);
     stanza_builder_init(&s->sb);
     buf_init(&s->out, STREAM_OUT_MAX);
@@ -262,12 +268,28 @@ stream_init(struct stream *s, const struct stream_ctx *ctx, uint64_t conn,
 void
 stream_fini(struct stream *s)
 {
+    if (s->bound && s->ctx->ops && s->ctx->ops->unbind)
+        s->ctx->ops->unbind(s->ctx->ops_arg, s);
+    s->bound = false;
     xml_reader_free(s->xr);
     s->xr = NULL;
     stanza_builder_fini(&s->sb);
     buf_fini(&s->out);
+    for (size_t i = 0; i < s->nqueued; i++)
+        stanza_unref(s->queued[i]);
+    s->nqueued = 0;
+    for (size_t i = 0; i < s->ncert_jids; i++)
+        x_free(s->cert_jids[i]);
+    x_free(s->cert_jids);
+    s->cert_jids = NULL;
+    s->ncert_jids = 0;
+    sasl_session_free(s->sasl);
+    s->sasl = NULL;
+    jid_fini(&s->jid);
     x_free(s->peer_from);
-    s->peer_from = NULL;
+    x_free(s->first_to);
+    x_free(s->tls_from);
+    s->peer_from = s->first_to = s->tls_from = NULL;
 }
 
 /* Map a reader failure to the stream error RFC 6120 §4.9.3 names. */
@@ -287,31 +309,130 @@ fail_xml(struct stream *s, int rc)
     }
 }
 
-int
-stream_feed(struct stream *s, const char *data, size_t len)
+/* Start the next header exchange: a fresh parser, and (after SASL) the
+ * looser post-authentication limits. Elements parsed but not handled
+ * yet are dropped (MUX.md §4.4: nothing pipelined after <success/>). */
+void
+stream__restart(struct stream *s)
 {
-    while (len > 0) {
-        if (s->state == STREAM_ST_CLOSED)
-            return XE_CLOSED;
+    s->restart_pending = false;
+    s->header_sent = false;
+    xml_reader_reset(s->xr);
+    if (s->authenticated)
+        xml_reader_set_limits(s->xr, &s->ctx->cfg->limits);
+    stanza_builder_fini(&s->sb);
+    stanza_builder_init(&s->sb);
+    for (size_t i = 0; i < s->nqueued; i++)
+        stanza_unref(s->queued[i]);
+    s->nqueued = 0;
+    stream__set_state(s, STREAM_ST_HEADER);
+}
+
+static int
+stream_feed_loop(struct stream *s, const char *data, size_t len)
+{
+    while (len > 0 && s->state != STREAM_ST_CLOSED) {
         size_t used = 0;
         int rc = xml_reader_feed(s->xr, data, len, &used);
-        if (rc == XE_CLOSED || s->state == STREAM_ST_CLOSED)
-            return XE_CLOSED;
+        if (s->state == STREAM_ST_CLOSED)
+            break;
         if (rc)
             return fail_xml(s, rc);
         data += used;
         len -= used;
-        if (s->restart_pending) {
-            s->restart_pending = false;
-            xml_reader_reset(s->xr);
-            stanza_builder_fini(&s->sb);
-            stanza_builder_init(&s->sb);
-            stream__set_state(s, STREAM_ST_HEADER);
-        } else if (used == 0) {
+        if (!s->restart_pending)
             break;
-        }
+        /* Nothing may follow <starttls/> in the clear (RFC 6120 §5.4.3.3)
+         * nor <success/> before the new header: such bytes are dropped. */
+        if (len > 0)
+            log_msg(s->ctx->log, LOG_INFO, s->conn,
+                    "event=dropped-before-restart bytes=%zu", len);
+        stream__restart(s);
+        break;
     }
+    return 0;
+}
+
+int
+stream_feed(struct stream *s, const char *data, size_t len)
+{
+    if (s->state == STREAM_ST_CLOSED)
+        return XE_CLOSED;
+    s->in_feed = true;
+    stream_feed_loop(s, data, len);
+    s->in_feed = false;
     return s->state == STREAM_ST_CLOSED ? XE_CLOSED : 0;
+}
+
+/* Keep an element that arrived while waiting for credentials. */
+int
+stream__queue(struct stream *s, struct stanza *el)
+{
+    if (s->nqueued == STREAM_QUEUE_MAX)
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "too many elements during authentication");
+    s->queued[s->nqueued++] = stanza_ref(el);
+    return 0;
+}
+
+/* Handle the elements queued while paused, in order, until one pauses
+ * the stream again. */
+int
+stream__resume(struct stream *s)
+{
+    s->in_feed = true;
+    while (!s->paused && s->nqueued > 0 && s->state != STREAM_ST_CLOSED) {
+        struct stanza *el = s->queued[0];
+        memmove(s->queued, s->queued + 1, --s->nqueued * sizeof(el));
+        stream__on_element(s, el);
+        stanza_unref(el);
+    }
+    s->in_feed = false;
+    if (s->restart_pending && s->state != STREAM_ST_CLOSED)
+        stream__restart(s);
+    return s->state == STREAM_ST_CLOSED ? XE_CLOSED : 0;
+}
+
+enum stream_action
+stream_take_action(struct stream *s)
+{
+    enum stream_action a = s->action;
+    s->action = STREAM_ACT_NONE;
+    return a;
+}
+
+void
+stream_starttls_done(struct stream *s, struct tls_conn *tls)
+{
+    s->tls = true;
+    s->tls_conn = tls;
+}
+
+bool
+stream_paused(const struct stream *s)
+{
+    return s->paused;
+}
+
+int
+stream_deliver(struct stream *s, const struct stanza *st)
+{
+    if (s->state == STREAM_ST_CLOSED)
+        return XE_CLOSED;
+    int rc = stream__send(s, st);
+    if (!s->in_feed && s->ctx->ops && s->ctx->ops->wake)
+        s->ctx->ops->wake(s->ctx->ops_arg, s);
+    return rc;
+}
+
+void
+stream_kill(struct stream *s, enum stream_cond cond, const char *text)
+{
+    if (s->state == STREAM_ST_CLOSED)
+        return;
+    stream__fail(s, cond, text);
+    if (!s->in_feed && s->ctx->ops && s->ctx->ops->wake)
+        s->ctx->ops->wake(s->ctx->ops_arg, s);
 }
 
 void

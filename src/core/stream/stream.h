@@ -11,6 +11,8 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "jid/jid.h"
+#include "sasl/sasl.h"
+#include "tls/tls.h"
 #include "stanza/stanza.h"
 #include "xml/xml.h"
 
@@ -18,9 +20,33 @@
 #define NS_BIDI          "urn:xmpp:bidi"
 #define NS_BIDI_FEATURE  "urn:xmpp:features:bidi"
 #define NS_DB_FEATURE    "urn:xmpp:features:dialback"
+#define NS_BIND          "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SESSION       "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_STANZAS       NS_STANZAS_ERR
+
+struct stream;
 
 /* Fills buf with n bytes from a CSPRNG (stream ids). */
 typedef void stream_random_fn(void *arg, void *buf, size_t n);
+
+/* What a stream asks of the server around it. Every callback receives
+ * the ctx's ops_arg. */
+struct stream_ops {
+    /* SASL needs the credentials of user@host: answer later (never from
+     * inside this call) with stream_provide_creds. */
+    void (*need_creds)(void *arg, struct stream *s, const char *host,
+                       const char *user);
+    /* Bind the full JID s->jid to s. Returns 0, or XE_STATE when policy
+     * refuses it (the stream then answers <conflict/>). The server may
+     * end an older session with the same full JID first. */
+    int (*bind)(void *arg, struct stream *s);
+    /* s is going away: drop it from every table. */
+    void (*unbind)(void *arg, struct stream *s);
+    /* A validated stanza from the peer ('from' stamped). Borrowed. */
+    void (*stanza)(void *arg, struct stream *s, struct stanza *st);
+    /* Output was queued on s outside stream_feed (a delivery): flush. */
+    void (*wake)(void *arg, struct stream *s);
+};
 
 /* What all streams of one server share; borrowed, outlives the streams. */
 struct stream_ctx {
@@ -28,17 +54,35 @@ struct stream_ctx {
     const struct logger *log;
     stream_random_fn *random;
     void *random_arg;
+    struct sasl_server *sasl;
+    bool tls_available; /* the server can do STARTTLS */
+    const struct stream_ops *ops;
+    void *ops_arg;
 };
 
-/* Receiving-role states (one handler each, see stream.c's table). */
+/* Receiving-role states (one handler each, see stream_in.c's table). */
 enum stream_state {
-    STREAM_ST_HEADER,  /* waiting for the initiating stream header */
-    STREAM_ST_PRETLS,  /* features sent, STARTTLS required next */
-    STREAM_ST_CLOSED,  /* nothing more to read or write */
+    STREAM_ST_HEADER,   /* waiting for the initiating stream header */
+    STREAM_ST_PRETLS,   /* features sent, STARTTLS required next */
+    STREAM_ST_PREAUTH,  /* TLS on, mechanisms offered, <auth/> next */
+    STREAM_ST_SASL,     /* an authentication exchange is running */
+    STREAM_ST_BIND,     /* authenticated, resource binding next */
+    STREAM_ST_SESSION,  /* resource bound: stanzas flow */
+    STREAM_ST_CLOSED,   /* nothing more to read or write */
+};
+
+/* What the I/O layer must do after a feed. */
+enum stream_action {
+    STREAM_ACT_NONE,
+    STREAM_ACT_STARTTLS, /* flush s->out in the clear, then start TLS */
 };
 
 /* Maximum bytes queued for output before the stream is cut off. */
 #define STREAM_OUT_MAX ((size_t)1 << 20)
+/* Elements a paused stream keeps before it gives up on the peer. */
+#define STREAM_QUEUE_MAX 8
+/* SASL attempts on one stream (RFC 6120 §6.4.5: 2 to 5 retries). */
+#define STREAM_SASL_MAX_FAILURES 5
 /* Stream ids carry this many random bytes (>= 128 bits, CORE-01). */
 #define STREAM_ID_BYTES 18
 
@@ -59,12 +103,35 @@ struct stream {
     const struct cfg_host *host; /* the served domain (stream 'to') */
     char *peer_from; /* s2s: the initiating header's 'from' domain */
     unsigned version_major, version_minor;
+    /* Negotiation. */
+    enum stream_action action;
+    bool tls;                  /* TLS is in force */
+    struct tls_conn *tls_conn; /* borrowed from the I/O layer */
+    bool authenticated;
+    unsigned headers;       /* header exchanges so far */
+    char *first_to;         /* the 'to' of the first header (CORE-09) */
+    char *tls_from;         /* the 'from' of the first post-TLS header */
+    bool tls_from_set;
+    struct sasl_session *sasl;
+    unsigned sasl_failures;
+    bool paused;  /* waiting for credentials: elements are queued */
+    bool in_feed; /* inside stream_feed: the caller flushes */
+    struct stanza *queued[STREAM_QUEUE_MAX]; /* parsed while paused */
+    size_t nqueued;
+    char **cert_jids; /* XmppAddr JIDs of a verified client certificate */
+    size_t ncert_jids;
+    /* The session. */
+    struct jid jid; /* authenticated bare JID, full once bound */
+    bool bound;
+    void *route_data; /* owned by the router */
 };
 
 /* Set up a receiving stream for a connection accepted on a listener of
- * the given kind. ctx is borrowed. */
+ * the given kind. ctx is borrowed. With Direct TLS, tls is the session
+ * the bytes already pass through (borrowed), else NULL. */
 void stream_init(struct stream *s, const struct stream_ctx *ctx,
-                 uint64_t conn, enum cfg_listen_kind kind);
+                 uint64_t conn, enum cfg_listen_kind kind,
+                 struct tls_conn *tls);
 /* Release everything the stream owns. */
 void stream_fini(struct stream *s);
 /* Process len bytes from the peer. Output accumulates in s->out. Returns
@@ -77,6 +144,21 @@ void stream_timeout(struct stream *s);
 void stream_shutdown(struct stream *s);
 /* The peer closed its side of the TCP connection. */
 void stream_eof(struct stream *s);
+/* After STREAM_ACT_STARTTLS: the TLS session now carries the stream. */
+void stream_starttls_done(struct stream *s, struct tls_conn *tls);
+/* Take (and clear) the pending action. */
+enum stream_action stream_take_action(struct stream *s);
+/* Answer need_creds: creds NULL means no such account. Then handles the
+ * elements queued meanwhile. Returns like stream_feed. */
+int stream_provide_creds(struct stream *s, const struct sasl_creds *creds);
+/* True while waiting for credentials (the I/O layer may stop reading). */
+bool stream_paused(const struct stream *s);
+/* Queue a stanza for the peer (a delivery from the router). Returns 0 or
+ * XE_CLOSED / XE_LIMIT. Calls ops->wake unless inside a feed. */
+int stream_deliver(struct stream *s, const struct stanza *st);
+/* End the stream with a stream error from outside (e.g. <conflict/>
+ * when another session takes its resource). */
+void stream_kill(struct stream *s, enum stream_cond cond, const char *text);
 /* True once nothing more will be written: flush s->out, then close. */
 bool stream_finished(const struct stream *s);
 /* Name of a state, for logs. */

@@ -98,6 +98,9 @@ log_header(const struct stream *s, const char *to, const char *from,
                     : "-");
 }
 
+static int check_restart(struct stream *s, const char *from);
+static int send_features(struct stream *s);
+
 /* Checks in the order RFC 6120 §4.9.1.2 implies: the stream and content
  * namespaces, the served host, the version, the peer's 'from'. Every
  * error is preceded by a response header (from only for a served host). */
@@ -137,23 +140,70 @@ stream__on_header(struct stream *s, const struct stream_header *h)
     s->version_major = major;
     s->version_minor = minor;
 
-    if (s->s2s && check_s2s_from(s, from) != 0)
+    if (s->headers == 0 && s->s2s && check_s2s_from(s, from) != 0)
         return stream__fail(s, SC_INVALID_FROM, NULL);
-
+    if (check_restart(s, from) != 0)
+        return stream__fail(s, SC_NOT_AUTHORIZED,
+                            "stream addresses changed across a restart");
+    s->headers++;
     stream__send_header(s, true);
-    /* TLS is mandatory (RFC 6120 §5.3.1): the only feature is STARTTLS. */
-    static const char features[] =
-        "<stream:features><starttls xmlns='" NS_TLS "'><required/>"
-        "</starttls></stream:features>";
-    stream__send_raw(s, features, sizeof(features) - 1);
-    stream__set_state(s, STREAM_ST_PRETLS);
+    return send_features(s);
+}
+
+/* CORE-09 (MUX.md §4.4): 'to' never changes across restarts; 'from' may
+ * appear with TLS but then stays the same. */
+static int
+check_restart(struct stream *s, const char *from)
+{
+    if (s->headers == 0) {
+        s->first_to = x_strdup(s->host->domain);
+    } else if (strcmp(s->first_to, s->host->domain) != 0) {
+        return XE_PROTO;
+    }
+    if (!s->tls)
+        return 0;
+    if (!s->tls_from_set) {
+        s->tls_from_set = true;
+        s->tls_from = from ? x_strdup(from) : NULL;
+        return 0;
+    }
+    if ((s->tls_from == NULL) != (from == NULL))
+        return XE_PROTO;
+    if (from && strcmp(s->tls_from, from) != 0)
+        return XE_PROTO;
+    return 0;
+}
+
+/* The features of this phase (MUX.md §4.2). */
+static int
+send_features(struct stream *s)
+{
+    if (!s->tls) {
+        /* TLS is mandatory (RFC 6120 §5.3.1): STARTTLS is all there is. */
+        static const char features[] =
+            "<stream:features><starttls xmlns='" NS_TLS "'><required/>"
+            "</starttls></stream:features>";
+        stream__send_raw(s, features, sizeof(features) - 1);
+        stream__set_state(s, STREAM_ST_PRETLS);
+        return 0;
+    }
+    if (!s->authenticated) {
+        stream__set_state(s, STREAM_ST_PREAUTH);
+        return stream__send_mechanisms(s);
+    }
+    static const char bind[] =
+        "<stream:features><bind xmlns='" NS_BIND "'/>"
+        "<session xmlns='" NS_SESSION "'><optional/></session>"
+        "</stream:features>";
+    stream__send_raw(s, bind, sizeof(bind) - 1);
+    stream__set_state(s, STREAM_ST_BIND);
     return 0;
 }
 
 /* --- first-level elements before TLS (MUX.md §4.1) ---------------------- */
 
-static bool
-is_stanza(const struct stanza *el)
+bool
+stream__is_stanza(const struct stanza *el)
 {
     const char *ns = stanza_ns(el);
     if (strcmp(ns, NS_CLIENT) != 0 && strcmp(ns, NS_SERVER) != 0)
@@ -161,19 +211,6 @@ is_stanza(const struct stanza *el)
     const char *n = stanza_name(el);
     return strcmp(n, "message") == 0 || strcmp(n, "presence") == 0 ||
            strcmp(n, "iq") == 0;
-}
-
-/* STARTTLS needs the TLS layer, which this build does not have yet: RFC
- * 6120 §5.4.2.2 failure, then the closing tag. */
-static int
-pretls_starttls(struct stream *s, struct stanza *el)
-{
-    (void)el;
-    log_msg(s->ctx->log, LOG_WARN, s->conn,
-            "event=starttls-failure reason=tls-unavailable");
-    stream__send_raw(s, "<failure xmlns='" NS_TLS "'/>",
-                     sizeof("<failure xmlns='" NS_TLS "'/>") - 1);
-    return stream__close(s, "tls-unavailable");
 }
 
 /* SASL before TLS: <encryption-required/>, and the stream stays usable
@@ -218,7 +255,7 @@ pretls_element(struct stream *s, struct stanza *el)
     const char *ns = stanza_ns(el);
     const char *name = stanza_name(el);
     if (stanza_is(el, NS_TLS, "starttls"))
-        return pretls_starttls(s, el);
+        return stream__starttls(s, el);
     if (strcmp(ns, NS_SASL) == 0)
         return pretls_sasl(s, el);
     if (s->s2s && strcmp(ns, NS_DIALBACK) == 0 &&
@@ -228,9 +265,38 @@ pretls_element(struct stream *s, struct stanza *el)
         return stream__fail(s, SC_POLICY_VIOLATION, "mux requires TLS");
     if (s->s2s && stanza_is(el, NS_BIDI, "bidi"))
         return stream__fail(s, SC_POLICY_VIOLATION, "bidi requires TLS");
-    if (is_stanza(el))
+    if (stream__is_stanza(el))
         return stream__fail(s, SC_NOT_AUTHORIZED, NULL);
     return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
+}
+
+/* After TLS, before authentication (and during a SASL exchange). */
+static int
+preauth_element(struct stream *s, struct stanza *el)
+{
+    if (strcmp(stanza_ns(el), NS_SASL) == 0)
+        return stream__sasl_element(s, el);
+    if (stanza_is(el, NS_TLS, "starttls"))
+        return stream__fail(s, SC_POLICY_VIOLATION, "TLS is already on");
+    if (stanza_is(el, NS_MUX, "mux"))
+        return stream__fail(s, SC_POLICY_VIOLATION, "mux was not offered");
+    if (stream__is_stanza(el))
+        return stream__fail(s, SC_NOT_AUTHORIZED, NULL);
+    return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
+}
+
+/* Authenticated: anything SASL or TLS again is out of place. */
+static int
+authed_element(struct stream *s, struct stanza *el)
+{
+    const char *ns = stanza_ns(el);
+    if (strcmp(ns, NS_SASL) == 0 || strcmp(ns, NS_TLS) == 0 ||
+        stanza_is(el, NS_MUX, "mux"))
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "negotiation is already complete");
+    if (s->state == STREAM_ST_BIND)
+        return stream__bind_element(s, el);
+    return stream__session_element(s, el);
 }
 
 /* An element where none can be: the reader reports elements only after
@@ -254,6 +320,10 @@ closed_element(struct stream *s, struct stanza *el)
 static int (*const element_handlers[])(struct stream *, struct stanza *) = {
     [STREAM_ST_HEADER] = unexpected_element,
     [STREAM_ST_PRETLS] = pretls_element,
+    [STREAM_ST_PREAUTH] = preauth_element,
+    [STREAM_ST_SASL] = preauth_element,
+    [STREAM_ST_BIND] = authed_element,
+    [STREAM_ST_SESSION] = authed_element,
     [STREAM_ST_CLOSED] = closed_element,
 };
 

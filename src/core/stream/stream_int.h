@@ -22,8 +22,24 @@ int stream__send_header(struct stream *s, bool with_version);
 int stream__fail(struct stream *s, enum stream_cond cond, const char *text);
 int stream__close(struct stream *s, const char *reason);
 
-/* stream_in.c: the receiving role. */
+int stream__resume(struct stream *s);
+int stream__queue(struct stream *s, struct stanza *el);
+void stream__restart(struct stream *s);
+
+/* stream_in.c: the receiving role's header and features. */
 int stream__on_header(struct stream *s, const struct stream_header *h);
 int stream__on_element(struct stream *s, struct stanza *el);
+
+/* stream_auth.c: STARTTLS and SASL. */
+int stream__starttls(struct stream *s, struct stanza *el);
+int stream__sasl_element(struct stream *s, struct stanza *el);
+int stream__sasl_status(struct stream *s, enum sasl_status st,
+                        struct buf *out);
+int stream__send_mechanisms(struct stream *s);
+
+/* stream_session.c: binding and stanzas. */
+int stream__bind_element(struct stream *s, struct stanza *el);
+int stream__session_element(struct stream *s, struct stanza *el);
+bool stream__is_stanza(const struct stanza *el);
 
 #endif

@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/* route.c -- the router object: binding and unbinding sessions. */
+#include "route/route.h"
+
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "route/route_int.h"
+
+struct router *
+router_new(const struct config *cfg,
+           const struct logger *log,
+           const unsigned char key[ROUTE_HASH_KEY_BYTES])
+{
+    struct router *r = x_calloc(1, sizeof(*r));
+    r->cfg = cfg;
+    r->log = log;
+    memcpy(r->key, key, ROUTE_HASH_KEY_BYTES);
+    route__tab_init(&r->sessions, r->key);
+    route__tab_init(&r->accounts, r->key);
+    return r;
+}
+
+/* Free the directed-presence set. */
+static void
+peers_free(struct rtab *t)
+{
+    size_t slot = 0;
+    struct rtab_node *nd = route__tab_next(t, &slot, NULL);
+    while (nd != NULL) {
+        struct rtab_node *next = route__tab_next(t, &slot, nd);
+        struct route_peer *p = (struct route_peer *)nd;
+        x_free(p->jid);
+        x_free(p);
+        nd = next;
+    }
+    route__tab_fini(t);
+}
+
+static void
+session_free(struct route_session *sess)
+{
+    stanza_unref(sess->presence);
+    peers_free(&sess->directed);
+    jid_fini(&sess->jid);
+    x_free(sess);
+}
+
+static void
+account_free(struct route_account *acct)
+{
+    x_free(acct->bare);
+    x_free(acct);
+}
+
+void
+router_free(struct router *r)
+{
+    if (r == NULL)
+        return;
+    size_t slot = 0;
+    struct rtab_node *nd = route__tab_next(&r->sessions, &slot, NULL);
+    while (nd != NULL) {
+        struct rtab_node *next = route__tab_next(&r->sessions, &slot, nd);
+        struct route_session *sess = (struct route_session *)nd;
+        sess->s->route_data = NULL;
+        session_free(sess);
+        nd = next;
+    }
+    slot = 0;
+    nd = route__tab_next(&r->accounts, &slot, NULL);
+    while (nd != NULL) {
+        struct rtab_node *next = route__tab_next(&r->accounts, &slot, nd);
+        account_free((struct route_account *)nd);
+        nd = next;
+    }
+    route__tab_fini(&r->sessions);
+    route__tab_fini(&r->accounts);
+    x_free(r);
+}
+
+size_t
+router_sessions(const struct router *r)
+{
+    return r->sessions.count;
+}
+
+struct route_session *
+route__session(const struct router *r, const char *k, size_t n)
+{
+    return (struct route_session *)route__tab_find(&r->sessions, k, n);
+}
+
+struct route_account *
+route__account(const struct router *r, const char *k, size_t n)
+{
+    return (struct route_account *)route__tab_find(&r->accounts, k, n);
+}
+
+struct route_account *
+route__dest_account(const struct route_ctx *rc)
+{
+    if (rc->dest == ROUTE_TO_NONE)
+        return rc->from->acct;
+    size_t n;
+    const char *bare = jid_bare(&rc->to, &n);
+    return route__account(rc->r, bare, n);
+}
+
+bool
+route__alive(const struct route_session *sess)
+{
+    return !stream_finished(sess->s);
+}
+
+/* Log a session event at INFO with the JID escaped (resourceparts may
+ * hold spaces and quotes). */
+static void
+log_session(const struct router *r, const struct route_session *sess,
+            const char *event)
+{
+    if (r->log == NULL || r->log->level < LOG_INFO)
+        return;
+    char j[320];
+    log_escape(j, sizeof(j), jid_str(&sess->jid), jid_len(&sess->jid));
+    log_msg(r->log, LOG_INFO, sess->s->conn, "event=%s jid=%s resources=%zu",
+            event, j, sess->acct != NULL ? sess->acct->nsessions : 0);
+}
+
+/* Take sess out of every table, tell others it is unavailable, free it
+ * (and its account if it was the last resource). */
+static void
+session_end(struct router *r, struct route_session *sess)
+{
+    struct route_account *acct = sess->acct;
+    route__tab_remove(&r->sessions, &sess->node);
+    route__tab_shrink(&r->sessions);
+    struct route_session **pp = &acct->sessions;
+    while (*pp != sess)
+        pp = &(*pp)->next;
+    *pp = sess->next;
+    acct->nsessions--;
+    sess->next = NULL;
+    route__presence_gone(r, sess, acct);
+    if (acct->nsessions == 0) {
+        route__tab_remove(&r->accounts, &acct->node);
+        route__tab_shrink(&r->accounts);
+        account_free(acct);
+    }
+    sess->acct = NULL;
+    session_free(sess);
+}
+
+static struct route_account *
+account_get(struct router *r, const struct jid *j)
+{
+    size_t n;
+    const char *bare = jid_bare(j, &n);
+    struct route_account *acct = route__account(r, bare, n);
+    if (acct != NULL)
+        return acct;
+    acct = x_calloc(1, sizeof(*acct));
+    acct->bare = x_strndup(bare, n);
+    acct->len = n;
+    route__tab_insert(&r->accounts, &acct->node, acct->bare, acct->len);
+    return acct;
+}
+
+/* The older stream holding s's full JID loses it (RFC 6120 §7.7.2.2):
+ * it leaves the tables first, so nothing routes to it any more, and is
+ * killed last, so a wake that runs at once finds nothing to unbind. */
+static void
+replace_session(struct router *r, struct route_session *old)
+{
+    struct stream *os = old->s;
+    log_session(r, old, "route-conflict");
+    os->route_data = NULL;
+    session_end(r, old);
+    stream_kill(os, SC_CONFLICT, "replaced by a new session");
+}
+
+int
+router_bind(struct router *r, struct stream *s)
+{
+    if (!jid_has_node(&s->jid) || !jid_has_resource(&s->jid))
+        return XE_INVAL;
+    if (s->route_data != NULL)
+        return XE_STATE;
+    struct route_session *old =
+        route__session(r, jid_str(&s->jid), jid_len(&s->jid));
+    size_t n;
+    const char *bare = jid_bare(&s->jid, &n);
+    const struct route_account *cur = route__account(r, bare, n);
+    if (old == NULL && cur != NULL &&
+        cur->nsessions >= ROUTE_ACCOUNT_SESSIONS_MAX) {
+        log_msg(r->log, LOG_INFO, s->conn,
+                "event=limit what=account-sessions max=%d",
+                ROUTE_ACCOUNT_SESSIONS_MAX);
+        return XE_LIMIT;
+    }
+    if (old != NULL)
+        replace_session(r, old);
+    struct route_session *sess = x_calloc(1, sizeof(*sess));
+    sess->s = s;
+    jid_dup(&sess->jid, &s->jid);
+    route__tab_init(&sess->directed, r->key);
+    struct route_account *acct = account_get(r, &sess->jid);
+    sess->acct = acct;
+    sess->next = acct->sessions;
+    acct->sessions = sess;
+    acct->nsessions++;
+    route__tab_insert(&r->sessions, &sess->node, jid_str(&sess->jid),
+                      jid_len(&sess->jid));
+    s->route_data = sess;
+    log_session(r, sess, "route-bind");
+    return 0;
+}
+
+void
+router_unbind(struct router *r, struct stream *s)
+{
+    struct route_session *sess = s->route_data;
+    if (r == NULL || sess == NULL)
+        return;
+    s->route_data = NULL;
+    log_session(r, sess, "route-unbind");
+    session_end(r, sess);
+}
+
+/* --- stream_ops adapters ------------------------------------------------- */
+
+static int
+op_bind(void *arg, struct stream *s)
+{
+    return router_bind(arg, s);
+}
+
+static void
+op_unbind(void *arg, struct stream *s)
+{
+    router_unbind(arg, s);
+}
+
+static void
+op_stanza(void *arg, struct stream *s, struct stanza *st)
+{
+    router_stanza(arg, s, st);
+}
+
+void
+router_set_ops(struct stream_ops *ops)
+{
+    ops->bind = op_bind;
+    ops->unbind = op_unbind;
+    ops->stanza = op_stanza;
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/* route_int.h -- router internals shared between the route module's files. */
+#ifndef XMUX_ROUTE_INT_H
+#define XMUX_ROUTE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "route/route.h"
+
+/* --- keyed hash table (route_table.c) ------------------------------------ */
+
+/* A member of a table, embedded as the first member of the object it
+ * indexes; key points into memory the object owns. */
+struct rtab_node {
+    struct rtab_node *next; /* chain of the same slot */
+    uint64_t hash;
+    const char *key;
+    size_t klen;
+};
+
+/* Chained hash table of string keys, hashed with SipHash-2-4 under a
+ * per-router secret so that peers cannot aim JIDs at one chain. Grows to
+ * keep chains short and shrinks after churn; owns only its slot array. */
+struct rtab {
+    struct rtab_node **slots;
+    size_t nslots; /* 0 or a power of two */
+    size_t count;
+    const unsigned char *key; /* ROUTE_HASH_KEY_BYTES, borrowed */
+};
+
+/* SipHash-2-4 of p[0..n) under a 16-byte key. */
+uint64_t route__siphash(const unsigned char *key, const void *p, size_t n);
+/* Empty table hashing with key (borrowed); allocates nothing. */
+void route__tab_init(struct rtab *t, const unsigned char *key);
+/* Free the slot array; the nodes belong to their objects. */
+void route__tab_fini(struct rtab *t);
+/* The node with key k[0..n), or NULL. */
+struct rtab_node *route__tab_find(const struct rtab *t, const char *k,
+                                  size_t n);
+/* Insert nd under k[0..n) (borrowed, must stay valid while nd is in t);
+ * the key must not be present yet. */
+void route__tab_insert(struct rtab *t, struct rtab_node *nd, const char *k,
+                       size_t n);
+/* Remove nd, which must be in t. Never moves other nodes, so a walk
+ * with route__tab_next survives it; call route__tab_shrink afterwards. */
+void route__tab_remove(struct rtab *t, struct rtab_node *nd);
+/* Shrink the slot array if the table has become sparse (frees it when
+ * empty). Invalidates walks in progress. */
+void route__tab_shrink(struct rtab *t);
+/* Walk: the node after prev (NULL: the first), with *slot as cursor
+ * (start at 0). To remove the current node, fetch the next one first. */
+struct rtab_node *route__tab_next(const struct rtab *t, size_t *slot,
+                                  const struct rtab_node *prev);
+
+/* --- sessions and accounts (route.c) ------------------------------------- */
+
+struct route_account;
+
+/* One bound resource. */
+struct route_session {
+    struct rtab_node node;       /* in router.sessions, key = full JID */
+    struct route_session *next;  /* next resource of the same account */
+    struct route_account *acct;  /* owner of the list this is on */
+    struct stream *s;            /* borrowed */
+    struct jid jid;              /* own copy of the full JID */
+    bool available;              /* sent available presence, not since
+                                    unavailable */
+    int priority;                /* -128..127, from <priority/> */
+    struct stanza *presence;     /* last available presence (a ref) */
+    struct rtab directed;        /* struct route_peer by full JID */
+    bool directed_limit_logged;
+};
+
+/* One account with at least one bound resource. */
+struct route_account {
+    struct rtab_node node; /* in router.accounts, key = bare */
+    char *bare;            /* owned */
+    size_t len;
+    struct route_session *sessions;
+    size_t nsessions;
+};
+
+/* A full JID a session sent available directed presence to. */
+struct route_peer {
+    struct rtab_node node; /* key = jid */
+    char *jid;             /* owned */
+    size_t len;
+};
+
+struct router {
+    const struct config *cfg;
+    const struct logger *log;
+    unsigned char key[ROUTE_HASH_KEY_BYTES];
+    struct rtab sessions; /* struct route_session by full JID */
+    struct rtab accounts; /* struct route_account by bare JID */
+};
+
+/* Where a stanza's 'to' points (RFC 6120 §8.5, RFC 6121 §8.5). */
+enum route_dest {
+    ROUTE_TO_NONE,   /* no 'to': the sender's own account */
+    ROUTE_TO_DOMAIN, /* a local domain (with or without resource) */
+    ROUTE_TO_BARE,   /* account@local-domain */
+    ROUTE_TO_FULL,   /* account@local-domain/resource */
+    ROUTE_TO_REMOTE, /* a domain not served here */
+};
+
+/* A stanza being routed, with its parsed addresses. */
+struct route_ctx {
+    struct router *r;
+    struct route_session *from; /* the sender's session */
+    struct stanza *st; /* borrowed, never modified (may be shared) */
+    const char *type; /* the 'type' attribute, or NULL */
+    enum route_dest dest;
+    struct jid to; /* prepared 'to' (unset for ROUTE_TO_NONE) */
+};
+
+/* The session bound to full JID k[0..n), or NULL. */
+struct route_session *route__session(const struct router *r, const char *k,
+                                     size_t n);
+/* The account with bare JID k[0..n), or NULL. */
+struct route_account *route__account(const struct router *r, const char *k,
+                                     size_t n);
+/* The account a stanza for rc->to (or the sender, without 'to') is for;
+ * NULL when no resource of it is bound. */
+struct route_account *route__dest_account(const struct route_ctx *rc);
+/* True if sess can take stanzas (its stream has not finished). */
+bool route__alive(const struct route_session *sess);
+
+/* --- delivery helpers (route_stanza.c) ----------------------------------- */
+
+/* Log a routing decision at DEBUG: event=route kind=... to=... action=...
+ * [reason=...]; to is escaped. Cheap when DEBUG is off. */
+void route__log(const struct route_ctx *rc, const char *action,
+                const char *reason);
+/* Deliver st unchanged to sess. Returns true if it was queued. */
+bool route__deliver(struct route_ctx *rc, struct route_session *sess,
+                    const struct stanza *st);
+/* Deliver a copy of st whose 'to' is sess's full JID. */
+bool route__deliver_to(struct route_ctx *rc, struct route_session *sess,
+                       const struct stanza *st);
+/* Answer rc->st with an error of condition c from the addressed entity
+ * (the sender's bare JID without 'to'), unless it is an error itself. */
+void route__error(struct route_ctx *rc, enum stanza_cond c);
+/* New <iq type='result'/> answering rc->st: same id, 'to' and 'from'
+ * swapped ('from' the sender's bare JID without 'to'). */
+struct stanza *route__result_new(const struct route_ctx *rc);
+/* Send reply (taken) to the sender and log the decision. */
+void route__reply_take(struct route_ctx *rc, struct stanza *reply);
+/* Log that rc->st was dropped, and why. */
+void route__drop(const struct route_ctx *rc, const char *reason);
+
+/* --- per kind ------------------------------------------------------------ */
+
+/* route_message.c: RFC 6121 §8.5 for <message/>. */
+void route__message(struct route_ctx *rc);
+/* route_iq.c: RFC 6120 §8.2.3 checks, then delivery or server IQs. */
+void route__iq(struct route_ctx *rc);
+/* route_presence.c: broadcast and directed presence (RFC 6121 §4). */
+void route__presence(struct route_ctx *rc);
+/* route_presence.c: the session is gone from the tables; tell its other
+ * resources and directed-presence targets it is unavailable. */
+void route__presence_gone(struct router *r, struct route_session *sess,
+                          struct route_account *acct);
+
+#endif

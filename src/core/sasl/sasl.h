@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: MIT */
+/* sasl.h -- server-side SASL over GNU SASL; credentials come from the caller. */
+#ifndef XMUX_SASL_H
+#define XMUX_SASL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+
+enum sasl_hash { SASL_SHA1, SASL_SHA256 };
+
+#define SASL_SALT_MAX 64
+#define SASL_KEY_MAX  32 /* SHA-256 */
+/* Iterations for new credentials: aioxmpp refuses fewer than 4096. */
+#define SASL_SCRAM_ITERATIONS 4096
+
+/* What the store keeps for one account: SCRAM keys, never a password. */
+struct sasl_creds {
+    unsigned iterations;
+    unsigned char salt[SASL_SALT_MAX];
+    size_t salt_len;
+    bool has_sha1, has_sha256;
+    unsigned char sha1_stored[20], sha1_server[20];
+    unsigned char sha256_stored[32], sha256_server[32];
+};
+
+/* SASL failure conditions (RFC 6120 §6.5). */
+#define SASL_COND_MAP(X)                                                      \
+    X(SASL_ABORTED, "aborted")                                                \
+    X(SASL_ACCOUNT_DISABLED, "account-disabled")                              \
+    X(SASL_CREDENTIALS_EXPIRED, "credentials-expired")                        \
+    X(SASL_ENCRYPTION_REQUIRED, "encryption-required")                        \
+    X(SASL_INCORRECT_ENCODING, "incorrect-encoding")                          \
+    X(SASL_INVALID_AUTHZID, "invalid-authzid")                                \
+    X(SASL_INVALID_MECHANISM, "invalid-mechanism")                            \
+    X(SASL_MALFORMED_REQUEST, "malformed-request")                            \
+    X(SASL_MECHANISM_TOO_WEAK, "mechanism-too-weak")                          \
+    X(SASL_NOT_AUTHORIZED, "not-authorized")                                  \
+    X(SASL_TEMPORARY_AUTH_FAILURE, "temporary-auth-failure")
+
+enum sasl_cond {
+    SASL_COND_NONE = 0,
+#define SASL_COND_ENUM(c, s) c,
+    SASL_COND_MAP(SASL_COND_ENUM)
+#undef SASL_COND_ENUM
+};
+
+/* Why an attempt failed, for limits: only SASL_WHY_CREDENTIALS counts as
+ * a password guess (a failed channel binding does not, PEERS.md). */
+enum sasl_why {
+    SASL_WHY_NONE,
+    SASL_WHY_CREDENTIALS,     /* wrong password / proof, unknown user */
+    SASL_WHY_CHANNEL_BINDING, /* -PLUS with a wrong or unsupported binding */
+    SASL_WHY_PROTOCOL,        /* malformed input, bad encoding, bad authzid */
+};
+
+/* Per-session facts the mechanism list and the mechanisms depend on. */
+struct sasl_params {
+    bool tls;                 /* TLS is in force */
+    bool allow_plain;         /* config: PLAIN offered over TLS */
+    const char *cb_type;      /* "tls-exporter", "tls-unique" or NULL */
+    const unsigned char *cb_data;
+    size_t cb_len;
+    /* EXTERNAL (XEP-0178): JIDs of a verified client certificate. */
+    const char *const *cert_jids;
+    size_t ncert_jids;
+    const char *host; /* the served domain of the stream ('to') */
+};
+
+enum sasl_status {
+    SASL_CONTINUE,   /* send <challenge> with the output, await <response> */
+    SASL_NEED_CREDS, /* look up sasl_session_user(), then sasl_provide */
+    SASL_SUCCESS,    /* send <success> (with output as additional data) */
+    SASL_FAILURE,    /* send <failure> with sasl_session_cond() */
+};
+
+struct sasl_server;  /* one per server: the GNU SASL handle */
+struct sasl_session; /* one authentication attempt */
+
+/* Create the server-wide SASL handle; NULL with err set on failure. */
+struct sasl_server *sasl_server_new(struct buf *err);
+void sasl_server_free(struct sasl_server *srv);
+/* Most mechanisms sasl_mechanisms can return. */
+#define SASL_MECH_MAX 6
+/* Store the names of the mechanisms to offer, best first, in names[0..n)
+ * (static strings) and a NULL after them if cap > n: EXTERNAL,
+ * SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, SCRAM-SHA-256, SCRAM-SHA-1, PLAIN.
+ * Nothing without TLS; -PLUS only with a channel binding, PLAIN only with
+ * allow_plain, EXTERNAL only with certificate JIDs. Returns n (at most
+ * cap). */
+size_t sasl_mechanisms(const struct sasl_params *p, const char **names,
+                       size_t cap);
+/* Start an attempt with mechanism mech and the base64 text of <auth/>
+ * ("=" for an empty initial response, "" for none). params is copied.
+ * Never NULL: an unknown mechanism yields a session that fails with
+ * invalid-mechanism on the first step. */
+struct sasl_session *sasl_start(struct sasl_server *srv, const char *mech,
+                                const struct sasl_params *p);
+/* Run one step with base64 input (from <auth/> or <response/>); base64
+ * output for <challenge/> or <success/> goes to out. */
+enum sasl_status sasl_step(struct sasl_session *s, const char *b64,
+                           size_t len, struct buf *out);
+/* After SASL_NEED_CREDS: hand over the account's credentials (NULL: no
+ * such account) and continue where the step stopped. */
+enum sasl_status sasl_provide(struct sasl_session *s,
+                              const struct sasl_creds *creds,
+                              struct buf *out);
+/* The prepared username (localpart) the client named, or NULL. */
+const char *sasl_session_user(const struct sasl_session *s);
+/* The authorized identity after success: a bare JID. */
+const char *sasl_session_authzid(const struct sasl_session *s);
+/* The mechanism's name ("" for an unknown mechanism). */
+const char *sasl_session_mech(const struct sasl_session *s);
+/* After SASL_FAILURE: the condition and why. */
+enum sasl_cond sasl_session_cond(const struct sasl_session *s);
+enum sasl_why sasl_session_why(const struct sasl_session *s);
+/* Free a session; accepts NULL. */
+void sasl_session_free(struct sasl_session *s);
+/* Element name of a condition ("not-authorized"). */
+const char *sasl_cond_name(enum sasl_cond c);
+
+/* Derive SCRAM keys for both hashes from a password: random salt (16
+ * bytes from the CSPRNG), iterations as given (>= 4096). The password is
+ * SASLprep'd first. Returns 0 or XE_INVAL (also for an empty password or
+ * one over 1023 octets, or over 2^20 iterations), or XE_SASL if the CSPRNG
+ * or a digest fails. */
+int sasl_creds_derive(const char *password, size_t len, unsigned iterations,
+                      struct sasl_creds *out);
+
+#endif

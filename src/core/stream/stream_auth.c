@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/* stream_auth.c -- receiving role: STARTTLS and SASL (RFC 6120 §5, §6). */
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "stream/stream_int.h"
+
+/* --- STARTTLS ------------------------------------------------------------ */
+
+int
+stream__starttls(struct stream *s, struct stanza *el)
+{
+    (void)el;
+    if (!s->ctx->tls_available || s->s2s) {
+        /* RFC 6120 §5.4.2.2: failure, then the closing tag. Server-to-
+         * server TLS arrives with federation (issue #4). */
+        log_msg(s->ctx->log, LOG_WARN, s->conn,
+                "event=starttls-failure reason=tls-unavailable");
+        static const char failure[] = "<failure xmlns='" NS_TLS "'/>";
+        stream__send_raw(s, failure, sizeof(failure) - 1);
+        return stream__close(s, "tls-unavailable");
+    }
+    static const char proceed[] = "<proceed xmlns='" NS_TLS "'/>";
+    stream__send_raw(s, proceed, sizeof(proceed) - 1);
+    log_msg(s->ctx->log, LOG_DEBUG, s->conn, "event=starttls");
+    s->action = STREAM_ACT_STARTTLS;
+    s->restart_pending = true;
+    xml_reader_stop(s->xr);
+    return 0;
+}
+
+/* --- SASL ---------------------------------------------------------------- */
+
+/* The XmppAddr JIDs of a verified client certificate on this host are
+ * what EXTERNAL may authorize (XEP-0178). Computed once per stream. */
+static void
+collect_cert_jids(struct stream *s)
+{
+    if (s->cert_jids || s->tls_conn == NULL)
+        return;
+    const struct tls_peer *peer = tls_conn_peer(s->tls_conn);
+    if (!peer || !peer->present || !peer->verified || !peer->client_auth_eku)
+        return;
+    struct tls_identities ids;
+    if (tls_conn_peer_identities(s->tls_conn, 256, &ids) != 0)
+        return;
+    s->cert_jids = x_calloc(ids.n ? ids.n : 1, sizeof(char *));
+    for (size_t i = 0; i < ids.n; i++) {
+        if (ids.v[i].type != TLS_ID_XMPPADDR)
+            continue;
+        struct jid j;
+        const char *v = ids.v[i].value;
+        if (jid_parse(&j, v, strlen(v)) != 0)
+            continue;
+        size_t dlen;
+        const char *d = jid_domain(&j, &dlen);
+        if (jid_has_node(&j) && !jid_has_resource(&j) &&
+            dlen == strlen(s->host->domain) &&
+            memcmp(d, s->host->domain, dlen) == 0)
+            s->cert_jids[s->ncert_jids++] = x_strdup(jid_str(&j));
+        jid_fini(&j);
+    }
+    tls_identities_fini(&ids);
+}
+
+/* Fill params for this stream; cb must hold TLS_CB_MAX bytes and live as
+ * long as params are used. */
+static void
+sasl_params(struct stream *s, struct sasl_params *p, unsigned char *cb)
+{
+    memset(p, 0, sizeof(*p));
+    p->tls = s->tls;
+    p->allow_plain = s->ctx->cfg->c2s.allow_plain;
+    p->host = s->host->domain;
+    if (s->tls_conn) {
+        const char *type =
+            tls_conn_is_13(s->tls_conn) ? "tls-exporter" : "tls-unique";
+        size_t n = TLS_CB_MAX;
+        if (tls_conn_channel_binding(s->tls_conn, type, cb, &n) == 0) {
+            p->cb_type = type;
+            p->cb_data = cb;
+            p->cb_len = n;
+        }
+    }
+    collect_cert_jids(s);
+    p->cert_jids = (const char *const *)s->cert_jids;
+    p->ncert_jids = s->ncert_jids;
+}
+
+int
+stream__send_mechanisms(struct stream *s)
+{
+    struct sasl_params p;
+    unsigned char cb[TLS_CB_MAX];
+    sasl_params(s, &p, cb);
+    const char *names[16];
+    size_t n = sasl_mechanisms(&p, names, 16);
+    struct stanza *f = stanza_new(XML_NS_STREAM, "features");
+    if (n > 0) {
+        struct stanza *m = stanza_add_child(f, NS_SASL, "mechanisms");
+        for (size_t i = 0; i < n; i++) {
+            struct stanza *one = stanza_add_child(m, NULL, "mechanism");
+            stanza_add_text(one, names[i], strlen(names[i]));
+        }
+    }
+    return stream__send_take(s, f);
+}
+
+/* <name xmlns=sasl>text</name>, text may be empty. */
+static int
+send_sasl(struct stream *s, const char *name, const struct buf *text)
+{
+    struct stanza *el = stanza_new(NS_SASL, name);
+    if (text && buf_len(text) > 0)
+        stanza_add_text(el, buf_ptr(text), buf_len(text));
+    return stream__send_take(s, el);
+}
+
+static int
+sasl_failed(struct stream *s)
+{
+    enum sasl_cond c = sasl_session_cond(s->sasl);
+    static const char *const why[] = {"none", "credentials",
+                                      "channel-binding", "protocol"};
+    enum sasl_why w = sasl_session_why(s->sasl);
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=sasl-failure mech=%s cond=%s why=%s",
+            sasl_session_mech(s->sasl), sasl_cond_name(c),
+            (size_t)w < sizeof(why) / sizeof(why[0]) ? why[w] : "?");
+    sasl_session_free(s->sasl);
+    s->sasl = NULL;
+    struct stanza *f = stanza_new(NS_SASL, "failure");
+    stanza_add_child(f, NULL, sasl_cond_name(c));
+    stream__send_take(s, f);
+    stream__set_state(s, STREAM_ST_PREAUTH);
+    if (++s->sasl_failures >= STREAM_SASL_MAX_FAILURES)
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "too many authentication attempts");
+    return 0;
+}
+
+static int
+sasl_succeeded(struct stream *s, const struct buf *out)
+{
+    const char *authzid = sasl_session_authzid(s->sasl);
+    if (authzid == NULL || jid_parse(&s->jid, authzid, strlen(authzid)) != 0)
+        return stream__fail(s, SC_INTERNAL_SERVER_ERROR, NULL);
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=authenticated mech=%s jid=%s", sasl_session_mech(s->sasl),
+            jid_str(&s->jid));
+    sasl_session_free(s->sasl);
+    s->sasl = NULL;
+    s->authenticated = true;
+    send_sasl(s, "success", out);
+    /* The initiating entity now sends a new header (RFC 6120 §6.4.6). */
+    s->restart_pending = true;
+    if (s->in_feed)
+        xml_reader_stop(s->xr);
+    else
+        stream__restart(s);
+    return 0;
+}
+
+int
+stream__sasl_status(struct stream *s, enum sasl_status st, struct buf *out)
+{
+    switch (st) {
+    case SASL_CONTINUE:
+        stream__set_state(s, STREAM_ST_SASL);
+        return send_sasl(s, "challenge", out);
+    case SASL_NEED_CREDS:
+        stream__set_state(s, STREAM_ST_SASL);
+        s->paused = true;
+        s->ctx->ops->need_creds(s->ctx->ops_arg, s, s->host->domain,
+                                sasl_session_user(s->sasl));
+        return 0;
+    case SASL_SUCCESS:
+        return sasl_succeeded(s, out);
+    case SASL_FAILURE:
+    default:
+        return sasl_failed(s);
+    }
+}
+
+static int
+sasl_auth(struct stream *s, struct stanza *el)
+{
+    if (s->state == STREAM_ST_SASL)
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "an authentication exchange is running");
+    const char *mech = stanza_attr(el, "mechanism");
+    struct sasl_params p;
+    unsigned char cb[TLS_CB_MAX];
+    sasl_params(s, &p, cb);
+    s->sasl = sasl_start(s->ctx->sasl, mech ? mech : "", &p);
+    size_t len;
+    const char *text = stanza_text(el, &len);
+    if (text == NULL)
+        return stream__fail(s, SC_BAD_FORMAT, NULL);
+    struct buf out;
+    buf_init(&out, 16384);
+    int rc = stream__sasl_status(s, sasl_step(s->sasl, text, len, &out), &out);
+    buf_fini(&out);
+    return rc;
+}
+
+static int
+sasl_response(struct stream *s, struct stanza *el)
+{
+    if (s->state != STREAM_ST_SASL || s->sasl == NULL)
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "no authentication exchange is running");
+    size_t len;
+    const char *text = stanza_text(el, &len);
+    if (text == NULL)
+        return stream__fail(s, SC_BAD_FORMAT, NULL);
+    struct buf out;
+    buf_init(&out, 16384);
+    int rc = stream__sasl_status(s, sasl_step(s->sasl, text, len, &out), &out);
+    buf_fini(&out);
+    return rc;
+}
+
+/* <abort/> ends a running exchange with <failure><aborted/> (RFC 6120
+ * §6.4.4); it counts as an attempt. */
+static int
+sasl_abort(struct stream *s)
+{
+    if (s->sasl == NULL)
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "no authentication exchange is running");
+    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=sasl-abort");
+    sasl_session_free(s->sasl);
+    s->sasl = NULL;
+    static const char failure[] =
+        "<failure xmlns='" NS_SASL "'><aborted/></failure>";
+    stream__send_raw(s, failure, sizeof(failure) - 1);
+    stream__set_state(s, STREAM_ST_PREAUTH);
+    if (++s->sasl_failures >= STREAM_SASL_MAX_FAILURES)
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "too many authentication attempts");
+    return 0;
+}
+
+int
+stream__sasl_element(struct stream *s, struct stanza *el)
+{
+    const char *name = stanza_name(el);
+    if (strcmp(name, "auth") == 0)
+        return sasl_auth(s, el);
+    if (strcmp(name, "response") == 0)
+        return sasl_response(s, el);
+    if (strcmp(name, "abort") == 0)
+        return sasl_abort(s);
+    return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
+}
+
+int
+stream_provide_creds(struct stream *s, const struct sasl_creds *creds)
+{
+    if (!s->paused || s->sasl == NULL || s->state == STREAM_ST_CLOSED)
+        return s->state == STREAM_ST_CLOSED ? XE_CLOSED : 0;
+    s->paused = false;
+    struct buf out;
+    buf_init(&out, 16384);
+    s->in_feed = false;
+    stream__sasl_status(s, sasl_provide(s->sasl, creds, &out), &out);
+    buf_fini(&out);
+    return stream__resume(s);
+}
