@@ -44,6 +44,7 @@ on_handle_closed(uv_handle_t *h)
         return;
     struct server *srv = c->srv;
     conn__cancel_creds(c);
+    x_free(c->delay_timer);
     stream_fini(&c->st);
     tls_conn_free(c->tls);
     x_free(c);
@@ -61,6 +62,8 @@ conn_close(struct conn *c, const char *reason)
     server__conn_unlink(c->srv, c);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    if (c->delay_timer)
+        uv_close((uv_handle_t *)c->delay_timer, on_handle_closed);
 }
 
 static const char *
@@ -122,7 +125,7 @@ on_write(uv_write_t *req, int status)
         conn_close(c, "write-error");
         return;
     }
-    if (c->read_paused &&
+    if (c->read_paused && !c->throttled &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <
             CONN_WRITE_LOW)
         conn_read_start(c);
@@ -283,6 +286,59 @@ conn_read_start(struct conn *c)
 }
 
 static void
+on_delay_done(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    c->throttled = false;
+    if (!c->closing && !c->finishing &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <
+            CONN_WRITE_HIGH)
+        conn_read_start(c);
+}
+
+static void
+conn_delay_timer(struct conn *c)
+{
+    if (c->delay_timer == NULL) {
+        c->delay_timer = x_malloc(sizeof(*c->delay_timer));
+        uv_timer_init(c->srv->loop, c->delay_timer);
+        c->delay_timer->data = c;
+        c->open_handles++;
+    }
+}
+
+static void
+on_no_creds(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (c->closing)
+        return;
+    stream_provide_creds(&c->st, NULL);
+    conn__flush(c);
+}
+
+void
+conn__defer_no_creds(struct conn *c)
+{
+    if (c->closing)
+        return;
+    conn_delay_timer(c);
+    uv_timer_start(c->delay_timer, on_no_creds, 0, 0);
+}
+
+void
+conn__throttle(struct conn *c, uint64_t ms)
+{
+    if (c->closing || ms == 0)
+        return;
+    conn_delay_timer(c);
+    c->throttled = true;
+    c->read_paused = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_start(c->delay_timer, on_delay_done, ms, 0);
+}
+
+static void
 on_negotiation_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
@@ -303,10 +359,12 @@ conn_peer_name(struct conn *c)
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
         uv_ip6_name(a, ip, sizeof(ip));
         snprintf(c->peer, sizeof(c->peer), "[%s]:%d", ip, ntohs(a->sin6_port));
+        snprintf(c->ip, sizeof(c->ip), "%s", ip);
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         uv_ip4_name(a, ip, sizeof(ip));
         snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, ntohs(a->sin_port));
+        snprintf(c->ip, sizeof(c->ip), "%s", ip);
     }
 }
 

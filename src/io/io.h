@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "stream/stream.h"
+#include "io/throttle.h"
 #include "tls/tls.h"
 
 struct listener;
@@ -37,6 +38,8 @@ struct server {
     struct sasl_server *sasl;
     struct router *router;
     struct store *store;
+    struct throttle fail_ip;      /* failed logins per source address */
+    struct throttle fail_account; /* failed logins per account */
 };
 
 /* Set up the server on loop; cfg is borrowed. Loads (or, for hosts

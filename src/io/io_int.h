@@ -22,6 +22,9 @@ struct conn {
     void *creds_req; /* pending account lookup, or NULL */
     uint64_t bytes_in, bytes_out, started;
     char peer[80];
+    char ip[64];              /* the peer's address, for per-IP limits */
+    uv_timer_t *delay_timer;  /* login throttling, created on first use */
+    bool throttled;           /* not reading until delay_timer fires */
     struct stream st;
 };
 
@@ -35,6 +38,11 @@ struct listener {
 int conn__accept(struct server *srv, uv_stream_t *listener,
                  enum cfg_listen_kind kind);
 void conn__flush(struct conn *c);
+/* Answer c's pending credential request with "no such account" from the
+ * loop (the lookup could not be started). */
+void conn__defer_no_creds(struct conn *c);
+/* Stop reading from c for ms milliseconds (failed-login throttling). */
+void conn__throttle(struct conn *c, uint64_t ms);
 /* Cancel c's pending account lookup, if any (creds.c). */
 void conn__cancel_creds(struct conn *c);
 void conn__shutdown(struct conn *c);

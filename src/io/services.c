@@ -46,7 +46,7 @@ ops_need_creds(void *arg, struct stream *s, const char *host,
          * attempt fails cleanly, but from the loop, never from here. */
         log_msg_errno(&srv->log, LOG_WARN, c->id, rc,
                       "event=store-failed op=account-get");
-        stream_provide_creds(&c->st, NULL);
+        conn__defer_no_creds(c);
         return;
     }
     c->creds_req = req;
@@ -59,6 +59,38 @@ conn__cancel_creds(struct conn *c)
         store_req_cancel(c->creds_req);
         c->creds_req = NULL;
     }
+}
+
+/* Failed logins slow the peer down: its next bytes are read only after a
+ * delay that grows with the failures from its address and for the
+ * account (250 ms doubling to 8 s, within a 15-minute window). A failed
+ * channel binding or a malformed request is not a password guess. */
+static void
+ops_auth_failed(void *arg, struct stream *s, const char *user,
+                enum sasl_why why)
+{
+    struct server *srv = arg;
+    struct conn *c = conn_of(s);
+    if (why != SASL_WHY_CREDENTIALS)
+        return;
+    uint64_t now = uv_now(srv->loop);
+    uint32_t n_ip = throttle_hit(&srv->fail_ip, c->ip, now);
+    uint32_t n_acct = 0;
+    if (user && s->host) {
+        char key[2 * JID_DOMAIN_BUFSZ + 2];
+        snprintf(key, sizeof(key), "%s@%s", user, s->host->domain);
+        n_acct = throttle_hit(&srv->fail_account, key, now);
+    }
+    uint64_t d_ip = throttle_delay_ms(n_ip);
+    uint64_t d_acct = throttle_delay_ms(n_acct);
+    uint64_t delay = d_ip > d_acct ? d_ip : d_acct;
+    if (delay == 0)
+        return;
+    log_msg(&srv->log, LOG_INFO, c->id,
+            "event=login-throttle delay_ms=%llu failures_ip=%u "
+            "failures_account=%u",
+            (unsigned long long)delay, n_ip, n_acct);
+    conn__throttle(c, delay);
 }
 
 /* --- routing ------------------------------------------------------------ */
@@ -96,6 +128,7 @@ const struct stream_ops server__stream_ops = {
     .bind = ops_bind,
     .unbind = ops_unbind,
     .stanza = ops_stanza,
+    .auth_failed = ops_auth_failed,
     .wake = ops_wake,
 };
 
@@ -110,6 +143,11 @@ server__services_init(struct server *srv, struct buf *err)
     unsigned char key[16];
     server__random(NULL, key, sizeof(key));
     srv->router = router_new(srv->cfg, &srv->log, key);
+    uint64_t seed;
+    server__random(NULL, &seed, sizeof(seed));
+    throttle_init(&srv->fail_ip, 4096, seed, 15 * 60 * 1000);
+    throttle_init(&srv->fail_account, 4096, seed ^ 0x9e3779b97f4a7c15ULL,
+                  15 * 60 * 1000);
     return 0;
 }
 
@@ -127,4 +165,6 @@ server__services_fini(struct server *srv)
 {
     router_free(srv->router);
     srv->router = NULL;
+    throttle_fini(&srv->fail_ip);
+    throttle_fini(&srv->fail_account);
 }

@@ -167,13 +167,20 @@ def sasl_failures(srv):
     # A retry on the same stream succeeds (RFC 6120 §6.4.5).
     r = c.auth_plain("juliet", USERS["juliet@capulet.example"])
     check(r.tag == f"{{{NS_SASL}}}success", "retry failed")
-    # Too many failures end the stream.
-    c, h, f = tls_stream(srv)
+    # Too many failures end the stream, and every failure from this
+    # address (and for this account) delays the next attempt.
+    c, h, f = tls_stream(srv, to="montague.example")
+    took = []
     for _ in range(4):
-        r = c.auth_plain("juliet", "wrong")
+        t0 = time.time()
+        r = c.auth_plain("romeo", "wrong")
+        took.append(time.time() - t0)
         check(r.tag == f"{{{NS_SASL}}}failure", "failure")
-    c.auth_plain("juliet", "wrong")
-    c.expect_stream_error("policy-violation")
+    check(took[-1] >= 0.2, f"no delay after repeated failures: {took}")
+    c.auth_plain("romeo", "wrong")
+    c.expect_stream_error("policy-violation", timeout=15)
+    text = srv.logtext()
+    check("event=login-throttle" in text, "throttling not logged")
 
 
 def scram_login(c, user, password, mech, cb_type=None, cb_data=b"",

@@ -44,6 +44,11 @@ struct stream_ops {
     void (*unbind)(void *arg, struct stream *s);
     /* A validated stanza from the peer ('from' stamped). Borrowed. */
     void (*stanza)(void *arg, struct stream *s, struct stanza *st);
+    /* An authentication attempt failed; user may be NULL. The server
+     * may slow the peer down (only why == SASL_WHY_CREDENTIALS counts as
+     * a guess). May be NULL. */
+    void (*auth_failed)(void *arg, struct stream *s, const char *user,
+                        enum sasl_why why);
     /* Output was queued on s outside stream_feed (a delivery): flush. */
     void (*wake)(void *arg, struct stream *s);
 };

@@ -128,6 +128,9 @@ sasl_failed(struct stream *s)
             "event=sasl-failure mech=%s cond=%s why=%s",
             sasl_session_mech(s->sasl), sasl_cond_name(c),
             (size_t)w < sizeof(why) / sizeof(why[0]) ? why[w] : "?");
+    if (s->ctx->ops && s->ctx->ops->auth_failed)
+        s->ctx->ops->auth_failed(s->ctx->ops_arg, s,
+                                 sasl_session_user(s->sasl), w);
     sasl_session_free(s->sasl);
     s->sasl = NULL;
     struct stanza *f = stanza_new(NS_SASL, "failure");
