@@ -15,6 +15,9 @@
  * us buffer without bound. Reading resumes below the low mark. */
 #define CONN_WRITE_HIGH ((size_t)256 << 10)
 #define CONN_WRITE_LOW  ((size_t)64 << 10)
+/* Past this the peer has stopped reading what others send it: the
+ * connection is cut (there is no point queueing a stream error). */
+#define CONN_WRITE_HARD ((size_t)4 << 20)
 
 /* One write in flight: libuv keeps requests in order. */
 struct wreq {
@@ -151,9 +154,15 @@ conn_write(struct conn *c, struct buf *b)
     }
     c->inflight++;
     c->bytes_out += n;
-    if (!c->read_paused &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >
-            CONN_WRITE_HIGH) {
+    size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+    if (queued > CONN_WRITE_HARD) {
+        log_msg(&c->srv->log, LOG_WARN, c->id,
+                "event=limit what=output-queue bytes=%zu max=%zu", queued,
+                CONN_WRITE_HARD);
+        conn_close(c, "output-overflow");
+        return XE_LIMIT;
+    }
+    if (!c->read_paused && queued > CONN_WRITE_HIGH) {
         /* The peer does not read: neither do we. */
         c->read_paused = true;
         uv_read_stop((uv_stream_t *)&c->tcp);

@@ -113,7 +113,11 @@ def core_02_three_ids(srv):
 def core_25_feature_order(srv):
     c, h, f = tls_stream(srv)
     kids = [k.tag for k in f]
-    check(kids == [f"{{{NS_SASL}}}mechanisms"], f"post-TLS features {kids}")
+    check(kids == [f"{{{NS_SASL}}}mechanisms",
+                   "{urn:xmpp:sasl-cb:0}sasl-channel-binding"],
+          f"post-TLS features {kids}")
+    cb = [x.get("type") for x in f[1]]
+    check(cb == ["tls-exporter"], f"XEP-0440 binding types on TLS 1.3: {cb}")
     mechs = mechanisms(f)
     want = [m for m in ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
                         "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN") if m in mechs]
@@ -346,6 +350,81 @@ def stanza_before_bind(srv):
     c.expect_stream_error("not-authorized")
 
 
+def make_client_certs(d):
+    """A test CA, a client certificate with XmppAddr juliet@capulet.example
+    signed by it, and one signed by nobody we trust."""
+    import subprocess
+
+    def sh(*args):
+        subprocess.run(args, check=True, capture_output=True, cwd=d)
+    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+       "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out",
+       "ca.crt", "-subj", "/CN=Test CA", "-days", "2")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=otherName:1.3.6.1.5.5.7.8.5;UTF8:"
+                "juliet@capulet.example\nextendedKeyUsage=clientAuth\n")
+    for name in ("juliet", "rogue"):
+        sh("openssl", "req", "-newkey", "ec", "-pkeyopt",
+           "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{name}.key",
+           "-out", f"{name}.csr", "-subj", f"/CN={name}")
+    sh("openssl", "x509", "-req", "-in", "juliet.csr", "-CA", "ca.crt",
+       "-CAkey", "ca.key", "-CAcreateserial", "-out", "juliet.crt", "-days",
+       "2", "-extfile", "ext.cnf")
+    sh("openssl", "x509", "-req", "-in", "rogue.csr", "-signkey",
+       "rogue.key", "-out", "rogue.crt", "-days", "2", "-extfile", "ext.cnf")
+
+
+def sasl_external():
+    import tempfile
+    d = tempfile.mkdtemp(prefix="xmux-certs-")
+    make_client_certs(d)
+    srv = server(extra=f'tls = {{ ca_file = "{d}/ca.crt"; }};')
+    try:
+        # XEP-0178: a verified client certificate naming the account.
+        c = srv.client("c2s")
+        c.open_stream("capulet.example")
+        c.send(f"<starttls xmlns='{NS_TLS}'/>")
+        c.next_element()
+        c.wrap_tls("capulet.example", cert=f"{d}/juliet.crt",
+                   key=f"{d}/juliet.key")
+        h, f = c.open_stream("capulet.example")
+        check("EXTERNAL" in mechanisms(f), f"mechanisms {mechanisms(f)}")
+        c.send(f"<auth xmlns='{NS_SASL}' mechanism='EXTERNAL'>=</auth>")
+        r = c.next_element()
+        check(r.tag == f"{{{NS_SASL}}}success", f"EXTERNAL: {ET.tostring(r)}")
+        c.restart()
+        c.open_stream("capulet.example")
+        c.send(f"<iq type='set' id='b'><bind xmlns='{NS_BIND}'/></iq>")
+        jid = c.next_element().find(f"{{{NS_BIND}}}bind/{{{NS_BIND}}}jid")
+        check(jid.text.startswith("juliet@capulet.example/"), "bound JID")
+        # An authzid that is not in the certificate.
+        c = srv.client("c2s")
+        c.open_stream("capulet.example")
+        c.send(f"<starttls xmlns='{NS_TLS}'/>")
+        c.next_element()
+        c.wrap_tls("capulet.example", cert=f"{d}/juliet.crt",
+                   key=f"{d}/juliet.key")
+        c.open_stream("capulet.example")
+        authz = base64.b64encode(b"nurse@capulet.example").decode()
+        c.send(f"<auth xmlns='{NS_SASL}' mechanism='EXTERNAL'>{authz}</auth>")
+        r = c.next_element()
+        check([k.tag for k in r] == [f"{{{NS_SASL}}}invalid-authzid"],
+              f"authzid: {ET.tostring(r)}")
+        # D-10: an untrusted certificate does not fail the handshake; it
+        # just gets no EXTERNAL.
+        c = srv.client("c2s")
+        c.open_stream("capulet.example")
+        c.send(f"<starttls xmlns='{NS_TLS}'/>")
+        c.next_element()
+        c.wrap_tls("capulet.example", cert=f"{d}/rogue.crt",
+                   key=f"{d}/rogue.key")
+        h, f = c.open_stream("capulet.example")
+        check("EXTERNAL" not in mechanisms(f) and "PLAIN" in mechanisms(f),
+              f"untrusted cert: {mechanisms(f)}")
+    finally:
+        srv.stop()
+
+
 def s2s_starttls_not_yet(srv):
     c = srv.client("s2s")
     c.open_stream("capulet.example", kind="s2s", frm="verona.example")
@@ -358,7 +437,7 @@ def s2s_starttls_not_yet(srv):
 TESTS = {
     "CORE-07-starttls": with_server(core_07_starttls),
     "CORE-02-new-ids": with_server(core_02_three_ids),
-    "CORE-25-feature-order": with_server(core_25_feature_order),
+    "CORE-08-CORE-25-feature-order": with_server(core_25_feature_order),
     "CORE-26-bind": with_server(core_26_bind),
     "resource-conflict": with_server(resource_conflict),
     "sasl-plain-failures": with_server(sasl_failures),
@@ -369,6 +448,7 @@ TESTS = {
     "CORE-13-CORE-14-CORE-18-delivery": with_server(core_13_14_18_delivery),
     "stanza-before-bind": with_server(stanza_before_bind),
     "s2s-starttls-not-yet": with_server(s2s_starttls_not_yet),
+    "sasl-external-client-cert": sasl_external,
 }
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ struct fx {
 
 /* Channel-binding data as the TLS layer would hand it over. */
 static const unsigned char cb_exp[32] = "exporter-0123456789abcdef-xyz-01";
-static const unsigned char cb_exp_other[32] = "exporter-0123456789abcdef-xyz-02";
+static const unsigned char cb_exp_other[32] =
+    "exporter-0123456789abcdef-xyz-02";
 static const unsigned char cb_uniq[12] = "finished-abc";
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -266,7 +267,7 @@ manual_final(enum sasl_hash h,
     EVP_Digest(ck, (size_t)hl, sk, &n, md, NULL);
     unsigned char cbin[256];
     size_t gl = strlen(gs2);
-    memcpy(cbin, gs2, gl);
+    memcpy(cbin, gs2, gl + 1);
     if (cblen)
         memcpy(cbin + gl, cb, cblen);
     char *c = b64(cbin, gl + cblen);
@@ -360,14 +361,14 @@ group_teardown(void **state)
 static void
 expect_mechs(const struct sasl_params *p, const char *const *want)
 {
-    const char *names[SASL_MECH_MAX + 1];
+    const char *names[SASL_MECH_MAX + 1] = {NULL};
     size_t n = sasl_mechanisms(p, names, SASL_MECH_MAX + 1);
     size_t k = 0;
     while (want[k])
         k++;
     if (n != k)
         fail_msg("%zu mechanisms, want %zu", n, k);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && i < k; i++)
         assert_string_equal(names[i], want[i]);
     assert_null(names[n]);
 }
@@ -395,16 +396,14 @@ test_sasl_mechanism_lists(void **state)
     struct sasl_params p = params_tls();
     expect_mechs(&p, (const char *[]){"SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
     p.allow_plain = true;
-    expect_mechs(&p, (const char *[]){"SCRAM-SHA-256", "SCRAM-SHA-1",
-                                      "PLAIN", NULL});
+    expect_mechs(
+        &p, (const char *[]){"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", NULL});
     p = params_cb("tls-exporter", cb_exp, sizeof cb_exp);
-    expect_mechs(&p,
-                 (const char *[]){"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
-                                  "SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
+    expect_mechs(&p, (const char *[]){"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
+                                      "SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
     p = params_cb("tls-unique", cb_uniq, sizeof cb_uniq);
-    expect_mechs(&p,
-                 (const char *[]){"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
-                                  "SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
+    expect_mechs(&p, (const char *[]){"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
+                                      "SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
     /* A binding we cannot check, or no data: no -PLUS. */
     p = params_cb("tls-server-end-point", cb_exp, sizeof cb_exp);
     expect_mechs(&p, (const char *[]){"SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
@@ -413,8 +412,8 @@ test_sasl_mechanism_lists(void **state)
     p = params_tls();
     p.cert_jids = cert;
     p.ncert_jids = 1;
-    expect_mechs(&p, (const char *[]){"EXTERNAL", "SCRAM-SHA-256",
-                                      "SCRAM-SHA-1", NULL});
+    expect_mechs(
+        &p, (const char *[]){"EXTERNAL", "SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
     p.ncert_jids = 0;
     expect_mechs(&p, (const char *[]){"SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
     p = params_cb("tls-exporter", cb_exp, sizeof cb_exp);
@@ -565,7 +564,8 @@ test_sasl_scram_bad_creds_from_store(void **state)
     struct sasl_params p = params_tls();
     struct sasl_creds bad = fx->creds;
     bad.iterations = 0;
-    struct client c = {.mech = "SCRAM-SHA-256", .user = "user", .pass = "pencil"};
+    struct client c = {
+        .mech = "SCRAM-SHA-256", .user = "user", .pass = "pencil"};
     scram_fails(fx, &c, &p, &bad, 2, SASL_TEMPORARY_AUTH_FAILURE,
                 SASL_WHY_NONE);
     bad = fx->creds;
@@ -624,10 +624,8 @@ test_sasl_scram_y_downgrade(void **state)
 {
     struct fx *fx = *state;
     struct sasl_params p = params_cb("tls-exporter", cb_exp, sizeof cb_exp);
-    struct client c = {.mech = "SCRAM-SHA-256",
-                       .user = "user",
-                       .pass = "pencil",
-                       .flag = 'y'};
+    struct client c = {
+        .mech = "SCRAM-SHA-256", .user = "user", .pass = "pencil", .flag = 'y'};
     scram_fails(fx, &c, &p, &fx->creds, 1, SASL_NOT_AUTHORIZED,
                 SASL_WHY_CHANNEL_BINDING);
     /* Without a binding on offer, 'y' is honest and works. */
@@ -715,8 +713,7 @@ test_sasl_scram_final_checks(void **state)
     assert_int_equal(o.stage, 3);
     expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_PROTOCOL);
     sasl_session_free(s);
-    s = manual_run(fx, &p, "SCRAM-SHA-256", "n,,", NULL, 0, edit_extension,
-                   &o);
+    s = manual_run(fx, &p, "SCRAM-SHA-256", "n,,", NULL, 0, edit_extension, &o);
     assert_int_equal(o.stage, 3);
     expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS);
     sasl_session_free(s);
@@ -760,7 +757,8 @@ test_sasl_scram_username_prep(void **state)
 {
     struct fx *fx = *state;
     struct sasl_params p = params_tls();
-    struct client c = {.mech = "SCRAM-SHA-256", .user = "USER", .pass = "pencil"};
+    struct client c = {
+        .mech = "SCRAM-SHA-256", .user = "USER", .pass = "pencil"};
     scram_ok(fx, &c, &p);
     struct buf out;
     buf_init(&out, 1024);
@@ -782,12 +780,15 @@ test_sasl_scram_malformed_first(void **state)
 {
     struct fx *fx = *state;
     static const char *const bad[] = {
-        "x,,n=user,r=abc",      "n,n=user,r=abc",        "n,,n=,r=abc",
-        "n,,n=us=2Xer,r=abc",   "n,,n=user=,r=abc",      "n,,m=ext,n=user,r=a",
-        "n,,n=user,r=",         "n,,n=user",             "n,a=,n=user,r=abc",
-        "n,,n=user,r=abc,",     "n,,n=user,r=a\001b",    "n,,n=user,r=abc,1=x",
-        "p=,,n=user,r=abc",     "p=tls_unique,,n=u,r=a", "n,,r=abc,n=user",
-        "n,,n=user,r=abc,x=",   "n,,n=user,r=a b",       "n,,n=\xff,r=abc",
+        "x,,n=user,r=abc",      "n,n=user,r=abc",
+        "n,,n=,r=abc",          "n,,n=us=2Xer,r=abc",
+        "n,,n=user=,r=abc",     "n,,m=ext,n=user,r=a",
+        "n,,n=user,r=",         "n,,n=user",
+        "n,a=,n=user,r=abc",    "n,,n=user,r=abc,",
+        "n,,n=user,r=a\001b",   "n,,n=user,r=abc,1=x",
+        "p=,,n=user,r=abc",     "p=tls_unique,,n=u,r=a",
+        "n,,r=abc,n=user",      "n,,n=user,r=abc,x=",
+        "n,,n=user,r=a b",      "n,,n=\xff,r=abc",
         "n,a=\xc3(,n=user,r=a", "n,,n=user,r=abc,x",
     };
     struct sasl_params p = params_tls();
@@ -803,8 +804,7 @@ test_sasl_scram_malformed_first(void **state)
     }
     /* A NUL inside, and no data at all. */
     struct sasl_session *s = sasl_start(fx->srv, "SCRAM-SHA-1", &p);
-    assert_int_equal(step_raw(s, "n,,n=us\0er,r=abc", 16, &out),
-                     SASL_FAILURE);
+    assert_int_equal(step_raw(s, "n,,n=us\0er,r=abc", 16, &out), SASL_FAILURE);
     expect_failure(s, SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
     sasl_session_free(s);
     s = sasl_start(fx->srv, "SCRAM-SHA-1", &p);
@@ -875,8 +875,7 @@ test_sasl_finished_session_repeats(void **state)
     struct buf out;
     buf_init(&out, 1024);
     struct sasl_session *s = sasl_start(fx->srv, "PLAIN", &p);
-    assert_int_equal(step_raw(s, "\0user\0pencil", 12, &out),
-                     SASL_NEED_CREDS);
+    assert_int_equal(step_raw(s, "\0user\0pencil", 12, &out), SASL_NEED_CREDS);
     assert_int_equal(sasl_provide(s, &fx->creds, &out), SASL_SUCCESS);
     assert_int_equal(step_str(s, "anything", &out), SASL_SUCCESS);
     assert_int_equal(sasl_step(s, "!!", 2, &out), SASL_SUCCESS);
@@ -961,9 +960,9 @@ test_sasl_incorrect_encoding(void **state)
 {
     struct fx *fx = *state;
     static const char *const bad[] = {
-        "abc",       "ab=c",     "a b=",      "YQ==\n",   "YR==",
-        "====",      "Y===",     "YWJj\r\nZA==", "YW=j",  "YWI=YWI=", "YW\nJ",
-        "YWJ\x80",   "-_-_",     "=a==",      "YWJjZA",  " YWJj",
+        "abc",  "ab=c",         "a b=",   "YQ==\n",   "YR==",  "====",
+        "Y===", "YWJj\r\nZA==", "YW=j",   "YWI=YWI=", "YW\nJ", "YWJ\x80",
+        "-_-_", "=a==",         "YWJjZA", " YWJj",
     };
     struct sasl_params p = params_tls();
     p.allow_plain = true;
@@ -1035,8 +1034,7 @@ test_sasl_size_limit(void **state)
     char *text = x_malloc(SASL_B64_MAX + 4);
     memset(text, '!', SASL_B64_MAX + 4);
     s = sasl_start(fx->srv, "EXTERNAL", &p);
-    assert_int_equal(sasl_step(s, text, SASL_B64_MAX + 4, &out),
-                     SASL_FAILURE);
+    assert_int_equal(sasl_step(s, text, SASL_B64_MAX + 4, &out), SASL_FAILURE);
     expect_failure(s, SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
     sasl_session_free(s);
     x_free(text);
@@ -1066,7 +1064,7 @@ plain(struct fx *fx,
     return s;
 }
 
-#define PLAIN_MSG(lit) lit, sizeof lit - 1
+#define PLAIN_MSG(lit) (lit), sizeof(lit) - 1
 
 static void
 test_sasl_plain(void **state)
@@ -1117,8 +1115,7 @@ test_sasl_plain_authzid(void **state)
     assert_int_equal(st, SASL_SUCCESS);
     assert_string_equal(sasl_session_authzid(s), "user@" HOST);
     sasl_session_free(s);
-    s = plain(fx, PLAIN_MSG("USER@Example.ORG\0user\0pencil"), &fx->creds,
-              &st);
+    s = plain(fx, PLAIN_MSG("USER@Example.ORG\0user\0pencil"), &fx->creds, &st);
     assert_int_equal(st, SASL_SUCCESS);
     sasl_session_free(s);
     static const char *const bad[] = {"romeo@" HOST, HOST, "user@" HOST "/r",
@@ -1141,13 +1138,13 @@ test_sasl_plain_malformed(void **state)
         const char *msg;
         size_t len;
     } bad[] = {
-        {PLAIN_MSG("user\0pencil")},        /* one NUL */
-        {PLAIN_MSG("\0user\0pencil\0")},    /* three NULs */
-        {PLAIN_MSG("\0user\0pen\0cil")},    /* three NULs */
-        {PLAIN_MSG("\0user\0")},            /* empty password */
-        {PLAIN_MSG("\0\0pencil")},          /* empty authcid */
-        {PLAIN_MSG("\0us\xffr\0pencil")},   /* not UTF-8 */
-        {PLAIN_MSG("\0user\0pen\xc0\xafl")}, /* overlong */
+        {PLAIN_MSG("user\0pencil")},               /* one NUL */
+        {PLAIN_MSG("\0user\0pencil\0")},           /* three NULs */
+        {PLAIN_MSG("\0user\0pen\0cil")},           /* three NULs */
+        {PLAIN_MSG("\0user\0")},                   /* empty password */
+        {PLAIN_MSG("\0\0pencil")},                 /* empty authcid */
+        {PLAIN_MSG("\0us\xffr\0pencil")},          /* not UTF-8 */
+        {PLAIN_MSG("\0user\0pen\xc0\xafl")},       /* overlong */
         {PLAIN_MSG("\xed\xa0\x80\0user\0pencil")}, /* surrogate */
         {PLAIN_MSG("userpencil")},
         {"", 0},
@@ -1176,15 +1173,15 @@ test_sasl_plain_length_limits(void **state)
         msg[1 + n] = '\0';
         memcpy(msg + 2 + n, "pencil", 6);
         struct sasl_session *s = plain(fx, msg, 2 + n + 6, NULL, &st);
-        expect_failure(s, n == 1023 ? SASL_NOT_AUTHORIZED
-                                    : SASL_MALFORMED_REQUEST,
+        expect_failure(s,
+                       n == 1023 ? SASL_NOT_AUTHORIZED : SASL_MALFORMED_REQUEST,
                        n == 1023 ? SASL_WHY_CREDENTIALS : SASL_WHY_PROTOCOL);
         sasl_session_free(s);
         memcpy(msg, "\0user\0", 6);
         memset(msg + 6, 'p', n);
         s = plain(fx, msg, 6 + n, &fx->creds, &st);
-        expect_failure(s, n == 1023 ? SASL_NOT_AUTHORIZED
-                                    : SASL_MALFORMED_REQUEST,
+        expect_failure(s,
+                       n == 1023 ? SASL_NOT_AUTHORIZED : SASL_MALFORMED_REQUEST,
                        n == 1023 ? SASL_WHY_CREDENTIALS : SASL_WHY_PROTOCOL);
         sasl_session_free(s);
     }
@@ -1201,8 +1198,7 @@ test_sasl_plain_no_initial_response_and_host(void **state)
     struct sasl_session *s = sasl_start(fx->srv, "PLAIN", &p);
     assert_int_equal(sasl_step(s, "", 0, &out), SASL_CONTINUE);
     assert_int_equal(buf_len(&out), 0);
-    assert_int_equal(step_raw(s, "\0user\0pencil", 12, &out),
-                     SASL_NEED_CREDS);
+    assert_int_equal(step_raw(s, "\0user\0pencil", 12, &out), SASL_NEED_CREDS);
     assert_int_equal(sasl_provide(s, &fx->creds, &out), SASL_SUCCESS);
     sasl_session_free(s);
     /* Without a host there is no JID to authorize: our problem. */
@@ -1271,8 +1267,7 @@ test_sasl_external_single(void **state)
     sasl_session_free(s);
     s = sasl_start(fx->srv, "EXTERNAL", &p);
     assert_int_equal(sasl_step(s, "", 0, &out), SASL_CONTINUE);
-    assert_int_equal(sasl_step(s, "anVsaWV0QGNhcHVsZXQuZXhhbXBsZQ==", 32,
-                               &out),
+    assert_int_equal(sasl_step(s, "anVsaWV0QGNhcHVsZXQuZXhhbXBsZQ==", 32, &out),
                      SASL_SUCCESS);
     sasl_session_free(s);
     buf_fini(&out);
@@ -1368,9 +1363,8 @@ check_vector(enum sasl_hash h,
     size_t saltlen = 0, prooflen = 0, vlen = 0;
     char *salt = unb64(salt_b64, &saltlen);
     struct sasl_creds c;
-    assert_int_equal(sasl__creds_derive_salt("pencil", 6, 4096,
-                                             (unsigned char *)salt, saltlen,
-                                             &c),
+    assert_int_equal(sasl__creds_derive_salt(
+                         "pencil", 6, 4096, (unsigned char *)salt, saltlen, &c),
                      0);
     gsasl_free(salt);
     const EVP_MD *md = md_of(h);
@@ -1400,19 +1394,20 @@ static void
 test_sasl_creds_rfc5802_vector(void **state)
 {
     (void)state;
-    check_vector(SASL_SHA1, "QSXCR+Q6sek8bf92", "n=user,r=fyko+d2lbbFgONRv9qkxdawL",
-                 "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,"
-                 "s=QSXCR+Q6sek8bf92,i=4096",
-                 "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j",
-                 "v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", "rmF9pqV8S7suAoZWja4dJRkFsKQ=");
+    check_vector(
+        SASL_SHA1, "QSXCR+Q6sek8bf92", "n=user,r=fyko+d2lbbFgONRv9qkxdawL",
+        "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,"
+        "s=QSXCR+Q6sek8bf92,i=4096",
+        "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j",
+        "v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=", "rmF9pqV8S7suAoZWja4dJRkFsKQ=");
 }
 
 static void
 test_sasl_creds_rfc7677_vector(void **state)
 {
     (void)state;
-    check_vector(SASL_SHA256, "W22ZaJ0SNY7soEsUEjb6gQ==",
-                 "n=user,r=rOprNGfwEbeRWgbNEkqO",
+    check_vector(SASL_SHA256,
+                 "W22ZaJ0SNY7soEsUEjb6gQ==", "n=user,r=rOprNGfwEbeRWgbNEkqO",
                  "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
                  "s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
                  "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0",
@@ -1427,18 +1422,18 @@ test_sasl_creds_match_gsasl(void **state)
     struct fx *fx = *state;
     const struct sasl_creds *c = &fx->creds;
     char salted[32], ck[32], sk[32], st[32];
-    assert_int_equal(gsasl_scram_secrets_from_password(
-                         GSASL_HASH_SHA256, "pencil", c->iterations,
-                         (const char *)c->salt, c->salt_len, salted, ck, sk,
-                         st),
-                     GSASL_OK);
+    assert_int_equal(
+        gsasl_scram_secrets_from_password(GSASL_HASH_SHA256, "pencil",
+                                          c->iterations, (const char *)c->salt,
+                                          c->salt_len, salted, ck, sk, st),
+        GSASL_OK);
     assert_memory_equal(st, c->sha256_stored, 32);
     assert_memory_equal(sk, c->sha256_server, 32);
-    assert_int_equal(gsasl_scram_secrets_from_password(
-                         GSASL_HASH_SHA1, "pencil", c->iterations,
-                         (const char *)c->salt, c->salt_len, salted, ck, sk,
-                         st),
-                     GSASL_OK);
+    assert_int_equal(
+        gsasl_scram_secrets_from_password(GSASL_HASH_SHA1, "pencil",
+                                          c->iterations, (const char *)c->salt,
+                                          c->salt_len, salted, ck, sk, st),
+        GSASL_OK);
     assert_memory_equal(st, c->sha1_stored, 20);
     assert_memory_equal(sk, c->sha1_server, 20);
 }
@@ -1479,7 +1474,9 @@ test_sasl_creds_saslprep(void **state)
 {
     struct fx *fx = *state;
     struct sasl_creds c;
-    assert_int_equal(sasl_creds_derive("a\xc2\xa0" "b\xc2\xad", 6, 4096, &c),
+    assert_int_equal(sasl_creds_derive("a\xc2\xa0"
+                                       "b\xc2\xad",
+                                       6, 4096, &c),
                      0);
     enum sasl_status st;
     struct sasl_session *s = plain(fx, PLAIN_MSG("\0user\0a b"), &c, &st);

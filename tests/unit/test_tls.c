@@ -24,9 +24,10 @@
 #include "tls/tls.h"
 #include "tls/tls_int.h"
 
-#define OUT_MAX  (256u * 1024u)
-#define GOT_MAX  (4u * 1024u * 1024u)
+#define OUT_MAX  ((size_t)256 * 1024)
+#define GOT_MAX  ((size_t)4 * 1024 * 1024)
 #define PATH_LEN 512
+#define MIB      ((size_t)1024 * 1024)
 
 /* ------------------------------------------------------------------ */
 /* Test certificates, made at group setup in a temporary directory.    */
@@ -46,9 +47,9 @@ struct spec {
     const char *cn;
     const char *san; /* X509V3 configuration syntax */
     const char *eku;
-    bool rogue;        /* issued by the untrusted CA */
     long from_days;    /* notBefore, relative to now */
     long to_days;      /* notAfter, relative to now */
+    bool rogue;        /* issued by the untrusted CA */
     bool bad_xmppaddr; /* append an xmppAddr that is not UTF-8 */
 };
 
@@ -166,34 +167,60 @@ make_leaf(struct fx *f, const struct spec *sp)
     EVP_PKEY_free(key);
 }
 
+#define EKU_BOTH "serverAuth,clientAuth"
+#define YEAR     .from_days = -1, .to_days = 365
+
 static const struct spec leaves[] = {
-    {"a", "a.example", "DNS:a.example", "serverAuth,clientAuth", false, -1, 365,
-     false},
-    {"b", "b.example", "DNS:b.example", "serverAuth,clientAuth", false, -1, 365,
-     false},
-    {"client", "client.example",
-     "DNS:client.example,otherName:1.3.6.1.5.5.7.8.5;UTF8:client.example",
-     "clientAuth,serverAuth", false, -1, 365, false},
-    {"untrusted", "untrusted.example", "DNS:untrusted.example",
-     "clientAuth,serverAuth", true, -1, 365, false},
-    {"expired", "expired.example", "DNS:expired.example",
-     "clientAuth,serverAuth", false, -30, -1, false},
-    {"srvonly", "srvonly.example", "DNS:srvonly.example", "serverAuth", false,
-     -1, 365, false},
-    {"noeku", "noeku.example", "DNS:noeku.example", NULL, false, -1, 365,
-     false},
-    {"ids", "cn-only.example",
-     "DNS:IDS.Example,DNS:*.wild.example,"
-     "otherName:1.3.6.1.5.5.7.8.5;UTF8:ids.example,"
-     "otherName:1.3.6.1.5.5.7.8.5;UTF8:user@ids.example,"
-     "otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpp-server.ids.example,"
-     "email:admin@ids.example,URI:xmpp:ids.example,IP:127.0.0.9,"
-     "DNS:bad name.example,"
-     "otherName:1.3.6.1.5.5.7.8.5;IA5:wrongtype.example,"
-     "otherName:1.3.6.1.5.5.7.8.7;IA5:noservice.example",
-     "clientAuth,serverAuth", false, -1, 365, true},
-    {"cnonly", "cnonly.example", NULL, "clientAuth,serverAuth", false, -1, 365,
-     false},
+    {.stem = "a",
+     .cn = "a.example",
+     .san = "DNS:a.example",
+     .eku = EKU_BOTH,
+     YEAR},
+    {.stem = "b",
+     .cn = "b.example",
+     .san = "DNS:b.example",
+     .eku = EKU_BOTH,
+     YEAR},
+    {.stem = "client",
+     .cn = "client.example",
+     .san = "DNS:client.example,"
+            "otherName:1.3.6.1.5.5.7.8.5;UTF8:client.example",
+     .eku = EKU_BOTH,
+     YEAR},
+    {.stem = "untrusted",
+     .cn = "untrusted.example",
+     .san = "DNS:untrusted.example",
+     .eku = EKU_BOTH,
+     .rogue = true,
+     YEAR},
+    {.stem = "expired",
+     .cn = "expired.example",
+     .san = "DNS:expired.example",
+     .eku = EKU_BOTH,
+     .from_days = -30,
+     .to_days = -1},
+    {.stem = "srvonly",
+     .cn = "srvonly.example",
+     .san = "DNS:srvonly.example",
+     .eku = "serverAuth",
+     YEAR},
+    {.stem = "noeku", .cn = "noeku.example", .san = "DNS:noeku.example", YEAR},
+    /* Every kind of SAN entry, some malformed, and a CN that must not
+     * count. */
+    {.stem = "ids",
+     .cn = "cn-only.example",
+     .san = "DNS:IDS.Example,DNS:*.wild.example,"
+            "otherName:1.3.6.1.5.5.7.8.5;UTF8:ids.example,"
+            "otherName:1.3.6.1.5.5.7.8.5;UTF8:user@ids.example,"
+            "otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpp-server.ids.example,"
+            "email:admin@ids.example,URI:xmpp:ids.example,IP:127.0.0.9,"
+            "DNS:bad name.example,"
+            "otherName:1.3.6.1.5.5.7.8.5;IA5:wrongtype.example,"
+            "otherName:1.3.6.1.5.5.7.8.7;IA5:noservice.example",
+     .eku = EKU_BOTH,
+     .bad_xmppaddr = true,
+     YEAR},
+    {.stem = "cnonly", .cn = "cnonly.example", .eku = EKU_BOTH, YEAR},
 };
 
 static int
@@ -205,14 +232,15 @@ group_setup(void **state)
              tmp && strlen(tmp) < 32 ? tmp : "/tmp");
     if (mkdtemp(f->dir) == NULL)
         return -1;
-    struct spec ca = {"ca", "xmux test CA", NULL, NULL, false, -1, 3650, false};
+    const struct spec ca = {
+        .stem = "ca", .cn = "xmux test CA", .to_days = 3650};
     f->ca_key = EVP_EC_gen("P-256");
     f->ca = make_cert(f, f->ca_key, &ca, NULL, NULL);
     char path[PATH_LEN];
     fx_path(f, "ca", ".pem", path);
     write_pem(path, NULL, f->ca);
-    struct spec rogue = {"rogue", "rogue CA", NULL, NULL,
-                         false,   -1,         3650, false};
+    const struct spec rogue = {
+        .stem = "rogue", .cn = "rogue CA", .to_days = 3650};
     f->rogue_key = EVP_EC_gen("P-256");
     f->rogue = make_cert(f, f->rogue_key, &rogue, NULL, NULL);
     for (size_t i = 0; i < sizeof leaves / sizeof leaves[0]; i++)
@@ -929,14 +957,19 @@ test_tls_data_1mib_both_ways(void **state)
     struct tls_ctx *cctx = ctx_make(*state, NULL);
     struct side c;
     struct side s;
-    struct pair_opt o = {.sni = "a.example", .out_max = 64u * 1024u};
+    struct pair_opt o = {.sni = "a.example", .out_max = (size_t)64 * 1024};
     pair_connect(&c, &s, cctx, sctx, &o);
-    send_bulk(&c, &s, &c, &s, 1024u * 1024u, 10000);
-    send_bulk(&s, &c, &c, &s, 1024u * 1024u, 40000);
+    send_bulk(&c, &s, &c, &s, MIB, 10000);
+    send_bulk(&s, &c, &c, &s, MIB, 40000);
     /* A burst of many records fed at once is read in several calls. */
     send_bulk(&s, &c, &c, &s, 60000, 60000);
     assert_int_equal(c.rc, 0);
     assert_int_equal(s.rc, 0);
+    /* Once drained, the queues let go of the memory of the bursts. */
+    pump(&c, &s);
+    assert_true(tls_conn_out(c.t)->cap <= TLS_BIO_KEEP);
+    assert_true(tls_conn_out(s.t)->cap <= TLS_BIO_KEEP);
+    assert_int_equal(SSL_has_pending(tls__conn_ssl(s.t)), 0);
     side_fini(&c);
     side_fini(&s);
     tls_ctx_free(cctx);
@@ -1040,8 +1073,7 @@ test_tls_garbage_record_after_handshake(void **state)
     struct pair_opt o = {.sni = "a.example"};
     pair_connect(&c, &s, cctx, sctx, &o);
     /* An application-data record header and junk in place of its body. */
-    char rec[5 + 64];
-    memcpy(rec, "\x17\x03\x03\x00\x40", 5);
+    char rec[5 + 64] = {0x17, 0x03, 0x03, 0x00, 0x40};
     fill_pattern(rec + 5, 64, 3);
     assert_int_equal(tls_conn_feed(s.t, rec, sizeof rec), 0);
     char tmp[64];

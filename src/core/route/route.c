@@ -117,7 +117,8 @@ route__alive(const struct route_session *sess)
 /* Log a session event at INFO with the JID escaped (resourceparts may
  * hold spaces and quotes). */
 static void
-log_session(const struct router *r, const struct route_session *sess,
+log_session(const struct router *r,
+            const struct route_session *sess,
             const char *event)
 {
     if (r->log == NULL || r->log->level < LOG_INFO)

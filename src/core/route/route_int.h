@@ -36,11 +36,13 @@ void route__tab_init(struct rtab *t, const unsigned char *key);
 /* Free the slot array; the nodes belong to their objects. */
 void route__tab_fini(struct rtab *t);
 /* The node with key k[0..n), or NULL. */
-struct rtab_node *route__tab_find(const struct rtab *t, const char *k,
-                                  size_t n);
+struct rtab_node *
+route__tab_find(const struct rtab *t, const char *k, size_t n);
 /* Insert nd under k[0..n) (borrowed, must stay valid while nd is in t);
  * the key must not be present yet. */
-void route__tab_insert(struct rtab *t, struct rtab_node *nd, const char *k,
+void route__tab_insert(struct rtab *t,
+                       struct rtab_node *nd,
+                       const char *k,
                        size_t n);
 /* Remove nd, which must be in t. Never moves other nodes, so a walk
  * with route__tab_next survives it; call route__tab_shrink afterwards. */
@@ -50,7 +52,8 @@ void route__tab_remove(struct rtab *t, struct rtab_node *nd);
 void route__tab_shrink(struct rtab *t);
 /* Walk: the node after prev (NULL: the first), with *slot as cursor
  * (start at 0). To remove the current node, fetch the next one first. */
-struct rtab_node *route__tab_next(const struct rtab *t, size_t *slot,
+struct rtab_node *route__tab_next(const struct rtab *t,
+                                  size_t *slot,
                                   const struct rtab_node *prev);
 
 /* --- sessions and accounts (route.c) ------------------------------------- */
@@ -59,16 +62,16 @@ struct route_account;
 
 /* One bound resource. */
 struct route_session {
-    struct rtab_node node;       /* in router.sessions, key = full JID */
-    struct route_session *next;  /* next resource of the same account */
-    struct route_account *acct;  /* owner of the list this is on */
-    struct stream *s;            /* borrowed */
-    struct jid jid;              /* own copy of the full JID */
-    bool available;              /* sent available presence, not since
-                                    unavailable */
-    int priority;                /* -128..127, from <priority/> */
-    struct stanza *presence;     /* last available presence (a ref) */
-    struct rtab directed;        /* struct route_peer by full JID */
+    struct rtab_node node;      /* in router.sessions, key = full JID */
+    struct route_session *next; /* next resource of the same account */
+    struct route_account *acct; /* owner of the list this is on */
+    struct stream *s;           /* borrowed */
+    struct jid jid;             /* own copy of the full JID */
+    bool available;             /* sent available presence, not since
+                                   unavailable */
+    int priority;               /* -128..127, from <priority/> */
+    struct stanza *presence;    /* last available presence (a ref) */
+    struct rtab directed;       /* struct route_peer by full JID */
     bool directed_limit_logged;
 };
 
@@ -109,18 +112,18 @@ enum route_dest {
 struct route_ctx {
     struct router *r;
     struct route_session *from; /* the sender's session */
-    struct stanza *st; /* borrowed, never modified (may be shared) */
-    const char *type; /* the 'type' attribute, or NULL */
+    struct stanza *st;          /* borrowed, never modified (may be shared) */
+    const char *type;           /* the 'type' attribute, or NULL */
     enum route_dest dest;
     struct jid to; /* prepared 'to' (unset for ROUTE_TO_NONE) */
 };
 
 /* The session bound to full JID k[0..n), or NULL. */
-struct route_session *route__session(const struct router *r, const char *k,
-                                     size_t n);
+struct route_session *
+route__session(const struct router *r, const char *k, size_t n);
 /* The account with bare JID k[0..n), or NULL. */
-struct route_account *route__account(const struct router *r, const char *k,
-                                     size_t n);
+struct route_account *
+route__account(const struct router *r, const char *k, size_t n);
 /* The account a stanza for rc->to (or the sender, without 'to') is for;
  * NULL when no resource of it is bound. */
 struct route_account *route__dest_account(const struct route_ctx *rc);
@@ -131,13 +134,15 @@ bool route__alive(const struct route_session *sess);
 
 /* Log a routing decision at DEBUG: event=route kind=... to=... action=...
  * [reason=...]; to is escaped. Cheap when DEBUG is off. */
-void route__log(const struct route_ctx *rc, const char *action,
-                const char *reason);
+void
+route__log(const struct route_ctx *rc, const char *action, const char *reason);
 /* Deliver st unchanged to sess. Returns true if it was queued. */
-bool route__deliver(struct route_ctx *rc, struct route_session *sess,
+bool route__deliver(struct route_ctx *rc,
+                    struct route_session *sess,
                     const struct stanza *st);
 /* Deliver a copy of st whose 'to' is sess's full JID. */
-bool route__deliver_to(struct route_ctx *rc, struct route_session *sess,
+bool route__deliver_to(struct route_ctx *rc,
+                       struct route_session *sess,
                        const struct stanza *st);
 /* Answer rc->st with an error of condition c from the addressed entity
  * (the sender's bare JID without 'to'), unless it is an error itself. */
@@ -160,7 +165,8 @@ void route__iq(struct route_ctx *rc);
 void route__presence(struct route_ctx *rc);
 /* route_presence.c: the session is gone from the tables; tell its other
  * resources and directed-presence targets it is unavailable. */
-void route__presence_gone(struct router *r, struct route_session *sess,
+void route__presence_gone(struct router *r,
+                          struct route_session *sess,
                           struct route_account *acct);
 
 #endif

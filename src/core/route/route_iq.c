@@ -144,7 +144,9 @@ static const struct iq_handler account_handlers[] = {
  * §8.5.1): every handler here is for 'get'; anything else, including a
  * 'set' of a known namespace, is service-unavailable (CORE-18). */
 static void
-server_iq(struct route_ctx *rc, enum iq_type t, const struct iq_handler *h,
+server_iq(struct route_ctx *rc,
+          enum iq_type t,
+          const struct iq_handler *h,
           size_t n)
 {
     const struct stanza *query = stanza_first_child(rc->st);

@@ -68,8 +68,8 @@ message_bare(struct route_ctx *rc, enum msg_type t)
             route__error(rc, XC_SERVICE_UNAVAILABLE);
         return;
     }
-    route__log(rc, "deliver", t == MSG_HEADLINE ? "all-resources"
-                                                : "highest-priority");
+    route__log(rc, "deliver",
+               t == MSG_HEADLINE ? "all-resources" : "highest-priority");
     struct route_session *s = acct->sessions;
     while (s != NULL) {
         /* Read the next one first: s must not be touched after delivery. */

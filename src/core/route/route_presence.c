@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* route_presence.c -- presence broadcast and directed presence (RFC 6121 §4). */
+/* route_presence.c -- broadcast and directed presence (RFC 6121 §4). */
 #include <string.h>
 
 #include "base/alloc.h"
@@ -17,8 +17,8 @@ enum pres_type {
 static enum pres_type
 pres_type(const char *t)
 {
-    static const char *const subs[] = {"subscribe", "subscribed",
-                                       "unsubscribe", "unsubscribed"};
+    static const char *const subs[] = {"subscribe", "subscribed", "unsubscribe",
+                                       "unsubscribed"};
     if (t == NULL)
         return PRES_AVAILABLE;
     if (strcmp(t, "unavailable") == 0)
@@ -85,7 +85,8 @@ peer_remove(struct route_session *me, struct route_peer *p)
 
 /* Remember that me sent available presence to the full JID of target. */
 static void
-directed_add(const struct route_ctx *rc, struct route_session *me,
+directed_add(const struct route_ctx *rc,
+             struct route_session *me,
              const struct route_session *target)
 {
     const char *k = jid_str(&target->jid);
@@ -140,7 +141,8 @@ directed_forget(struct route_session *me, const struct jid *to)
 /* Send a copy of unavail to every recorded target that is still bound,
  * and empty the set (RFC 6121 §4.6.3). */
 static void
-directed_flush(struct route_ctx *rc, struct route_session *me,
+directed_flush(struct route_ctx *rc,
+               struct route_session *me,
                const struct stanza *unavail)
 {
     size_t slot = 0;
@@ -163,8 +165,10 @@ directed_flush(struct route_ctx *rc, struct route_session *me,
 /* Copies of st to each available resource of acct (with its full JID as
  * 'to'); skip is left out. */
 static void
-to_own_resources(struct route_ctx *rc, struct route_account *acct,
-                 const struct stanza *st, const struct route_session *skip)
+to_own_resources(struct route_ctx *rc,
+                 struct route_account *acct,
+                 const struct stanza *st,
+                 const struct route_session *skip)
 {
     struct route_session *s = acct->sessions;
     while (s != NULL) {
@@ -192,8 +196,7 @@ broadcast_available(struct route_ctx *rc)
     if (!initial)
         return;
     for (struct route_session *s = me->acct->sessions; s; s = s->next)
-        if (s != me && s->available && s->presence != NULL &&
-            route__alive(s))
+        if (s != me && s->available && s->presence != NULL && route__alive(s))
             route__deliver_to(rc, me, s->presence);
 }
 
@@ -328,9 +331,10 @@ route__presence(struct route_ctx *rc)
 }
 
 /* The stream of sess went away without (or after) unavailable presence:
- * the server says it for the session (RFC 6121 §4.5.3, §4.6.3). */
+ * the server says it for the session (RFC 6121 §4.5, §4.6). */
 void
-route__presence_gone(struct router *r, struct route_session *sess,
+route__presence_gone(struct router *r,
+                     struct route_session *sess,
                      struct route_account *acct)
 {
     if (!sess->available && sess->directed.count == 0)
@@ -339,7 +343,10 @@ route__presence_gone(struct router *r, struct route_session *sess,
     stanza_set_attr_n(p, "from", jid_str(&sess->jid), jid_len(&sess->jid));
     stanza_set_attr(p, "type", "unavailable");
     struct route_ctx rc = {
-        .r = r, .from = sess, .st = p, .type = "unavailable",
+        .r = r,
+        .from = sess,
+        .st = p,
+        .type = "unavailable",
         .dest = ROUTE_TO_NONE,
     };
     route__log(&rc, "broadcast", "session-end");

@@ -40,7 +40,8 @@ route__drop(const struct route_ctx *rc, const char *reason)
 /* --- delivery ------------------------------------------------------------ */
 
 bool
-route__deliver(struct route_ctx *rc, struct route_session *sess,
+route__deliver(struct route_ctx *rc,
+               struct route_session *sess,
                const struct stanza *st)
 {
     uint64_t conn = sess->s->conn;
@@ -57,7 +58,8 @@ route__deliver(struct route_ctx *rc, struct route_session *sess,
 }
 
 bool
-route__deliver_to(struct route_ctx *rc, struct route_session *sess,
+route__deliver_to(struct route_ctx *rc,
+                  struct route_session *sess,
                   const struct stanza *st)
 {
     struct stanza *copy = stanza_dup(st);

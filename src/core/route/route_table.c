@@ -113,7 +113,7 @@ rehash(struct rtab *t, size_t n)
 {
     struct rtab_node **old = t->slots;
     size_t oldn = t->nslots;
-    t->slots = x_calloc(n, sizeof(*t->slots));
+    t->slots = x_calloc(n, sizeof(struct rtab_node *));
     t->nslots = n;
     for (size_t i = 0; i < oldn; i++) {
         struct rtab_node *nd = old[i];
@@ -141,8 +141,7 @@ route__tab_find(const struct rtab *t, const char *k, size_t n)
 }
 
 void
-route__tab_insert(struct rtab *t, struct rtab_node *nd, const char *k,
-                  size_t n)
+route__tab_insert(struct rtab *t, struct rtab_node *nd, const char *k, size_t n)
 {
     /* Grow at a load factor of 1: chains stay short on average, and the
      * keyed hash keeps them short for chosen keys too. */
@@ -182,7 +181,8 @@ route__tab_shrink(struct rtab *t)
 }
 
 struct rtab_node *
-route__tab_next(const struct rtab *t, size_t *slot,
+route__tab_next(const struct rtab *t,
+                size_t *slot,
                 const struct rtab_node *prev)
 {
     if (prev != NULL && prev->next != NULL)

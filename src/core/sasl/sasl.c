@@ -31,19 +31,18 @@ static const struct sasl_mech mechs[] = {
 };
 #define NMECHS (sizeof mechs / sizeof mechs[0])
 
-static const char *const cond_names[] = {
-    [SASL_COND_NONE] = NULL,
-#define SASL_COND_NAME(c, s) [c] = s,
-    SASL_COND_MAP(SASL_COND_NAME)
-#undef SASL_COND_NAME
-};
-
 const char *
 sasl_cond_name(enum sasl_cond c)
 {
-    if ((size_t)c >= sizeof cond_names / sizeof cond_names[0])
+    switch (c) {
+#define SASL_COND_CASE(cond, str) \
+    case (cond):                  \
+        return (str);
+        SASL_COND_MAP(SASL_COND_CASE)
+#undef SASL_COND_CASE
+    default:
         return NULL;
-    return cond_names[c];
+    }
 }
 
 const struct sasl_mech *
@@ -159,6 +158,23 @@ copy_params(struct sasl_session *s, const struct sasl_params *p)
     }
 }
 
+/* Why an attempt cannot even begin, or SASL_COND_NONE. */
+static enum sasl_cond
+start_check(const struct sasl_session *s, const struct sasl_params *p)
+{
+    if (!p->tls)
+        return SASL_ENCRYPTION_REQUIRED;
+    if (s->srv == NULL)
+        return SASL_TEMPORARY_AUTH_FAILURE;
+    /* XEP-0178 and MUX.md §5.3: EXTERNAL without a usable certificate is
+     * refused as not-authorized rather than as an unknown mechanism. */
+    if (s->mech && s->mech->kind == SASL_KIND_EXTERNAL && s->ncert_jids == 0)
+        return SASL_NOT_AUTHORIZED;
+    if (s->mech == NULL || !mech_offered(p, s->mech))
+        return SASL_INVALID_MECHANISM;
+    return SASL_COND_NONE;
+}
+
 struct sasl_session *
 sasl_start(struct sasl_server *srv,
            const char *mech,
@@ -171,19 +187,7 @@ sasl_start(struct sasl_server *srv,
     copy_params(s, p);
     /* The first step reports what is wrong, so that every <auth/> gets
      * its <failure/> through the same path. */
-    if (!p->tls) {
-        s->start_cond = SASL_ENCRYPTION_REQUIRED;
-    } else if (srv == NULL) {
-        s->start_cond = SASL_TEMPORARY_AUTH_FAILURE;
-    } else if (s->mech == NULL) {
-        s->start_cond = SASL_INVALID_MECHANISM;
-    } else if (s->mech->kind == SASL_KIND_EXTERNAL && s->ncert_jids == 0) {
-        /* XEP-0178 and MUX.md §5.3: EXTERNAL without a usable certificate
-         * is refused as not-authorized. */
-        s->start_cond = SASL_NOT_AUTHORIZED;
-    } else if (!mech_offered(p, s->mech)) {
-        s->start_cond = SASL_INVALID_MECHANISM;
-    }
+    s->start_cond = start_check(s, p);
     s->start_why = s->start_cond == SASL_TEMPORARY_AUTH_FAILURE
                        ? SASL_WHY_NONE
                        : SASL_WHY_PROTOCOL;
@@ -375,9 +379,8 @@ sasl_session_mech(const struct sasl_session *s)
 enum sasl_cond
 sasl_session_cond(const struct sasl_session *s)
 {
-    return s->st == SASL_ST_DONE && s->status == SASL_FAILURE
-               ? s->cond
-               : SASL_COND_NONE;
+    return s->st == SASL_ST_DONE && s->status == SASL_FAILURE ? s->cond
+                                                              : SASL_COND_NONE;
 }
 
 enum sasl_why
@@ -427,11 +430,11 @@ sasl__authz_user(const struct sasl_session *s,
     if (authzid && authzid[0] != '\0') {
         /* RFC 6120 §6.3.8: a client may only name itself; compare the
          * prepared forms so "Juliet@Capulet.example" is fine. */
-        if (jid_parse(&req, authzid, strlen(authzid)) != 0)
-            c = SASL_INVALID_AUTHZID;
-        else if (jid_has_resource(&req) || !jid_bare_eq(&req, &self))
-            c = SASL_INVALID_AUTHZID;
+        bool ok = jid_parse(&req, authzid, strlen(authzid)) == 0 &&
+                  !jid_has_resource(&req) && jid_bare_eq(&req, &self);
         jid_fini(&req);
+        if (!ok)
+            c = SASL_INVALID_AUTHZID;
     }
     if (c == SASL_COND_NONE)
         *jid = x_strdup(jid_str(&self));

@@ -56,8 +56,8 @@ b64_last(const unsigned char *q, unsigned char *out)
     int d = b64_value(q[3]);
     if (d < 0)
         return -1;
-    uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 |
-                 (uint32_t)d;
+    uint32_t v =
+        (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
     out[0] = (unsigned char)(v >> 16);
     out[1] = (unsigned char)(v >> 8);
     out[2] = (unsigned char)v;
@@ -78,8 +78,8 @@ sasl__b64_decode(const char *in, size_t len, char *out, size_t *outn)
         int c = b64_value(p[i + 2]), d = b64_value(p[i + 3]);
         if ((a | b | c | d) < 0)
             return XE_INVAL;
-        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 |
-                     (uint32_t)c << 6 | (uint32_t)d;
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 |
+                     (uint32_t)d;
         o[n++] = (unsigned char)(v >> 16);
         o[n++] = (unsigned char)(v >> 8);
         o[n++] = (unsigned char)v;
@@ -113,7 +113,10 @@ sasl__b64_encode(const void *in, size_t n, char *out)
             v |= (uint32_t)p[i + 1] << 8;
         out[o++] = b64_alphabet[v >> 18];
         out[o++] = b64_alphabet[(v >> 12) & 0x3f];
-        out[o++] = i + 1 < n ? b64_alphabet[(v >> 6) & 0x3f] : '=';
+        if (i + 1 < n)
+            out[o++] = b64_alphabet[(v >> 6) & 0x3f];
+        else
+            out[o++] = '=';
         out[o++] = '=';
     }
     out[o] = '\0';

@@ -68,8 +68,8 @@ sasl__scram_keys(enum sasl_hash h,
     if (pwlen > SASL_PREP_MAX || saltlen > SASL_SALT_MAX ||
         iter < SASL_ITER_MIN_STORED || iter > SASL_ITER_MAX)
         return XE_SASL;
-    if (PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, (int)saltlen, (int)iter, md,
-                          hl, salted) != 1)
+    if (PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, (int)saltlen, (int)iter, md, hl,
+                          salted) != 1)
         goto out;
     if (!HMAC(md, salted, hl, (const unsigned char *)client_key_label,
               sizeof client_key_label - 1, client_key, &n) ||
@@ -94,8 +94,7 @@ sasl__saslprep(const char *password, size_t len, bool query, char **out)
 {
     *out = NULL;
     if (len == 0 || len > SASL_PLAIN_PART_MAX ||
-        memchr(password, '\0', len) != NULL ||
-        !sasl__utf8_ok(password, len))
+        memchr(password, '\0', len) != NULL || !sasl__utf8_ok(password, len))
         return XE_INVAL;
     /* libidn directly, not gsasl_saslprep: GNU SASL 2.2.0 has its flag
      * backwards (GSASL_ALLOW_UNASSIGNED refuses unassigned code points,
@@ -105,9 +104,9 @@ sasl__saslprep(const char *password, size_t len, bool query, char **out)
     char *buf = x_malloc(SASL_PREP_MAX + 1);
     memcpy(buf, password, len);
     buf[len] = '\0';
-    int rc = stringprep(buf, SASL_PREP_MAX + 1,
-                        query ? 0 : STRINGPREP_NO_UNASSIGNED,
-                        stringprep_saslprep);
+    int rc =
+        stringprep(buf, SASL_PREP_MAX + 1, query ? 0 : STRINGPREP_NO_UNASSIGNED,
+                   stringprep_saslprep);
     if (rc != STRINGPREP_OK || buf[0] == '\0') {
         sasl__prepped_free(buf);
         return XE_INVAL;
@@ -149,9 +148,8 @@ sasl__creds_derive_salt(const char *password,
     int rc = sasl__scram_keys(SASL_SHA1, pw, pwlen, salt, saltlen, iterations,
                               out->sha1_stored, out->sha1_server);
     if (rc == 0)
-        rc = sasl__scram_keys(SASL_SHA256, pw, pwlen, salt, saltlen,
-                              iterations, out->sha256_stored,
-                              out->sha256_server);
+        rc = sasl__scram_keys(SASL_SHA256, pw, pwlen, salt, saltlen, iterations,
+                              out->sha256_stored, out->sha256_server);
     sasl__prepped_free(pw);
     if (rc != 0) {
         OPENSSL_cleanse(out, sizeof *out);
@@ -171,8 +169,8 @@ sasl_creds_derive(const char *password,
     memset(out, 0, sizeof *out);
     if (RAND_bytes(salt, sizeof salt) != 1)
         return XE_SASL;
-    return sasl__creds_derive_salt(password, len, iterations, salt,
-                                   sizeof salt, out);
+    return sasl__creds_derive_salt(password, len, iterations, salt, sizeof salt,
+                                   out);
 }
 
 /* HMAC-SHA-256(secret, label || user) into out[0..n), n <= 32. */
@@ -189,7 +187,8 @@ decoy_bytes(const struct sasl_server *srv,
      * ends with its NUL, so "a" + "bc" and "ab" + "c" differ. */
     size_t ll = strlen(label) + 1, ul = strlen(user);
     unsigned char *msg = x_malloc(ll + ul);
-    memcpy(msg, label, ll);
+    memcpy(msg, label, ll - 1);
+    msg[ll - 1] = '\0';
     memcpy(msg + ll, user, ul);
     if (!HMAC(EVP_sha256(), srv->secret, sizeof srv->secret, msg, ll + ul, md,
               &mdlen))

@@ -14,13 +14,13 @@
 /* Decoded bytes accepted in one step; more is a malformed request. */
 #define SASL_DATA_MAX 8192
 /* The longest base64 text that can decode to SASL_DATA_MAX bytes. */
-#define SASL_B64_MAX (((SASL_DATA_MAX + 2) / 3) * 4)
+#define SASL_B64_MAX ((size_t)(SASL_DATA_MAX + 2) / 3 * 4)
 /* PLAIN: longest authcid and password (octets, before preparation). */
 #define SASL_PLAIN_PART_MAX 1023
 /* Room for a SASLprep'd password: NFKC can lengthen the text. */
-#define SASL_PREP_MAX (4 * SASL_PLAIN_PART_MAX)
+#define SASL_PREP_MAX ((size_t)4 * SASL_PLAIN_PART_MAX)
 /* Longest authzid: a bare JID of two full parts and the '@'. */
-#define SASL_AUTHZID_MAX (2 * 1023 + 1)
+#define SASL_AUTHZID_MAX ((size_t)2 * 1023 + 1)
 /* Iteration counts accepted from the store and for new credentials. The
  * ceiling bounds the PBKDF2 work PLAIN makes the server do. */
 #define SASL_ITER_MIN_STORED 1

@@ -105,9 +105,9 @@ sasl__plain_provide(struct sasl_session *s,
     if (sasl__saslprep(s->pending, s->pending_len, true, &pw) != 0)
         return sasl__fail(s, SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS);
     unsigned char stored[SASL_KEY_MAX];
-    int rc = sasl__scram_keys(h, pw, strlen(pw), s->creds.salt,
-                              s->creds.salt_len, s->creds.iterations, stored,
-                              NULL);
+    int rc =
+        sasl__scram_keys(h, pw, strlen(pw), s->creds.salt, s->creds.salt_len,
+                         s->creds.iterations, stored, NULL);
     sasl__prepped_free(pw);
     if (rc != 0)
         return sasl__fail(s, SASL_TEMPORARY_AUTH_FAILURE, SASL_WHY_NONE);

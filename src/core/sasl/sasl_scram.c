@@ -142,7 +142,9 @@ parse_extensions(struct cur *c)
         if (!eat(c, ","))
             return -1;
         size_t n = field_len(c);
-        char a = n > 0 ? c->p[0] : 0;
+        char a = '\0';
+        if (n > 0)
+            a = c->p[0];
         if (n < 3 || c->p[1] != '=' ||
             !((a >= 'A' && a <= 'Z') || (a >= 'a' && a <= 'z')))
             return -1;
@@ -203,7 +205,7 @@ cb_flag_ok(const struct sasl_session *s, const struct cfirst *cf)
     bool plus = s->mech->plus;
     switch (cf->flag) {
     case 'p':
-        return plus && s->cb_type != NULL &&
+        return plus && s->cb_type != NULL && cf->cbname != NULL &&
                strlen(s->cb_type) == cf->cbname_len &&
                memcmp(s->cb_type, cf->cbname, cf->cbname_len) == 0;
     case 'y':

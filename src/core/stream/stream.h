@@ -22,6 +22,7 @@
 #define NS_DB_FEATURE    "urn:xmpp:features:dialback"
 #define NS_BIND          "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_SESSION       "urn:ietf:params:xml:ns:xmpp-session"
+#define NS_SASL_CB       "urn:xmpp:sasl-cb:0"
 #define NS_STANZAS       NS_STANZAS_ERR
 
 struct stream;

@@ -104,6 +104,13 @@ stream__send_mechanisms(struct stream *s)
             stanza_add_text(one, names[i], strlen(names[i]));
         }
     }
+    if (p.cb_type) {
+        /* XEP-0440: which channel binding the -PLUS mechanisms use here. */
+        struct stanza *cbs =
+            stanza_add_child(f, NS_SASL_CB, "sasl-channel-binding");
+        struct stanza *one = stanza_add_child(cbs, NULL, "channel-binding");
+        stanza_set_attr(one, "type", p.cb_type);
+    }
     return stream__send_take(s, f);
 }
 

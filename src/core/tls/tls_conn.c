@@ -78,6 +78,15 @@ tls_conn_trim(struct tls_conn *t)
             t->rbio = b;
         }
     }
+    /* SSL_MODE_RELEASE_BUFFERS frees the record buffers after application
+     * data only; a session whose last record was a handshake message (a
+     * client after NewSessionTicket) would keep ~17 KiB while idle. */
+    if (!SSL_has_pending(t->ssl))
+        (void)SSL_free_buffers(t->ssl);
+    /* The output queue is empty once the I/O layer has taken everything,
+     * so nobody can hold a pointer into it. */
+    if (buf_len(&t->out) == 0 && t->out.cap > TLS_BIO_KEEP)
+        buf_fini(&t->out);
     ERR_clear_error();
 }
 

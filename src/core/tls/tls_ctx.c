@@ -53,7 +53,7 @@ tls__ossl_reason(char *dst, size_t n)
 static char
 tls_lower(char c)
 {
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    return (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
 }
 
 /* Does name (from the network) designate domain (already lower case)?

@@ -14,16 +14,16 @@
 /* Ciphertext fed but not yet taken in by OpenSSL. The I/O layer feeds one
  * read's worth and then reads until nothing is left, so this only trips
  * when the caller stops reading. */
-#define TLS_IN_MAX (256u * 1024u)
+#define TLS_IN_MAX ((size_t)256 * 1024)
 /* A memory BIO whose buffer grew past this is replaced once it is empty:
  * BIO_s_mem never shrinks, and one large burst would otherwise stay with
  * an idle session for good. */
-#define TLS_BIO_KEEP 4096u
+#define TLS_BIO_KEEP ((size_t)1024)
 /* Upper bound on the bytes a TLS record adds to its plaintext (header,
  * explicit nonce, tag, content type), used to refuse a write up front. */
-#define TLS_REC_OVERHEAD 64u
+#define TLS_REC_OVERHEAD ((size_t)64)
 /* Plaintext per TLS record. */
-#define TLS_REC_MAX 16384u
+#define TLS_REC_MAX ((size_t)16384)
 
 /* One served domain: its own SSL_CTX holding its certificate chain. */
 struct tls_host {
