@@ -37,9 +37,9 @@ struct stream_ops {
      * inside this call) with stream_provide_creds. */
     void (*need_creds)(void *arg, struct stream *s, const char *host,
                        const char *user);
-    /* Bind the full JID s->jid to s. Returns 0, or XE_STATE when policy
-     * refuses it (the stream then answers <conflict/>). The server may
-     * end an older session with the same full JID first. */
+    /* Bind the full JID s->jid to s. Returns 0, XE_LIMIT (too many
+     * resources: <resource-constraint/>) or another error (<conflict/>).
+     * The server may end an older session with the same full JID first. */
     int (*bind)(void *arg, struct stream *s);
     /* s is going away: drop it from every table. */
     void (*unbind)(void *arg, struct stream *s);

@@ -48,10 +48,13 @@ bind_resource(struct stream *s, struct stanza *iq, struct stanza *bind)
         return iq_error(s, iq, XC_BAD_REQUEST);
     struct jid bare = s->jid;
     s->jid = full;
-    if (s->ctx->ops->bind(s->ctx->ops_arg, s) != 0) {
+    int rc = s->ctx->ops->bind(s->ctx->ops_arg, s);
+    if (rc != 0) {
         s->jid = bare;
         jid_fini(&full);
-        return iq_error(s, iq, XC_CONFLICT);
+        /* RFC 6120 §7.6.2.1: too many resources for the account. */
+        return iq_error(s, iq,
+                        rc == XE_LIMIT ? XC_RESOURCE_CONSTRAINT : XC_CONFLICT);
     }
     jid_fini(&bare);
     s->bound = true;
