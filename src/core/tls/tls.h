@@ -76,7 +76,8 @@ int tls_selfsigned_ensure(const char *domain,
  * client sends no (served) SNI; alpn is NULL (STARTTLS) or "xmpp-client" /
  * "xmpp-server" for Direct TLS (XEP-0368), which the client must offer if
  * it offers ALPN at all. Client: default_host is the SNI and alpn is
- * offered. out_max bounds the ciphertext queued for the network. */
+ * offered; the ClientHello is queued at once. out_max bounds the
+ * ciphertext queued for the network. NULL if OpenSSL fails. */
 struct tls_conn *tls_conn_new(struct tls_ctx *ctx,
                               enum tls_role role,
                               const char *default_host,

@@ -2,7 +2,7 @@
 /* tls_conn.c -- one TLS session pumped through memory BIOs. */
 #include "tls/tls_int.h"
 
-#include <limits.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <openssl/err.h>
