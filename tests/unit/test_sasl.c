@@ -104,6 +104,32 @@ expect_failure(const struct sasl_session *s,
                  sasl_cond_name(cond), why);
 }
 
+/* Start mech and run one step with the base64 text b64text (raw data if
+ * raw); expect cond and why (SASL_COND_NONE: expect st instead). */
+static void
+one_step(struct fx *fx,
+         const char *mech,
+         const struct sasl_params *p,
+         const char *text,
+         size_t len,
+         bool raw,
+         enum sasl_cond cond,
+         enum sasl_why why)
+{
+    struct buf out;
+    buf_init(&out, 1024);
+    struct sasl_session *s = sasl_start(fx->srv, mech, p);
+    enum sasl_status st =
+        raw ? step_raw(s, text, len, &out) : sasl_step(s, text, len, &out);
+    if (st != SASL_FAILURE || sasl_session_cond(s) != cond ||
+        sasl_session_why(s) != why)
+        fail_msg("%s \"%.*s\": status %d %s, want %s", mech, (int)len, text, st,
+                 sasl_cond_name(sasl_session_cond(s)), sasl_cond_name(cond));
+    assert_int_equal(buf_len(&out), 0);
+    sasl_session_free(s);
+    buf_fini(&out);
+}
+
 /* ---- a SCRAM run with GNU SASL's client ------------------------------- */
 
 /* What the client does. */
@@ -358,18 +384,17 @@ group_teardown(void **state)
 
 /* ---- mechanism lists -------------------------------------------------- */
 
+/* The mechanisms offered with p, joined by spaces, must be want. */
 static void
-expect_mechs(const struct sasl_params *p, const char *const *want)
+expect_mechs(const struct sasl_params *p, const char *want)
 {
     const char *names[SASL_MECH_MAX + 1] = {NULL};
     size_t n = sasl_mechanisms(p, names, SASL_MECH_MAX + 1);
-    size_t k = 0;
-    while (want[k])
-        k++;
-    if (n != k)
-        fail_msg("%zu mechanisms, want %zu", n, k);
-    for (size_t i = 0; i < n && i < k; i++)
-        assert_string_equal(names[i], want[i]);
+    char got[256] = "";
+    for (size_t i = 0; i < n; i++)
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s",
+                 i ? " " : "", names[i]);
+    assert_string_equal(got, want);
     assert_null(names[n]);
 }
 
@@ -394,35 +419,32 @@ test_sasl_mechanism_lists(void **state)
     (void)state;
     static const char *const cert[] = {"juliet@capulet.example"};
     struct sasl_params p = params_tls();
-    expect_mechs(&p, (const char *[]){"SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
+    expect_mechs(&p, "SCRAM-SHA-256 SCRAM-SHA-1");
     p.allow_plain = true;
-    expect_mechs(
-        &p, (const char *[]){"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", NULL});
+    expect_mechs(&p, "SCRAM-SHA-256 SCRAM-SHA-1 PLAIN");
     p = params_cb("tls-exporter", cb_exp, sizeof cb_exp);
-    expect_mechs(&p, (const char *[]){"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
-                                      "SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
+    expect_mechs(&p, "SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS SCRAM-SHA-256 "
+                     "SCRAM-SHA-1");
     p = params_cb("tls-unique", cb_uniq, sizeof cb_uniq);
-    expect_mechs(&p, (const char *[]){"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
-                                      "SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
+    expect_mechs(&p, "SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS SCRAM-SHA-256 "
+                     "SCRAM-SHA-1");
     /* A binding we cannot check, or no data: no -PLUS. */
     p = params_cb("tls-server-end-point", cb_exp, sizeof cb_exp);
-    expect_mechs(&p, (const char *[]){"SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
+    expect_mechs(&p, "SCRAM-SHA-256 SCRAM-SHA-1");
     p = params_cb("tls-exporter", cb_exp, 0);
-    expect_mechs(&p, (const char *[]){"SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
+    expect_mechs(&p, "SCRAM-SHA-256 SCRAM-SHA-1");
     p = params_tls();
     p.cert_jids = cert;
     p.ncert_jids = 1;
-    expect_mechs(
-        &p, (const char *[]){"EXTERNAL", "SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
+    expect_mechs(&p, "EXTERNAL SCRAM-SHA-256 SCRAM-SHA-1");
     p.ncert_jids = 0;
-    expect_mechs(&p, (const char *[]){"SCRAM-SHA-256", "SCRAM-SHA-1", NULL});
+    expect_mechs(&p, "SCRAM-SHA-256 SCRAM-SHA-1");
     p = params_cb("tls-exporter", cb_exp, sizeof cb_exp);
     p.allow_plain = true;
     p.cert_jids = cert;
     p.ncert_jids = 1;
-    expect_mechs(&p, (const char *[]){"EXTERNAL", "SCRAM-SHA-256-PLUS",
-                                      "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256",
-                                      "SCRAM-SHA-1", "PLAIN", NULL});
+    expect_mechs(&p, "EXTERNAL SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS "
+                     "SCRAM-SHA-256 SCRAM-SHA-1 PLAIN");
     /* A short array gets the best ones, and no terminator. */
     const char *names[2] = {"x", "x"};
     assert_int_equal(sasl_mechanisms(&p, names, 2), 2);
@@ -562,16 +584,15 @@ test_sasl_scram_bad_creds_from_store(void **state)
 {
     struct fx *fx = *state;
     struct sasl_params p = params_tls();
-    struct sasl_creds bad = fx->creds;
-    bad.iterations = 0;
     struct client c = {
         .mech = "SCRAM-SHA-256", .user = "user", .pass = "pencil"};
-    scram_fails(fx, &c, &p, &bad, 2, SASL_TEMPORARY_AUTH_FAILURE,
-                SASL_WHY_NONE);
-    bad = fx->creds;
-    bad.salt_len = 0;
-    scram_fails(fx, &c, &p, &bad, 2, SASL_TEMPORARY_AUTH_FAILURE,
-                SASL_WHY_NONE);
+    struct sasl_creds bad[3] = {fx->creds, fx->creds, fx->creds};
+    bad[0].iterations = 0;
+    bad[1].iterations = SASL_ITER_MAX + 1;
+    bad[2].salt_len = 0;
+    for (size_t i = 0; i < 3; i++)
+        scram_fails(fx, &c, &p, &bad[i], 2, SASL_TEMPORARY_AUTH_FAILURE,
+                    SASL_WHY_NONE);
 }
 
 /* Different binding data on the two ends: a man in the middle. */
@@ -647,26 +668,27 @@ test_sasl_scram_flag_mechanism_mismatch(void **state)
 {
     struct fx *fx = *state;
     struct sasl_params p = params_cb("tls-exporter", cb_exp, sizeof cb_exp);
-    struct outcome o;
-    struct sasl_session *s =
-        manual_run(fx, &p, "SCRAM-SHA-256-PLUS", "n,,", NULL, 0, NULL, &o);
-    assert_int_equal(o.stage, 1);
-    expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_CHANNEL_BINDING);
-    sasl_session_free(s);
-    s = manual_run(fx, &p, "SCRAM-SHA-256", "p=tls-exporter,,", cb_exp,
-                   sizeof cb_exp, NULL, &o);
-    assert_int_equal(o.stage, 1);
-    expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_CHANNEL_BINDING);
-    sasl_session_free(s);
-    /* The hand-made client works where it should. */
-    s = manual_run(fx, &p, "SCRAM-SHA-256-PLUS", "p=tls-exporter,,", cb_exp,
-                   sizeof cb_exp, NULL, &o);
-    assert_int_equal(o.st, SASL_SUCCESS);
-    sasl_session_free(s);
-    s = manual_run(fx, &p, "SCRAM-SHA-1-PLUS", "p=tls-exporter,,", cb_exp,
-                   sizeof cb_exp, NULL, &o);
-    assert_int_equal(o.st, SASL_SUCCESS);
-    sasl_session_free(s);
+    static const struct {
+        const char *mech, *gs2;
+        int stage;
+        enum sasl_status st;
+    } cases[] = {
+        {"SCRAM-SHA-256-PLUS", "n,,", 1, SASL_FAILURE},
+        {"SCRAM-SHA-256", "p=tls-exporter,,", 1, SASL_FAILURE},
+        /* The hand-made client works where it should. */
+        {"SCRAM-SHA-256-PLUS", "p=tls-exporter,,", 3, SASL_SUCCESS},
+        {"SCRAM-SHA-1-PLUS", "p=tls-exporter,,", 3, SASL_SUCCESS},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct outcome o;
+        struct sasl_session *s = manual_run(fx, &p, cases[i].mech, cases[i].gs2,
+                                            cb_exp, sizeof cb_exp, NULL, &o);
+        assert_int_equal(o.stage, cases[i].stage);
+        assert_int_equal(o.st, cases[i].st);
+        if (o.st == SASL_FAILURE)
+            expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_CHANNEL_BINDING);
+        sasl_session_free(s);
+    }
 }
 
 static void
@@ -707,25 +729,24 @@ test_sasl_scram_final_checks(void **state)
 {
     struct fx *fx = *state;
     struct sasl_params p = params_tls();
-    struct outcome o;
-    struct sasl_session *s =
-        manual_run(fx, &p, "SCRAM-SHA-256", "n,,", NULL, 0, edit_nonce, &o);
-    assert_int_equal(o.stage, 3);
-    expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
-    s = manual_run(fx, &p, "SCRAM-SHA-256", "n,,", NULL, 0, edit_extension, &o);
-    assert_int_equal(o.stage, 3);
-    expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS);
-    sasl_session_free(s);
-    s = manual_run(fx, &p, "SCRAM-SHA-256", "n,,", NULL, 0, edit_drop_proof,
-                   &o);
-    assert_int_equal(o.stage, 3);
-    expect_failure(s, SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
-    s = manual_run(fx, &p, "SCRAM-SHA-256", "n,,", NULL, 0, edit_bad_c, &o);
-    assert_int_equal(o.stage, 3);
-    expect_failure(s, SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
+    static const struct {
+        void (*edit)(char *final, size_t cap);
+        enum sasl_cond cond;
+        enum sasl_why why;
+    } cases[] = {
+        {edit_nonce, SASL_NOT_AUTHORIZED, SASL_WHY_PROTOCOL},
+        {edit_extension, SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS},
+        {edit_drop_proof, SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL},
+        {edit_bad_c, SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct outcome o;
+        struct sasl_session *s = manual_run(fx, &p, "SCRAM-SHA-256", "n,,",
+                                            NULL, 0, cases[i].edit, &o);
+        assert_int_equal(o.stage, 3);
+        expect_failure(s, cases[i].cond, cases[i].why);
+        sasl_session_free(s);
+    }
 }
 
 static void
@@ -760,14 +781,12 @@ test_sasl_scram_username_prep(void **state)
     struct client c = {
         .mech = "SCRAM-SHA-256", .user = "USER", .pass = "pencil"};
     scram_ok(fx, &c, &p);
+    one_step(fx, "SCRAM-SHA-256", &p, "n,,n=a b,r=abc", 14, true,
+             SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS);
+    /* "=2C" and "=3D" decode before preparation. */
     struct buf out;
     buf_init(&out, 1024);
     struct sasl_session *s = sasl_start(fx->srv, "SCRAM-SHA-256", &p);
-    assert_int_equal(step_str(s, "n,,n=a b,r=abc", &out), SASL_FAILURE);
-    expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS);
-    sasl_session_free(s);
-    /* "=2C" and "=3D" decode before preparation. */
-    s = sasl_start(fx->srv, "SCRAM-SHA-256", &p);
     assert_int_equal(step_str(s, "n,,n=A=2Cb=3dc,r=abc", &out),
                      SASL_NEED_CREDS);
     assert_string_equal(sasl_session_user(s), "a,b=c");
@@ -780,39 +799,38 @@ test_sasl_scram_malformed_first(void **state)
 {
     struct fx *fx = *state;
     static const char *const bad[] = {
-        "x,,n=user,r=abc",      "n,n=user,r=abc",
-        "n,,n=,r=abc",          "n,,n=us=2Xer,r=abc",
-        "n,,n=user=,r=abc",     "n,,m=ext,n=user,r=a",
-        "n,,n=user,r=",         "n,,n=user",
-        "n,a=,n=user,r=abc",    "n,,n=user,r=abc,",
-        "n,,n=user,r=a\001b",   "n,,n=user,r=abc,1=x",
-        "p=,,n=user,r=abc",     "p=tls_unique,,n=u,r=a",
-        "n,,r=abc,n=user",      "n,,n=user,r=abc,x=",
-        "n,,n=user,r=a b",      "n,,n=\xff,r=abc",
-        "n,a=\xc3(,n=user,r=a", "n,,n=user,r=abc,x",
+        "x,,n=user,r=abc",
+        "n,n=user,r=abc",
+        "n,,n=,r=abc",
+        "n,,n=us=2Xer,r=abc",
+        "n,,n=user=,r=abc",
+        "n,,m=ext,n=user,r=a",
+        "n,,n=user,r=",
+        "n,,n=user",
+        "n,a=,n=user,r=abc",
+        "n,,n=user,r=abc,",
+        "n,,n=user,r=a\001b",
+        "n,,n=user,r=abc,1=x",
+        "p=,,n=user,r=abc",
+        "p=tls_unique,,n=u,r=a",
+        "n,,r=abc,n=user",
+        "n,,n=user,r=abc,x=",
+        "n,,n=user,r=a b",
+        "n,,n=\xff,r=abc",
+        "n,a=\xc3(,n=user,r=a",
+        "n,,n=user,r=abc,x",
+        "",
     };
     struct sasl_params p = params_tls();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        one_step(fx, "SCRAM-SHA-1", &p, bad[i], strlen(bad[i]), true,
+                 SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
+    one_step(fx, "SCRAM-SHA-1", &p, "n,,n=us\0er,r=abc", 16, true,
+             SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
+    /* Extensions after the nonce are allowed (RFC 5802 §7). */
     struct buf out;
     buf_init(&out, 1024);
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct sasl_session *s = sasl_start(fx->srv, "SCRAM-SHA-1", &p);
-        if (step_str(s, bad[i], &out) != SASL_FAILURE ||
-            sasl_session_cond(s) != SASL_MALFORMED_REQUEST)
-            fail_msg("\"%s\" not refused as malformed", bad[i]);
-        assert_int_equal(sasl_session_why(s), SASL_WHY_PROTOCOL);
-        sasl_session_free(s);
-    }
-    /* A NUL inside, and no data at all. */
     struct sasl_session *s = sasl_start(fx->srv, "SCRAM-SHA-1", &p);
-    assert_int_equal(step_raw(s, "n,,n=us\0er,r=abc", 16, &out), SASL_FAILURE);
-    expect_failure(s, SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
-    s = sasl_start(fx->srv, "SCRAM-SHA-1", &p);
-    assert_int_equal(sasl_step(s, "=", 1, &out), SASL_FAILURE);
-    expect_failure(s, SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
-    /* Extensions after the nonce are allowed (RFC 5802 §7). */
-    s = sasl_start(fx->srv, "SCRAM-SHA-1", &p);
     assert_int_equal(step_str(s, "n,,n=user,r=abc,x=1,y=a=b", &out),
                      SASL_NEED_CREDS);
     sasl_session_free(s);
@@ -915,22 +933,14 @@ test_sasl_invalid_mechanism(void **state)
 {
     struct fx *fx = *state;
     struct sasl_params p = params_tls();
-    struct buf out;
-    buf_init(&out, 1024);
-    static const char *const names[] = {"DIGEST-MD5", "scram-sha-1", "",
-                                        "SCRAM-SHA-256-PLUS", "PLAIN"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        struct sasl_session *s = sasl_start(fx->srv, names[i], &p);
-        assert_int_equal(step_str(s, "n,,n=user,r=abc", &out), SASL_FAILURE);
-        expect_failure(s, SASL_INVALID_MECHANISM, SASL_WHY_PROTOCOL);
-        sasl_session_free(s);
-    }
+    static const char *const names[] = {
+        "DIGEST-MD5", "scram-sha-1", "", "SCRAM-SHA-256-PLUS", "PLAIN", NULL};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        one_step(fx, names[i], &p, "", 0, false, SASL_INVALID_MECHANISM,
+                 SASL_WHY_PROTOCOL);
     struct sasl_session *s = sasl_start(fx->srv, NULL, &p);
-    assert_int_equal(sasl_step(s, "", 0, &out), SASL_FAILURE);
-    expect_failure(s, SASL_INVALID_MECHANISM, SASL_WHY_PROTOCOL);
     assert_string_equal(sasl_session_mech(s), "");
     sasl_session_free(s);
-    buf_fini(&out);
 }
 
 /* CORE-27: <auth/> before TLS gets encryption-required. */
@@ -943,16 +953,10 @@ test_sasl_CORE_27_encryption_required(void **state)
     p.tls = false;
     p.cert_jids = cert;
     p.ncert_jids = 1;
-    struct buf out;
-    buf_init(&out, 1024);
     static const char *const names[] = {"EXTERNAL", "SCRAM-SHA-1", "BOGUS"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        struct sasl_session *s = sasl_start(fx->srv, names[i], &p);
-        assert_int_equal(sasl_step(s, "=", 1, &out), SASL_FAILURE);
-        expect_failure(s, SASL_ENCRYPTION_REQUIRED, SASL_WHY_PROTOCOL);
-        sasl_session_free(s);
-    }
-    buf_fini(&out);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        one_step(fx, names[i], &p, "=", 1, false, SASL_ENCRYPTION_REQUIRED,
+                 SASL_WHY_PROTOCOL);
 }
 
 static void
@@ -966,16 +970,9 @@ test_sasl_incorrect_encoding(void **state)
     };
     struct sasl_params p = params_tls();
     p.allow_plain = true;
-    struct buf out;
-    buf_init(&out, 1024);
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        struct sasl_session *s = sasl_start(fx->srv, "PLAIN", &p);
-        if (sasl_step(s, bad[i], strlen(bad[i]), &out) != SASL_FAILURE ||
-            sasl_session_cond(s) != SASL_INCORRECT_ENCODING)
-            fail_msg("\"%s\" not refused as incorrect-encoding", bad[i]);
-        sasl_session_free(s);
-    }
-    buf_fini(&out);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        one_step(fx, "PLAIN", &p, bad[i], strlen(bad[i]), false,
+                 SASL_INCORRECT_ENCODING, SASL_WHY_PROTOCOL);
 }
 
 /* Our base64 against GNU SASL's, both ways, on every length up to 64. */
@@ -1018,28 +1015,17 @@ test_sasl_size_limit(void **state)
     struct sasl_params p = params_tls();
     p.cert_jids = cert;
     p.ncert_jids = 1;
-    struct buf out;
-    buf_init(&out, 1024);
-    char *big = x_malloc(SASL_DATA_MAX + 1);
-    memset(big, 'a', SASL_DATA_MAX + 1);
-    struct sasl_session *s = sasl_start(fx->srv, "EXTERNAL", &p);
-    assert_int_equal(step_raw(s, big, SASL_DATA_MAX, &out), SASL_FAILURE);
-    expect_failure(s, SASL_INVALID_AUTHZID, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
-    s = sasl_start(fx->srv, "EXTERNAL", &p);
-    assert_int_equal(step_raw(s, big, SASL_DATA_MAX + 1, &out), SASL_FAILURE);
-    expect_failure(s, SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
+    char *big = x_malloc(SASL_B64_MAX + 4);
+    memset(big, 'a', SASL_B64_MAX + 4);
+    one_step(fx, "EXTERNAL", &p, big, SASL_DATA_MAX, true, SASL_INVALID_AUTHZID,
+             SASL_WHY_PROTOCOL);
+    one_step(fx, "EXTERNAL", &p, big, SASL_DATA_MAX + 1, true,
+             SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
     /* Text longer than any 8 KiB could encode to, even if invalid. */
-    char *text = x_malloc(SASL_B64_MAX + 4);
-    memset(text, '!', SASL_B64_MAX + 4);
-    s = sasl_start(fx->srv, "EXTERNAL", &p);
-    assert_int_equal(sasl_step(s, text, SASL_B64_MAX + 4, &out), SASL_FAILURE);
-    expect_failure(s, SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
-    x_free(text);
+    memset(big, '!', SASL_B64_MAX + 4);
+    one_step(fx, "EXTERNAL", &p, big, SASL_B64_MAX + 4, false,
+             SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
     x_free(big);
-    buf_fini(&out);
 }
 
 /* ---- PLAIN ------------------------------------------------------------ */
@@ -1064,6 +1050,22 @@ plain(struct fx *fx,
     return s;
 }
 
+/* PLAIN with msg[0..len) must fail with cond and why. */
+static void
+plain_fails(struct fx *fx,
+            const char *msg,
+            size_t len,
+            const struct sasl_creds *creds,
+            enum sasl_cond cond,
+            enum sasl_why why)
+{
+    enum sasl_status st;
+    struct sasl_session *s = plain(fx, msg, len, creds, &st);
+    assert_int_equal(st, SASL_FAILURE);
+    expect_failure(s, cond, why);
+    sasl_session_free(s);
+}
+
 #define PLAIN_MSG(lit) (lit), sizeof(lit) - 1
 
 static void
@@ -1077,32 +1079,24 @@ test_sasl_plain(void **state)
     assert_string_equal(sasl_session_authzid(s), "user@" HOST);
     assert_string_equal(sasl_session_user(s), "user");
     sasl_session_free(s);
-    s = plain(fx, PLAIN_MSG("\0user\0pencil!"), &fx->creds, &st);
-    assert_int_equal(st, SASL_FAILURE);
-    expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS);
-    sasl_session_free(s);
+    plain_fails(fx, PLAIN_MSG("\0user\0pencil!"), &fx->creds,
+                SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS);
     s = plain(fx, PLAIN_MSG("\0user\0pencil"), NULL, &st);
-    assert_int_equal(st, SASL_FAILURE);
     expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS);
     assert_string_equal(sasl_session_user(s), "user");
     sasl_session_free(s);
-    /* SHA-1 keys only still check the password. */
+    /* SHA-1 keys only still check the password; no keys at all cannot. */
     struct sasl_creds only1 = fx->creds, none = fx->creds;
     only1.has_sha256 = false;
     none.has_sha1 = none.has_sha256 = false;
     s = plain(fx, PLAIN_MSG("\0USER\0pencil"), &only1, &st);
     assert_int_equal(st, SASL_SUCCESS);
     sasl_session_free(s);
-    s = plain(fx, PLAIN_MSG("\0user\0pencil"), &none, &st);
-    assert_int_equal(st, SASL_FAILURE);
-    expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS);
-    sasl_session_free(s);
+    plain_fails(fx, PLAIN_MSG("\0user\0pencil"), &none, SASL_NOT_AUTHORIZED,
+                SASL_WHY_CREDENTIALS);
     /* A name nodeprep refuses. */
-    s = plain(fx, PLAIN_MSG("\0us er\0pencil"), &fx->creds, &st);
-    assert_int_equal(st, SASL_FAILURE);
-    expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS);
-    assert_null(sasl_session_user(s));
-    sasl_session_free(s);
+    plain_fails(fx, PLAIN_MSG("\0us er\0pencil"), &fx->creds,
+                SASL_NOT_AUTHORIZED, SASL_WHY_CREDENTIALS);
 }
 
 static void
@@ -1123,10 +1117,8 @@ test_sasl_plain_authzid(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char msg[128];
         int n = snprintf(msg, sizeof msg, "%s%cuser%cpencil", bad[i], 0, 0);
-        s = plain(fx, msg, (size_t)n, &fx->creds, &st);
-        assert_int_equal(st, SASL_FAILURE);
-        expect_failure(s, SASL_INVALID_AUTHZID, SASL_WHY_PROTOCOL);
-        sasl_session_free(s);
+        plain_fails(fx, msg, (size_t)n, &fx->creds, SASL_INVALID_AUTHZID,
+                    SASL_WHY_PROTOCOL);
     }
 }
 
@@ -1149,15 +1141,9 @@ test_sasl_plain_malformed(void **state)
         {PLAIN_MSG("userpencil")},
         {"", 0},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        enum sasl_status st;
-        struct sasl_session *s =
-            plain(fx, bad[i].msg, bad[i].len, &fx->creds, &st);
-        if (st != SASL_FAILURE ||
-            sasl_session_cond(s) != SASL_MALFORMED_REQUEST)
-            fail_msg("PLAIN case %zu not refused as malformed", i);
-        sasl_session_free(s);
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        plain_fails(fx, bad[i].msg, bad[i].len, &fx->creds,
+                    SASL_MALFORMED_REQUEST, SASL_WHY_PROTOCOL);
 }
 
 /* 1023 octets of authcid and of password pass; 1024 do not. */
@@ -1166,24 +1152,18 @@ test_sasl_plain_length_limits(void **state)
 {
     struct fx *fx = *state;
     char msg[2 + 1024 + 1024];
-    enum sasl_status st;
     for (size_t n = 1023; n <= 1024; n++) {
+        enum sasl_cond c =
+            n == 1023 ? SASL_NOT_AUTHORIZED : SASL_MALFORMED_REQUEST;
+        enum sasl_why w = n == 1023 ? SASL_WHY_CREDENTIALS : SASL_WHY_PROTOCOL;
         msg[0] = '\0';
         memset(msg + 1, 'u', n);
         msg[1 + n] = '\0';
         memcpy(msg + 2 + n, "pencil", 6);
-        struct sasl_session *s = plain(fx, msg, 2 + n + 6, NULL, &st);
-        expect_failure(s,
-                       n == 1023 ? SASL_NOT_AUTHORIZED : SASL_MALFORMED_REQUEST,
-                       n == 1023 ? SASL_WHY_CREDENTIALS : SASL_WHY_PROTOCOL);
-        sasl_session_free(s);
+        plain_fails(fx, msg, 2 + n + 6, NULL, c, w);
         memcpy(msg, "\0user\0", 6);
         memset(msg + 6, 'p', n);
-        s = plain(fx, msg, 6 + n, &fx->creds, &st);
-        expect_failure(s,
-                       n == 1023 ? SASL_NOT_AUTHORIZED : SASL_MALFORMED_REQUEST,
-                       n == 1023 ? SASL_WHY_CREDENTIALS : SASL_WHY_PROTOCOL);
-        sasl_session_free(s);
+        plain_fails(fx, msg, 6 + n, &fx->creds, c, w);
     }
 }
 
@@ -1212,12 +1192,17 @@ test_sasl_plain_no_initial_response_and_host(void **state)
 
 /* ---- EXTERNAL --------------------------------------------------------- */
 
-static struct sasl_session *
+/* EXTERNAL with certificate JIDs certs[0..n) and the authzid given (""
+ * sends "="): expect success as want (user: its localpart, or NULL), or
+ * failure with cond if want is NULL. */
+static void
 external(struct fx *fx,
          const char *const *certs,
          size_t n,
-         const char *b64text,
-         enum sasl_status *st)
+         const char *authzid,
+         const char *want,
+         const char *user,
+         enum sasl_cond cond)
 {
     struct sasl_params p = params_tls();
     p.host = "capulet.example";
@@ -1226,10 +1211,23 @@ external(struct fx *fx,
     struct buf out;
     buf_init(&out, 1024);
     struct sasl_session *s = sasl_start(fx->srv, "EXTERNAL", &p);
-    *st = sasl_step(s, b64text, strlen(b64text), &out);
+    enum sasl_status st = step_str(s, authzid, &out);
     assert_int_equal(buf_len(&out), 0);
+    if (want) {
+        if (st != SASL_SUCCESS)
+            fail_msg("EXTERNAL \"%s\": %s", authzid,
+                     sasl_cond_name(sasl_session_cond(s)));
+        assert_string_equal(sasl_session_authzid(s), want);
+        if (user)
+            assert_string_equal(sasl_session_user(s), user);
+        else
+            assert_null(sasl_session_user(s));
+    } else {
+        assert_int_equal(st, SASL_FAILURE);
+        expect_failure(s, cond, SASL_WHY_PROTOCOL);
+    }
+    sasl_session_free(s);
     buf_fini(&out);
-    return s;
 }
 
 static void
@@ -1237,38 +1235,29 @@ test_sasl_external_single(void **state)
 {
     struct fx *fx = *state;
     static const char *const one[] = {"juliet@capulet.example"};
-    enum sasl_status st;
-    struct sasl_session *s = external(fx, one, 1, "=", &st);
-    assert_int_equal(st, SASL_SUCCESS);
-    assert_string_equal(sasl_session_authzid(s), "juliet@capulet.example");
-    assert_string_equal(sasl_session_user(s), "juliet");
-    sasl_session_free(s);
-    /* base64("Juliet@Capulet.Example"): compared in prepared form. */
-    s = external(fx, one, 1, "SnVsaWV0QENhcHVsZXQuRXhhbXBsZQ==", &st);
-    assert_int_equal(st, SASL_SUCCESS);
-    assert_string_equal(sasl_session_authzid(s), "juliet@capulet.example");
-    sasl_session_free(s);
-    /* base64("juliet@capulet.example/balcony"): a full JID. */
-    s = external(fx, one, 1, "anVsaWV0QGNhcHVsZXQuZXhhbXBsZS9iYWxjb255", &st);
-    assert_int_equal(st, SASL_FAILURE);
-    expect_failure(s, SASL_INVALID_AUTHZID, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
+    const char *jul = one[0];
+    external(fx, one, 1, "", jul, "juliet", SASL_COND_NONE);
+    external(fx, one, 1, jul, jul, "juliet", SASL_COND_NONE);
+    /* Compared in prepared form; a full JID is no authzid. */
+    external(fx, one, 1, "Juliet@Capulet.Example", jul, "juliet",
+             SASL_COND_NONE);
+    external(fx, one, 1, "juliet@capulet.example/balcony", NULL, NULL,
+             SASL_INVALID_AUTHZID);
     /* No initial response: empty challenge, then "=" or nothing. */
     struct sasl_params p = params_tls();
     p.cert_jids = one;
     p.ncert_jids = 1;
     struct buf out;
     buf_init(&out, 64);
-    s = sasl_start(fx->srv, "EXTERNAL", &p);
+    struct sasl_session *s = sasl_start(fx->srv, "EXTERNAL", &p);
     assert_int_equal(sasl_step(s, "", 0, &out), SASL_CONTINUE);
     assert_int_equal(buf_len(&out), 0);
     assert_int_equal(sasl_step(s, "", 0, &out), SASL_SUCCESS);
-    assert_string_equal(sasl_session_authzid(s), "juliet@capulet.example");
+    assert_string_equal(sasl_session_authzid(s), jul);
     sasl_session_free(s);
     s = sasl_start(fx->srv, "EXTERNAL", &p);
     assert_int_equal(sasl_step(s, "", 0, &out), SASL_CONTINUE);
-    assert_int_equal(sasl_step(s, "anVsaWV0QGNhcHVsZXQuZXhhbXBsZQ==", 32, &out),
-                     SASL_SUCCESS);
+    assert_int_equal(step_str(s, jul, &out), SASL_SUCCESS);
     sasl_session_free(s);
     buf_fini(&out);
 }
@@ -1281,29 +1270,12 @@ test_sasl_MUX_43_external_multiple(void **state)
     struct fx *fx = *state;
     static const char *const two[] = {"juliet@capulet.example",
                                       "juliet@montague.example"};
-    enum sasl_status st;
-    struct sasl_session *s = external(fx, two, 2, "=", &st);
-    assert_int_equal(st, SASL_FAILURE);
-    expect_failure(s, SASL_INVALID_AUTHZID, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
-    s = external(fx, two, 2, "anVsaWV0QGNhcHVsZXQuZXhhbXBsZQ==", &st);
-    assert_int_equal(st, SASL_SUCCESS);
-    assert_string_equal(sasl_session_authzid(s), "juliet@capulet.example");
-    sasl_session_free(s);
-    /* base64("juliet@montague.example") */
-    s = external(fx, two, 2, "anVsaWV0QG1vbnRhZ3VlLmV4YW1wbGU=", &st);
-    assert_int_equal(st, SASL_SUCCESS);
-    assert_string_equal(sasl_session_authzid(s), "juliet@montague.example");
-    sasl_session_free(s);
-    /* base64("romeo@montague.example"): not in the certificate. */
-    s = external(fx, two, 2, "cm9tZW9AbW9udGFndWUuZXhhbXBsZQ==", &st);
-    assert_int_equal(st, SASL_FAILURE);
-    expect_failure(s, SASL_INVALID_AUTHZID, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
-    /* base64("a@@b"): not a JID. */
-    s = external(fx, two, 2, "YUBAYg==", &st);
-    expect_failure(s, SASL_INVALID_AUTHZID, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
+    external(fx, two, 2, "", NULL, NULL, SASL_INVALID_AUTHZID);
+    external(fx, two, 2, two[0], two[0], "juliet", SASL_COND_NONE);
+    external(fx, two, 2, two[1], two[1], "juliet", SASL_COND_NONE);
+    external(fx, two, 2, "romeo@montague.example", NULL, NULL,
+             SASL_INVALID_AUTHZID);
+    external(fx, two, 2, "a@@b", NULL, NULL, SASL_INVALID_AUTHZID);
 }
 
 /* CORE-16/17: s2s, where the certificate names a domain. */
@@ -1312,21 +1284,10 @@ test_sasl_CORE_17_external_s2s(void **state)
 {
     struct fx *fx = *state;
     static const char *const dom[] = {"montague.example"};
-    enum sasl_status st;
-    struct sasl_session *s = external(fx, dom, 1, "=", &st);
-    assert_int_equal(st, SASL_SUCCESS);
-    assert_string_equal(sasl_session_authzid(s), "montague.example");
-    assert_null(sasl_session_user(s));
-    sasl_session_free(s);
-    /* base64("montague.example") */
-    s = external(fx, dom, 1, "bW9udGFndWUuZXhhbXBsZQ==", &st);
-    assert_int_equal(st, SASL_SUCCESS);
-    sasl_session_free(s);
-    /* CORE-16: base64("chat.montague.example") */
-    s = external(fx, dom, 1, "Y2hhdC5tb250YWd1ZS5leGFtcGxl", &st);
-    assert_int_equal(st, SASL_FAILURE);
-    expect_failure(s, SASL_INVALID_AUTHZID, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
+    external(fx, dom, 1, "", dom[0], NULL, SASL_COND_NONE);
+    external(fx, dom, 1, dom[0], dom[0], NULL, SASL_COND_NONE);
+    external(fx, dom, 1, "chat.montague.example", NULL, NULL,
+             SASL_INVALID_AUTHZID);
 }
 
 /* EXTERNAL without certificate JIDs: not-authorized (XEP-0178). */
@@ -1334,16 +1295,10 @@ static void
 test_sasl_external_no_cert(void **state)
 {
     struct fx *fx = *state;
-    enum sasl_status st;
-    struct sasl_session *s = external(fx, NULL, 0, "=", &st);
-    assert_int_equal(st, SASL_FAILURE);
-    expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
+    external(fx, NULL, 0, "", NULL, NULL, SASL_NOT_AUTHORIZED);
     /* A certificate JID the caller got wrong is not used. */
     static const char *const junk[] = {"@@"};
-    s = external(fx, junk, 1, "=", &st);
-    expect_failure(s, SASL_NOT_AUTHORIZED, SASL_WHY_PROTOCOL);
-    sasl_session_free(s);
+    external(fx, junk, 1, "", NULL, NULL, SASL_NOT_AUTHORIZED);
 }
 
 /* ---- credentials ------------------------------------------------------ */
@@ -1421,21 +1376,17 @@ test_sasl_creds_match_gsasl(void **state)
 {
     struct fx *fx = *state;
     const struct sasl_creds *c = &fx->creds;
-    char salted[32], ck[32], sk[32], st[32];
-    assert_int_equal(
-        gsasl_scram_secrets_from_password(GSASL_HASH_SHA256, "pencil",
-                                          c->iterations, (const char *)c->salt,
-                                          c->salt_len, salted, ck, sk, st),
-        GSASL_OK);
-    assert_memory_equal(st, c->sha256_stored, 32);
-    assert_memory_equal(sk, c->sha256_server, 32);
-    assert_int_equal(
-        gsasl_scram_secrets_from_password(GSASL_HASH_SHA1, "pencil",
-                                          c->iterations, (const char *)c->salt,
-                                          c->salt_len, salted, ck, sk, st),
-        GSASL_OK);
-    assert_memory_equal(st, c->sha1_stored, 20);
-    assert_memory_equal(sk, c->sha1_server, 20);
+    for (int i = 0; i < 2; i++) {
+        enum sasl_hash h = i ? SASL_SHA256 : SASL_SHA1;
+        char salted[32], ck[32], sk[32], st[32];
+        assert_int_equal(gsasl_scram_secrets_from_password(
+                             i ? GSASL_HASH_SHA256 : GSASL_HASH_SHA1, "pencil",
+                             c->iterations, (const char *)c->salt, c->salt_len,
+                             salted, ck, sk, st),
+                         GSASL_OK);
+        assert_memory_equal(st, sasl__creds_stored(c, h), sasl__hash_len(h));
+        assert_memory_equal(sk, sasl__creds_server(c, h), sasl__hash_len(h));
+    }
 }
 
 static void

@@ -30,6 +30,7 @@ static const struct sasl_mech mechs[] = {
      sasl__plain_provide, NULL},
 };
 #define NMECHS (sizeof mechs / sizeof mechs[0])
+_Static_assert(NMECHS == SASL_MECH_MAX, "SASL_MECH_MAX must count mechs");
 
 const char *
 sasl_cond_name(enum sasl_cond c)

@@ -92,14 +92,16 @@ void sasl_server_free(struct sasl_server *srv);
  * cap). */
 size_t sasl_mechanisms(const struct sasl_params *p, const char **names,
                        size_t cap);
-/* Start an attempt with mechanism mech and the base64 text of <auth/>
- * ("=" for an empty initial response, "" for none). params is copied.
- * Never NULL: an unknown mechanism yields a session that fails with
- * invalid-mechanism on the first step. */
+/* Start an attempt with mechanism mech; the base64 text of <auth/> ("="
+ * for an empty initial response, "" for none) goes to the first
+ * sasl_step. params is copied. Never NULL: an unknown mechanism yields a
+ * session that fails with invalid-mechanism on the first step (and no TLS
+ * with encryption-required). srv must outlive the session. */
 struct sasl_session *sasl_start(struct sasl_server *srv, const char *mech,
                                 const struct sasl_params *p);
 /* Run one step with base64 input (from <auth/> or <response/>); base64
- * output for <challenge/> or <success/> goes to out. */
+ * output for <challenge/> or <success/> is appended to out (nothing for
+ * zero-length data). Details: docs/sasl.md. */
 enum sasl_status sasl_step(struct sasl_session *s, const char *b64,
                            size_t len, struct buf *out);
 /* After SASL_NEED_CREDS: hand over the account's credentials (NULL: no

@@ -119,7 +119,8 @@ struct stream {
     char *tls_from;         /* the 'from' of the first post-TLS header */
     bool tls_from_set;
     struct sasl_session *sasl;
-    unsigned sasl_failures;
+    unsigned sasl_failures;    /* attempts that failed, but ... */
+    unsigned sasl_cb_failures; /* ... failed channel bindings apart */
     bool paused;  /* waiting for credentials: elements are queued */
     bool in_feed; /* inside stream_feed: the caller flushes */
     struct stanza *queued[STREAM_QUEUE_MAX]; /* parsed while paused */

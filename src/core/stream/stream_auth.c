@@ -144,7 +144,11 @@ sasl_failed(struct stream *s)
     stanza_add_child(f, NULL, sasl_cond_name(c));
     stream__send_take(s, f);
     stream__set_state(s, STREAM_ST_PREAUTH);
-    if (++s->sasl_failures >= STREAM_SASL_MAX_FAILURES)
+    /* A failed channel binding is no guess (slixmpp fails up to four of
+     * them on TLS 1.3 before it tries PLAIN): it has its own budget. */
+    unsigned *n = w == SASL_WHY_CHANNEL_BINDING ? &s->sasl_cb_failures
+                                                : &s->sasl_failures;
+    if (++*n >= STREAM_SASL_MAX_FAILURES)
         return stream__fail(s, SC_POLICY_VIOLATION,
                             "too many authentication attempts");
     return 0;
