@@ -223,12 +223,14 @@ read_tty(const char *prompt, char *buf, size_t cap, size_t *lenp)
     raw.c_lflag &= ~(tcflag_t)(ECHO | ICANON | ISIG);
     raw.c_cc[VMIN] = 1;
     raw.c_cc[VTIME] = 0;
+    /* Echo goes off before the prompt appears, so nothing typed after
+     * the prompt can be echoed; type-ahead is kept, not flushed. */
+    if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) != 0)
+        return -errno;
     fputs(prompt, stderr);
     fflush(stderr);
-    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) != 0)
-        return -errno;
     int rc = tty_collect(buf, cap, lenp);
-    (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+    (void)tcsetattr(STDIN_FILENO, TCSANOW, &old);
     fputc('\n', stderr);
     return rc;
 }

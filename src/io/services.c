@@ -10,6 +10,11 @@
 #include "route/route.h"
 #include "store/store.h"
 
+/* Failed logins are remembered for 15 minutes, in 4096 counters each
+ * for addresses and for accounts. */
+#define THROTTLE_WINDOW_MS ((uint64_t)15 * 60 * 1000)
+#define THROTTLE_SLOTS     4096
+
 static struct conn *
 conn_of(struct stream *s)
 {
@@ -145,9 +150,9 @@ server__services_init(struct server *srv, struct buf *err)
     srv->router = router_new(srv->cfg, &srv->log, key);
     uint64_t seed;
     server__random(NULL, &seed, sizeof(seed));
-    throttle_init(&srv->fail_ip, 4096, seed, 15 * 60 * 1000);
-    throttle_init(&srv->fail_account, 4096, seed ^ 0x9e3779b97f4a7c15ULL,
-                  15 * 60 * 1000);
+    throttle_init(&srv->fail_ip, THROTTLE_SLOTS, seed, THROTTLE_WINDOW_MS);
+    throttle_init(&srv->fail_account, THROTTLE_SLOTS,
+                  seed ^ 0x9e3779b97f4a7c15ULL, THROTTLE_WINDOW_MS);
     return 0;
 }
 

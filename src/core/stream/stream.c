@@ -328,27 +328,24 @@ stream__restart(struct stream *s)
     stream__set_state(s, STREAM_ST_HEADER);
 }
 
+/* Parse one chunk. After <starttls/> or SASL success the reader stops
+ * and restarts; bytes after that point in the chunk are dropped, never
+ * parsed: nothing may follow <starttls/> in the clear (RFC 6120 §5.4.3.3)
+ * nor <success/> before the new header (MUX.md §4.4). */
 static int
-stream_feed_loop(struct stream *s, const char *data, size_t len)
+stream_feed_chunk(struct stream *s, const char *data, size_t len)
 {
-    while (len > 0 && s->state != STREAM_ST_CLOSED) {
-        size_t used = 0;
-        int rc = xml_reader_feed(s->xr, data, len, &used);
-        if (s->state == STREAM_ST_CLOSED)
-            break;
-        if (rc)
-            return fail_xml(s, rc);
-        data += used;
-        len -= used;
-        if (!s->restart_pending)
-            break;
-        /* Nothing may follow <starttls/> in the clear (RFC 6120 §5.4.3.3)
-         * nor <success/> before the new header: such bytes are dropped. */
-        if (len > 0)
+    size_t used = 0;
+    int rc = xml_reader_feed(s->xr, data, len, &used);
+    if (s->state == STREAM_ST_CLOSED)
+        return XE_CLOSED;
+    if (rc)
+        return fail_xml(s, rc);
+    if (s->restart_pending) {
+        if (used < len)
             log_msg(s->ctx->log, LOG_INFO, s->conn,
-                    "event=dropped-before-restart bytes=%zu", len);
+                    "event=dropped-before-restart bytes=%zu", len - used);
         stream__restart(s);
-        break;
     }
     return 0;
 }
@@ -359,7 +356,7 @@ stream_feed(struct stream *s, const char *data, size_t len)
     if (s->state == STREAM_ST_CLOSED)
         return XE_CLOSED;
     s->in_feed = true;
-    stream_feed_loop(s, data, len);
+    stream_feed_chunk(s, data, len);
     s->in_feed = false;
     return s->state == STREAM_ST_CLOSED ? XE_CLOSED : 0;
 }
@@ -383,7 +380,9 @@ stream__resume(struct stream *s)
     s->in_feed = true;
     while (!s->paused && s->nqueued > 0 && s->state != STREAM_ST_CLOSED) {
         struct stanza *el = s->queued[0];
-        memmove(s->queued, s->queued + 1, --s->nqueued * sizeof(el));
+        s->nqueued--;
+        for (size_t i = 0; i < s->nqueued; i++)
+            s->queued[i] = s->queued[i + 1];
         stream__on_element(s, el);
         stanza_unref(el);
     }
