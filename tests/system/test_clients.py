@@ -107,9 +107,17 @@ async def login_each_mechanism(srv):
 
 async def wrong_password(srv):
     c = Client("juliet@capulet.example", "not-the-password", "PLAIN")
+    gone = asyncio.Event()
+    c.add_event_handler("disconnected", lambda _: gone.set())
     c.connect((srv.addr, srv.c2s_port))
-    await asyncio.wait_for(c.failed.wait(), TIMEOUT)
+    await asyncio.wait(
+        [asyncio.ensure_future(c.failed.wait()),
+         asyncio.ensure_future(gone.wait())],
+        timeout=30, return_when=asyncio.FIRST_COMPLETED)
     c.abort()
+    check(not c.started.is_set(), "logged in with a wrong password")
+    check("event=sasl-failure mech=PLAIN cond=not-authorized" in
+          srv.logtext(), "no not-authorized failure in the log")
 
 
 async def messages_both_ways(srv):
