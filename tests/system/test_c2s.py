@@ -425,6 +425,52 @@ def sasl_external():
         srv.stop()
 
 
+def sasl_abort_and_retry(srv):
+    """RFC 6120 §6.4.4: <abort/> mid-exchange → <failure><aborted/>, and the
+    client may start again on the same stream."""
+    c, h, f = tls_stream(srv)
+    first = base64.b64encode(b"n,,n=juliet,r=abcdefgh").decode()
+    c.send(f"<auth xmlns='{NS_SASL}' mechanism='SCRAM-SHA-1'>{first}</auth>")
+    ch = c.next_element()
+    check(ch.tag == f"{{{NS_SASL}}}challenge", f"got {ch.tag}")
+    c.send(f"<abort xmlns='{NS_SASL}'/>")
+    r = c.next_element()
+    check([k.tag for k in r] == [f"{{{NS_SASL}}}aborted"],
+          f"abort: {ET.tostring(r)}")
+    r = scram_login(c, "juliet", USERS["juliet@capulet.example"],
+                    "SCRAM-SHA-1")
+    check(r.tag == f"{{{NS_SASL}}}success", "retry after abort")
+
+
+def slow_reader_is_cut(srv):
+    """A client that stops reading while others send to it is cut off at
+    the hard mark; the sender and the server carry on (STYLE.md §9)."""
+    import socket as so
+    j, jfull, _ = login(srv, "juliet@capulet.example",
+                        USERS["juliet@capulet.example"], "balcony")
+    j.sock.setsockopt(so.SOL_SOCKET, so.SO_RCVBUF, 4096)
+    r, rfull, _ = login(srv, "romeo@montague.example",
+                        USERS["romeo@montague.example"], "orchard")
+    body = "x" * 1000
+    batch = "".join(f"<message to='{jfull}'><body>{body}</body></message>"
+                    for _ in range(100))
+    deadline = time.time() + 60
+    while "what=output-queue" not in srv.logtext():
+        check(time.time() < deadline, "the slow reader was never cut")
+        r.send(batch)
+    # The sender's stream still works.
+    r.send("<iq type='get' id='alive' to='montague.example'>"
+           "<ping xmlns='urn:xmpp:ping'/></iq>")
+    while True:
+        e = r.next_element(timeout=15)
+        if e.get("id") == "alive":
+            break
+    check(e.get("type") == "result", "sender stopped working")
+    rss = int([l for l in open(f"/proc/{srv.proc.pid}/status")
+               if l.startswith("VmRSS:")][0].split()[1])
+    check(rss < 400 * 1024, f"xmuxd RSS {rss} KiB after the flood")
+
+
 def s2s_starttls_not_yet(srv):
     c = srv.client("s2s")
     c.open_stream("capulet.example", kind="s2s", frm="verona.example")
@@ -449,6 +495,8 @@ TESTS = {
     "stanza-before-bind": with_server(stanza_before_bind),
     "s2s-starttls-not-yet": with_server(s2s_starttls_not_yet),
     "sasl-external-client-cert": sasl_external,
+    "sasl-abort-and-retry": with_server(sasl_abort_and_retry),
+    "slow-reader-is-cut": with_server(slow_reader_is_cut),
 }
 
 if __name__ == "__main__":
