@@ -46,6 +46,15 @@ on_handle_closed(uv_handle_t *h)
     if (--c->open_handles > 0)
         return;
     struct server *srv = c->srv;
+    if (c->dirty) {
+        /* Normally drained before the closing phase; never leave a
+         * dangling entry whatever the order. */
+        struct conn **pp = &srv->dirty;
+        while (*pp && *pp != c)
+            pp = &(*pp)->dirty_next;
+        if (*pp)
+            *pp = c->dirty_next;
+    }
     conn__cancel_creds(c);
     x_free(c->delay_timer);
     stream_fini(&c->st);

@@ -29,6 +29,8 @@ struct server {
     size_t nconns;
     uint64_t next_conn_id;
     uv_timer_t stop_timer; /* bounds how long a shutdown waits */
+    uv_check_t flush_check; /* flushes conns that got deliveries */
+    struct conn *dirty;     /* conns to flush after this loop iteration */
     bool stopping;
     char *readbuf; /* shared by all reads: data is consumed synchronously */
     size_t readbuf_size;

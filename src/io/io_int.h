@@ -18,6 +18,8 @@ struct conn {
     bool tls_closed;      /* close_notify queued */
     bool negotiated;      /* the negotiation timer is stopped */
     bool finishing, closing;
+    bool dirty;              /* on the server's list of conns to flush */
+    struct conn *dirty_next;
     int open_handles;
     void *creds_req; /* pending account lookup, or NULL */
     uint64_t bytes_in, bytes_out, started;
@@ -38,6 +40,9 @@ struct listener {
 int conn__accept(struct server *srv, uv_stream_t *listener,
                  enum cfg_listen_kind kind);
 void conn__flush(struct conn *c);
+/* Flush c once the loop has handled this round of input: deliveries
+ * from many stanzas then leave in one write. */
+void server__flush_later(struct server *srv, struct conn *c);
 /* Answer c's pending credential request with "no such account" from the
  * loop (the lookup could not be started). */
 void conn__defer_no_creds(struct conn *c);

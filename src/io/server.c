@@ -35,6 +35,8 @@ server__random(void *arg, void *buf, size_t n)
     }
 }
 
+static void on_flush_check(uv_check_t *h);
+
 /* The certificate of each host: configured, or generated once into
  * state_dir/certs so that a fresh server works out of the box. */
 static int
@@ -91,6 +93,10 @@ server_init(struct server *srv, uv_loop_t *loop, const struct config *cfg,
     uv_timer_init(loop, &srv->stop_timer);
     srv->stop_timer.data = srv;
     uv_unref((uv_handle_t *)&srv->stop_timer);
+    uv_check_init(loop, &srv->flush_check);
+    srv->flush_check.data = srv;
+    uv_check_start(&srv->flush_check, on_flush_check);
+    uv_unref((uv_handle_t *)&srv->flush_check);
 
     srv->tls = tls_ctx_new(cfg->tls_ca_file, err);
     if (srv->tls == NULL || load_certs(srv, err) != 0)
@@ -109,6 +115,33 @@ server_init(struct server *srv, uv_loop_t *loop, const struct config *cfg,
     srv->sctx.ops = &server__stream_ops;
     srv->sctx.ops_arg = srv;
     return 0;
+}
+
+/* Runs once per loop iteration, after I/O: every conn that received
+ * deliveries during this round writes them in one go. Conns closed
+ * meanwhile are still in memory (they are freed in the loop's closing
+ * phase, which comes later) and flush does nothing for them. */
+static void
+on_flush_check(uv_check_t *h)
+{
+    struct server *srv = h->data;
+    while (srv->dirty) {
+        struct conn *c = srv->dirty;
+        srv->dirty = c->dirty_next;
+        c->dirty = false;
+        c->dirty_next = NULL;
+        conn__flush(c);
+    }
+}
+
+void
+server__flush_later(struct server *srv, struct conn *c)
+{
+    if (c->dirty || c->closing)
+        return;
+    c->dirty = true;
+    c->dirty_next = srv->dirty;
+    srv->dirty = c;
 }
 
 void
@@ -143,6 +176,7 @@ server__conn_gone(struct server *srv)
     if (srv->stopping && srv->conns == NULL &&
         !uv_is_closing((uv_handle_t *)&srv->stop_timer)) {
         uv_close((uv_handle_t *)&srv->stop_timer, NULL);
+        uv_close((uv_handle_t *)&srv->flush_check, NULL);
         server__services_close(srv);
     }
 }
@@ -247,6 +281,7 @@ server_stop(struct server *srv)
     }
     if (srv->conns == NULL) {
         uv_close((uv_handle_t *)&srv->stop_timer, NULL);
+        uv_close((uv_handle_t *)&srv->flush_check, NULL);
         server__services_close(srv);
         return;
     }

@@ -124,8 +124,7 @@ ops_stanza(void *arg, struct stream *s, struct stanza *st)
 static void
 ops_wake(void *arg, struct stream *s)
 {
-    (void)arg;
-    conn__flush(conn_of(s));
+    server__flush_later(arg, conn_of(s));
 }
 
 const struct stream_ops server__stream_ops = {
