@@ -14,7 +14,7 @@ rank() {
     xml | jid) echo 1 ;;
     stanza | config) echo 2 ;;
     tls | sasl) echo 3 ;;
-    stream) echo 4 ;;
+    stream | dialback) echo 4 ;;
     mux | route) echo 5 ;;
     *) echo 9 ;;
     esac

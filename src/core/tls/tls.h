@@ -144,4 +144,43 @@ int tls_conn_peer_identities(const struct tls_conn *t,
 /* Free an identity list. */
 void tls_identities_fini(struct tls_identities *ids);
 
+/* --- service identity matching (RFC 9525, XEP-0178, MUX.md §5.2) --------- */
+
+/* Which SRV-ID service counts: "_xmpp-server" for s2s, "_xmpp-client" for
+ * c2s. DNS-IDs and domain XmppAddrs count for both. */
+enum tls_match_service { TLS_MATCH_S2S, TLS_MATCH_C2S };
+
+/* True if the certificate identities cover domain, which must be
+ * normalised per MUX.md §3.3 (jid_domain_prep, >= 2 labels, no IP
+ * literal). Covered means: a DNS-ID equal to domain; a wildcard DNS-ID
+ * whose whole left-most label is "*", with >= 2 labels after it, that
+ * matches exactly one extra left-most label; the SRV-ID of svc for domain
+ * (never a wildcard); or an XmppAddr that is the bare domain (one with a
+ * localpart or resourcepart covers nothing). The subject CN is never
+ * consulted. ids->truncated is not looked at: callers that apply the
+ * identity cap of MUX.md §3.4 check it themselves (a truncated list then
+ * counts for the stream 'to' only). NULL ids or domain cover nothing. */
+bool tls_identities_cover(const struct tls_identities *ids,
+                          const char *domain,
+                          enum tls_match_service svc);
+/* True if the normalised wildcard pattern "*.rest" (as made by
+ * tls_identities_wildcards) matches the normalised domain: exactly one
+ * label in front of rest. */
+bool tls_wildcard_match(const char *pattern, const char *domain);
+/* The concrete domains the identities name (the set E of MUX.md §5.2):
+ * DNS-IDs without a wildcard, the domains of SRV-IDs for svc, and domain
+ * XmppAddrs, each normalised per §3.3 (identities that fail are skipped)
+ * and without duplicates, in certificate order. Stores a new array of new
+ * strings in *out (NULL when none) and returns their number; free with
+ * tls_domains_free. ids->truncated is not looked at (see above). */
+size_t tls_identities_domains(const struct tls_identities *ids,
+                              enum tls_match_service svc,
+                              char ***out);
+/* The wildcard patterns the DNS-IDs carry (the set W of §5.2), as
+ * normalised "*.rest" strings, deduplicated, like tls_identities_domains. */
+size_t tls_identities_wildcards(const struct tls_identities *ids, char ***out);
+/* Free an array made by tls_identities_domains or tls_identities_wildcards;
+ * accepts NULL. */
+void tls_domains_free(char **v, size_t n);
+
 #endif

@@ -26,7 +26,9 @@ escape_of(unsigned char c, bool attr)
     case '\n':
         return attr ? "&#10;" : NULL;
     case '\r':
-        return attr ? "&#13;" : NULL;
+        /* A literal CR would come back as LF (XML end-of-line handling),
+         * in text as in attributes. */
+        return "&#13;";
     default:
         return NULL;
     }
@@ -37,7 +39,7 @@ escape_of(unsigned char c, bool attr)
 static bool
 maybe_special(unsigned char c, bool attr)
 {
-    if (c == '&' || c == '<' || c == '>')
+    if (c == '&' || c == '<' || c == '>' || c == '\r')
         return true;
     return attr &&
            (c == '\'' || c == '"' || c == '\t' || c == '\n' || c == '\r');
