@@ -42,7 +42,7 @@ maybe_special(unsigned char c, bool attr)
     if (c == '&' || c == '<' || c == '>' || c == '\r')
         return true;
     return attr &&
-           (c == '\'' || c == '"' || c == '\t' || c == '\n' || c == '\r');
+           (c == '\'' || c == '"' || c == '\t' || c == '\n');
 }
 
 static int
