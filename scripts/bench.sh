@@ -4,3 +4,5 @@ set -eu
 build=$1
 echo "== bench/xml: our reader + stanza trees vs bare expat"
 "$build/bench/bench_xml"
+echo "== bench/c2s: xmuxd vs Prosody, client logins, messages, latency, idle memory"
+"$(dirname "$0")/../bench/c2s/run.sh" "$build"
