@@ -280,6 +280,7 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
         return;
     }
     c->bytes_in += (uint64_t)nread;
+    c->active = true;
     if (c->finishing)
         return; /* draining after our closing tag */
     if (c->tls)

@@ -30,6 +30,7 @@ struct server {
     uint64_t next_conn_id;
     uv_timer_t stop_timer; /* bounds how long a shutdown waits */
     uv_check_t flush_check; /* flushes conns that got deliveries */
+    uv_timer_t idle_sweep;  /* releases parsers of quiet connections */
     struct conn *dirty;     /* conns to flush after this loop iteration */
     bool stopping;
     char *readbuf; /* shared by all reads: data is consumed synchronously */

@@ -19,6 +19,7 @@ struct conn {
     bool negotiated;      /* the negotiation timer is stopped */
     bool finishing, closing;
     bool dirty;              /* on the server's list of conns to flush */
+    bool active;             /* read something since the last idle sweep */
     struct conn *dirty_next;
     int open_handles;
     void *creds_req; /* pending account lookup, or NULL */

@@ -3,6 +3,7 @@
 #include "io/io_int.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -36,6 +37,12 @@ server__random(void *arg, void *buf, size_t n)
 }
 
 static void on_flush_check(uv_check_t *h);
+static void on_idle_sweep(uv_timer_t *t);
+
+/* Every second, connections that read nothing since the last sweep give
+ * their XML parser back (about 10 KiB each); it comes back with the next
+ * bytes. */
+#define IDLE_SWEEP_MS 1000
 
 /* The certificate of each host: configured, or generated once into
  * state_dir/certs so that a fresh server works out of the box. */
@@ -56,8 +63,8 @@ load_certs(struct server *srv, struct buf *err)
         if (cf == NULL) {
             snprintf(cert, sizeof(cert), "%s/%s.crt", dir, h->domain);
             snprintf(key, sizeof(key), "%s/%s.key", dir, h->domain);
-            int rc = tls_selfsigned_ensure(h->domain, cert, key, fp,
-                                           sizeof(fp), err);
+            int rc = tls_selfsigned_ensure(h->domain, cert, key, fp, sizeof(fp),
+                                           err);
             if (rc < 0)
                 return rc;
             if (rc == 1)
@@ -76,7 +83,9 @@ load_certs(struct server *srv, struct buf *err)
 }
 
 int
-server_init(struct server *srv, uv_loop_t *loop, const struct config *cfg,
+server_init(struct server *srv,
+            uv_loop_t *loop,
+            const struct config *cfg,
             struct buf *err)
 {
     memset(srv, 0, sizeof(*srv));
@@ -88,8 +97,8 @@ server_init(struct server *srv, uv_loop_t *loop, const struct config *cfg,
     srv->readbuf = x_malloc(READ_BUF_SIZE);
     srv->plainbuf_size = PLAIN_BUF_SIZE;
     srv->plainbuf = x_malloc(PLAIN_BUF_SIZE);
-    srv->listeners = x_calloc(cfg->nlisten ? cfg->nlisten : 1,
-                              sizeof(*srv->listeners));
+    srv->listeners =
+        x_calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*srv->listeners));
     uv_timer_init(loop, &srv->stop_timer);
     srv->stop_timer.data = srv;
     uv_unref((uv_handle_t *)&srv->stop_timer);
@@ -97,6 +106,11 @@ server_init(struct server *srv, uv_loop_t *loop, const struct config *cfg,
     srv->flush_check.data = srv;
     uv_check_start(&srv->flush_check, on_flush_check);
     uv_unref((uv_handle_t *)&srv->flush_check);
+    uv_timer_init(loop, &srv->idle_sweep);
+    srv->idle_sweep.data = srv;
+    uv_timer_start(&srv->idle_sweep, on_idle_sweep, IDLE_SWEEP_MS,
+                   IDLE_SWEEP_MS);
+    uv_unref((uv_handle_t *)&srv->idle_sweep);
 
     srv->tls = tls_ctx_new(cfg->tls_ca_file, err);
     if (srv->tls == NULL || load_certs(srv, err) != 0)
@@ -132,6 +146,25 @@ on_flush_check(uv_check_t *h)
         c->dirty_next = NULL;
         conn__flush(c);
     }
+}
+
+static void
+on_idle_sweep(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    size_t released = 0;
+    for (struct conn *c = srv->conns; c; c = c->next) {
+        if (!c->active && !c->closing && stream_hibernate(&c->st)) {
+            tls_conn_hibernate(c->tls);
+            released++;
+        }
+        c->active = false;
+    }
+#ifdef __GLIBC__
+    /* Freed parsers sit between live allocations: give the pages back. */
+    if (released > 0)
+        malloc_trim(0);
+#endif
 }
 
 void
@@ -177,6 +210,7 @@ server__conn_gone(struct server *srv)
         !uv_is_closing((uv_handle_t *)&srv->stop_timer)) {
         uv_close((uv_handle_t *)&srv->stop_timer, NULL);
         uv_close((uv_handle_t *)&srv->flush_check, NULL);
+        uv_close((uv_handle_t *)&srv->idle_sweep, NULL);
         server__services_close(srv);
     }
 }
@@ -203,7 +237,8 @@ parse_addr(const struct cfg_listen *cl, struct sockaddr_storage *ss)
 }
 
 static int
-listener_start(struct server *srv, struct listener *l,
+listener_start(struct server *srv,
+               struct listener *l,
                const struct cfg_listen *cl)
 {
     struct sockaddr_storage ss;
@@ -222,11 +257,12 @@ listener_start(struct server *srv, struct listener *l,
         log_msg_errno(&srv->log, LOG_ERROR, 0, rc,
                       "event=listen-failed kind=%s address=%s port=%u "
                       "config=%s:%d",
-                      config_listen_kind_name(cl->kind), cl->address,
-                      cl->port, srv->cfg->file, cl->line);
+                      config_listen_kind_name(cl->kind), cl->address, cl->port,
+                      srv->cfg->file, cl->line);
         return rc;
     }
-    log_msg(&srv->log, LOG_INFO, 0, "event=listening kind=%s address=%s port=%u",
+    log_msg(&srv->log, LOG_INFO, 0,
+            "event=listening kind=%s address=%s port=%u",
             config_listen_kind_name(cl->kind), cl->address, cl->port);
     return 0;
 }
@@ -282,6 +318,7 @@ server_stop(struct server *srv)
     if (srv->conns == NULL) {
         uv_close((uv_handle_t *)&srv->stop_timer, NULL);
         uv_close((uv_handle_t *)&srv->flush_check, NULL);
+        uv_close((uv_handle_t *)&srv->idle_sweep, NULL);
         server__services_close(srv);
         return;
     }

@@ -836,6 +836,56 @@ test_xml_escape(void **state)
     buf_fini(&b);
 }
 
+/* Hibernating between stanzas changes nothing the handler sees, in any
+ * split of the input; it is refused inside a stanza or with bytes pending. */
+static void
+test_xml_hibernate_between_stanzas(void **state)
+{
+    (void)state;
+    static const char *const parts[] = {
+        HDR,
+        "<message to='a@b'><body>x &amp; y</body></message>",
+        " ",
+        "<iq type='get' id='1'><q xmlns='urn:x'/></iq>",
+        "<stream:features/>",
+        "</stream:stream>"};
+    struct rec a, b;
+    rec_init(&a, NULL);
+    rec_init(&b, NULL);
+    size_t used;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        assert_int_equal(
+            xml_reader_feed(a.r, parts[i], strlen(parts[i]), &used), 0);
+        assert_int_equal(
+            xml_reader_feed(b.r, parts[i], strlen(parts[i]), &used), 0);
+        if (i > 0 && i < 5)
+            assert_true(xml_reader_hibernate(b.r));
+    }
+    assert_string_equal(rec_log(&a), rec_log(&b));
+    assert_int_equal(b.opens, 1);
+    rec_fini(&a);
+    rec_fini(&b);
+
+    /* Not inside a stanza, nor with a partial tag pending, nor before
+     * the stream header. */
+    rec_init(&a, NULL);
+    assert_false(xml_reader_hibernate(a.r));
+    assert_int_equal(xml_reader_feed(a.r, HDR "<message><bo",
+                                     strlen(HDR "<message><bo"), &used),
+                     0);
+    assert_false(xml_reader_hibernate(a.r));
+    assert_int_equal(xml_reader_feed(a.r, "dy/></message><pres",
+                                     strlen("dy/></message><pres"), &used),
+                     0);
+    assert_false(xml_reader_hibernate(a.r));
+    assert_int_equal(xml_reader_feed(a.r, "ence/>", 6, &used), 0);
+    assert_true(xml_reader_hibernate(a.r));
+    /* Limits still count from the boundary after waking. */
+    static const char big[] = "<message><body>0123456789</body></message>";
+    assert_int_equal(xml_reader_feed(a.r, big, strlen(big), &used), 0);
+    rec_fini(&a);
+}
+
 int
 main(void)
 {
@@ -860,6 +910,7 @@ main(void)
         cmocka_unit_test(test_xml_callback_error),
         cmocka_unit_test(test_xml_null_handlers),
         cmocka_unit_test(test_xml_escape),
+        cmocka_unit_test(test_xml_hibernate_between_stanzas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,12 +9,9 @@
 #include "stream/stream_int.h"
 
 static const char *const state_names[] = {
-    [STREAM_ST_HEADER] = "header",
-    [STREAM_ST_PRETLS] = "pre-tls",
-    [STREAM_ST_PREAUTH] = "pre-auth",
-    [STREAM_ST_SASL] = "sasl",
-    [STREAM_ST_BIND] = "bind",
-    [STREAM_ST_SESSION] = "session",
+    [STREAM_ST_HEADER] = "header",    [STREAM_ST_PRETLS] = "pre-tls",
+    [STREAM_ST_PREAUTH] = "pre-auth", [STREAM_ST_SASL] = "sasl",
+    [STREAM_ST_BIND] = "bind",        [STREAM_ST_SESSION] = "session",
     [STREAM_ST_CLOSED] = "closed",
 };
 
@@ -59,8 +56,8 @@ static int
 stream_overflow(struct stream *s)
 {
     log_msg(s->ctx->log, LOG_WARN, s->conn,
-            "event=limit what=output-queue bytes=%zu max=%zu",
-            buf_len(&s->out), STREAM_OUT_MAX);
+            "event=limit what=output-queue bytes=%zu max=%zu", buf_len(&s->out),
+            STREAM_OUT_MAX);
     s->cond = SC_RESOURCE_CONSTRAINT;
     s->close_reason = "output-overflow";
     stream__set_state(s, STREAM_ST_CLOSED);
@@ -190,9 +187,12 @@ stream__close(struct stream *s, const char *reason)
 /* --- XML reader callbacks ----------------------------------------------- */
 
 static int
-on_stream_open(void *arg, const struct xml_name *el,
-               const struct xml_attr *attrs, size_t nattrs,
-               const struct xml_nsdecl *decls, size_t ndecls)
+on_stream_open(void *arg,
+               const struct xml_name *el,
+               const struct xml_attr *attrs,
+               size_t nattrs,
+               const struct xml_nsdecl *decls,
+               size_t ndecls)
 {
     struct stream *s = arg;
     if (s->state != STREAM_ST_HEADER)
@@ -202,8 +202,11 @@ on_stream_open(void *arg, const struct xml_name *el,
 }
 
 static int
-on_start(void *arg, unsigned depth, const struct xml_name *el,
-         const struct xml_attr *attrs, size_t nattrs)
+on_start(void *arg,
+         unsigned depth,
+         const struct xml_name *el,
+         const struct xml_attr *attrs,
+         size_t nattrs)
 {
     struct stream *s = arg;
     stanza_builder_start(&s->sb, depth, el, attrs, nattrs);
@@ -249,8 +252,11 @@ static const struct xml_handler stream_xml_handler = {
 /* --- public API ----------------------------------------------------------- */
 
 void
-stream_init(struct stream *s, const struct stream_ctx *ctx, uint64_t conn,
-            enum cfg_listen_kind kind, struct tls_conn *tls)
+stream_init(struct stream *s,
+            const struct stream_ctx *ctx,
+            uint64_t conn,
+            enum cfg_listen_kind kind,
+            struct tls_conn *tls)
 {
     memset(s, 0, sizeof(*s));
     s->ctx = ctx;
@@ -458,6 +464,15 @@ stream_eof(struct stream *s)
         return;
     s->close_reason = "peer-eof";
     stream__set_state(s, STREAM_ST_CLOSED);
+}
+
+bool
+stream_hibernate(struct stream *s)
+{
+    if (s->state == STREAM_ST_CLOSED || s->paused || s->in_feed ||
+        s->sb.root != NULL)
+        return false;
+    return xml_reader_hibernate(s->xr);
 }
 
 bool

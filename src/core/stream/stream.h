@@ -166,6 +166,9 @@ int stream_deliver(struct stream *s, const struct stanza *st);
 /* End the stream with a stream error from outside (e.g. <conflict/>
  * when another session takes its resource). */
 void stream_kill(struct stream *s, enum stream_cond cond, const char *text);
+/* The peer has been quiet: release what parsing holds between stanzas
+ * (see xml_reader_hibernate). Returns true if memory was released. */
+bool stream_hibernate(struct stream *s);
 /* True once nothing more will be written: flush s->out, then close. */
 bool stream_finished(const struct stream *s);
 /* Name of a state, for logs. */

@@ -83,6 +83,10 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx,
                               const char *default_host,
                               const char *alpn,
                               size_t out_max);
+/* The connection has been quiet: give back every buffer that holds
+ * nothing (memory BIOs, the output queue, record buffers). Accepts
+ * NULL. */
+void tls_conn_hibernate(struct tls_conn *t);
 /* Free the session; accepts NULL. */
 void tls_conn_free(struct tls_conn *t);
 /* Client: present the certificate of served host local_host (the stream

@@ -56,13 +56,13 @@ tls_conn_result(struct tls_conn *t, int r)
  * the handshake: until then OpenSSL may wrap the write BIO in a buffering
  * one. */
 static void
-tls_conn_trim(struct tls_conn *t)
+tls_conn_trim(struct tls_conn *t, size_t keep)
 {
     BUF_MEM *bm = NULL;
     if (!t->ready)
         return;
     if (BIO_ctrl_pending(t->wbio) == 0 && BIO_get_mem_ptr(t->wbio, &bm) > 0 &&
-        bm != NULL && bm->max > TLS_BIO_KEEP) {
+        bm != NULL && bm->max > keep) {
         BIO *b = BIO_new(BIO_s_mem());
         if (b != NULL) {
             SSL_set0_wbio(t->ssl, b);
@@ -71,7 +71,7 @@ tls_conn_trim(struct tls_conn *t)
     }
     bm = NULL;
     if (BIO_ctrl_pending(t->rbio) == 0 && BIO_get_mem_ptr(t->rbio, &bm) > 0 &&
-        bm != NULL && bm->max > TLS_BIO_KEEP) {
+        bm != NULL && bm->max > keep) {
         BIO *b = BIO_new(BIO_s_mem());
         if (b != NULL) {
             SSL_set0_rbio(t->ssl, b);
@@ -85,7 +85,7 @@ tls_conn_trim(struct tls_conn *t)
         (void)SSL_free_buffers(t->ssl);
     /* The output queue is empty once the I/O layer has taken everything,
      * so nobody can hold a pointer into it. */
-    if (buf_len(&t->out) == 0 && t->out.cap > TLS_BIO_KEEP)
+    if (buf_len(&t->out) == 0 && t->out.cap > keep)
         buf_fini(&t->out);
     ERR_clear_error();
 }
@@ -111,7 +111,7 @@ tls_conn_flush(struct tls_conn *t)
         /* Cannot fail: k is within the room left. */
         (void)buf_append(&t->out, chunk, (size_t)r);
     }
-    tls_conn_trim(t);
+    tls_conn_trim(t, TLS_BIO_KEEP);
     return 0;
 }
 
@@ -442,4 +442,11 @@ SSL *
 tls__conn_ssl(const struct tls_conn *t)
 {
     return t->ssl;
+}
+
+void
+tls_conn_hibernate(struct tls_conn *t)
+{
+    if (t != NULL && t->ready)
+        tls_conn_trim(t, 0);
 }

@@ -93,6 +93,10 @@ void xml_reader_stop(struct xml_reader *r);
 /* Start over with a fresh parser for a new stream header (after STARTTLS
  * or SASL success). Call only outside callbacks. */
 void xml_reader_reset(struct xml_reader *r);
+/* If the stream is between stanzas with nothing pending, free the expat
+ * parser and its buffers (about 10 KiB) until more input comes; the next
+ * xml_reader_feed recreates them transparently. Returns true if freed. */
+bool xml_reader_hibernate(struct xml_reader *r);
 /* True if the last XE_RESTRICTED came from an XML declaration with an
  * encoding other than UTF-8 (RFC 6120 unsupported-encoding). */
 bool xml_reader_unsupported_encoding(const struct xml_reader *r);

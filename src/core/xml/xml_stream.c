@@ -50,6 +50,14 @@ struct xml_reader {
     char *scratch;
     size_t scratch_cap;
 
+    /* While idle between stanzas the expat parser can be freed
+     * (xml_reader_hibernate); wake is a copy of the stream's start tag
+     * (its name and namespace declarations) that a fresh parser is fed
+     * first, silently, to get back into the same context. */
+    char *wake;
+    size_t wake_len;
+    bool waking;
+
     /* Namespace declarations collected for the stream element. */
     struct xml_declofs *declv;
     size_t ndecl, declv_cap;
@@ -201,6 +209,36 @@ too_long:
     return -1;
 }
 
+/* Remember the stream's start tag, reduced to its name and namespace
+ * declarations, for waking from hibernation. */
+static void
+reader_keep_wake(struct xml_reader *r,
+                 const struct xml_name *el,
+                 const struct xml_nsdecl *decls,
+                 size_t n)
+{
+    struct buf b;
+    buf_init(&b, (size_t)1 << 20);
+    int rc = buf_printf(&b, "<%s%s%s", el->prefix, *el->prefix ? ":" : "",
+                        el->local);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = buf_printf(&b, " xmlns%s%s='", *decls[i].prefix ? ":" : "",
+                        decls[i].prefix);
+        if (rc == 0)
+            rc = xml_escape_attr(&b, decls[i].uri, strlen(decls[i].uri));
+        if (rc == 0)
+            rc = buf_appendz(&b, "'");
+    }
+    if (rc == 0)
+        rc = buf_appendz(&b, ">");
+    x_free(r->wake);
+    r->wake = NULL;
+    r->wake_len = 0;
+    if (rc == 0)
+        r->wake = buf_take(&b, &r->wake_len);
+    buf_fini(&b);
+}
+
 /* Reports the stream element with the namespace declarations collected
  * for it; its end is the first element boundary. */
 static void
@@ -213,6 +251,7 @@ reader_stream_open(struct xml_reader *r, const struct xml_name *el, size_t n)
         decls[i].uri = r->declbuf + r->declv[i].uri;
     }
     r->boundary = reader_event_end(r);
+    reader_keep_wake(r, el, decls, r->ndecl);
     int rc = 0;
     if (r->h.stream_open)
         rc = r->h.stream_open(r->arg, el, r->attrv, n, decls, r->ndecl);
@@ -241,6 +280,11 @@ on_start(void *u, const XML_Char *name, const XML_Char **atts)
     if (n < 0)
         return;
     if (depth == 0) {
+        if (r->waking) {
+            r->ndecl = 0;
+            r->declbuf_len = 0;
+            return;
+        }
         reader_stream_open(r, &el, (size_t)n);
         return;
     }
@@ -509,7 +553,9 @@ xml_reader_free(struct xml_reader *r)
 {
     if (r == NULL)
         return;
-    XML_ParserFree(r->p);
+    if (r->p)
+        XML_ParserFree(r->p);
+    x_free(r->wake);
     x_free(r->attrv);
     x_free(r->scratch);
     x_free(r->declv);
@@ -536,12 +582,57 @@ xml_reader_stop(struct xml_reader *r)
 void
 xml_reader_reset(struct xml_reader *r)
 {
-    if (!XML_ParserReset(r->p, "UTF-8")) {
+    /* A fresh parser rather than XML_ParserReset: a reset keeps the name
+     * pools and buffers the negotiation filled, several KiB that an idle
+     * session would carry for its whole life. */
+    if (r->p)
         XML_ParserFree(r->p);
-        r->p = parser_new();
-    }
+    r->p = parser_new();
     reader_setup(r);
     reader_clear(r);
+    x_free(r->wake);
+    r->wake = NULL;
+    r->wake_len = 0;
+}
+
+bool
+xml_reader_hibernate(struct xml_reader *r)
+{
+    if (r->p == NULL || r->err || r->stopped || r->level != 1 ||
+        r->boundary != r->fed || r->wake == NULL || r->text_run != 0)
+        return false;
+    XML_ParserFree(r->p);
+    r->p = NULL;
+    x_free(r->attrv);
+    x_free(r->scratch);
+    x_free(r->declv);
+    x_free(r->declbuf);
+    r->attrv = NULL;
+    r->scratch = NULL;
+    r->declv = NULL;
+    r->declbuf = NULL;
+    r->attrv_cap = r->scratch_cap = r->declv_cap = r->declbuf_cap = 0;
+    return true;
+}
+
+/* A fresh parser, silently fed the stream's start tag: the stream goes on
+ * as if the parser had never been freed. */
+static int
+reader_wake(struct xml_reader *r)
+{
+    r->p = parser_new();
+    reader_setup(r);
+    r->level = 0;
+    r->waking = true;
+    enum XML_Status st = XML_Parse(r->p, r->wake, (int)r->wake_len, XML_FALSE);
+    r->waking = false;
+    if (st != XML_STATUS_OK || r->level != 1) {
+        r->err = XE_XML;
+        r->errtext = "cannot resume the stream";
+        return r->err;
+    }
+    r->fed = r->boundary = r->wake_len;
+    return 0;
 }
 
 /* The error for a parse that returned XML_STATUS_ERROR. */
@@ -587,6 +678,8 @@ xml_reader_feed(struct xml_reader *r,
     int rc = r->err;
     if (rc == 0 && r->stopped)
         rc = XE_STATE;
+    if (rc == 0 && r->p == NULL && len > 0)
+        rc = reader_wake(r);
     while (rc == 0 && done < len) {
         size_t n = reader_budget(r, len - done);
         if (n == 0) {
