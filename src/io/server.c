@@ -160,10 +160,13 @@ on_idle_sweep(uv_timer_t *t)
         }
         c->active = false;
     }
+    if (released == 0)
+        return;
+    log_msg(&srv->log, LOG_DEBUG, 0, "event=idle-sweep conns=%zu released=%zu",
+            srv->nconns, released);
 #ifdef __GLIBC__
     /* Freed parsers sit between live allocations: give the pages back. */
-    if (released > 0)
-        malloc_trim(0);
+    malloc_trim(0);
 #endif
 }
 
