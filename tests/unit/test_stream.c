@@ -296,6 +296,35 @@ test_CORE_21_timeout_and_shutdown(void **state)
     stream_fini(&s);
 }
 
+/* MUX.md §6.1: the usable 'from' identities are a set, bounded. */
+static void
+test_identity_set_and_limit(void **state)
+{
+    struct fixture *f = *state;
+    struct stream s;
+    open_stream(f, &s, CFG_LISTEN_C2S);
+    struct jid a, b, q;
+    assert_int_equal(jid_parse(&a, "juliet@localhost/balcony", 24), 0);
+    assert_int_equal(jid_parse(&b, "juliet@montague.example/r", 25), 0);
+    assert_int_equal(stream_identity_add(&s, &a), 0);
+    assert_int_equal(stream_identity_add(&s, &b), 0);
+    assert_int_equal(jid_parse(&q, "Juliet@LocalHost/balcony", 24), 0);
+    assert_true(stream_identity_find(&s, &q) == &s.ids[0]);
+    jid_fini(&q);
+    assert_int_equal(jid_parse(&q, "juliet@montague.example", 23), 0);
+    assert_true(stream_identity_find(&s, &q) == &s.ids[1]); /* bare → full */
+    jid_fini(&q);
+    assert_int_equal(jid_parse(&q, "juliet@localhost/other", 22), 0);
+    assert_null(stream_identity_find(&s, &q));
+    jid_fini(&q);
+    for (size_t i = 2; i < STREAM_IDS_MAX; i++)
+        assert_int_equal(stream_identity_add(&s, &a), 0);
+    assert_int_equal(stream_identity_add(&s, &a), XE_LIMIT); /* one past */
+    jid_fini(&a);
+    jid_fini(&b);
+    stream_fini(&s);
+}
+
 int
 main(void)
 {
@@ -310,6 +339,7 @@ main(void)
         cmocka_unit_test(test_DB_18_dialback_before_tls),
         cmocka_unit_test(test_CORE_19_peer_close_is_answered),
         cmocka_unit_test(test_CORE_21_timeout_and_shutdown),
+        cmocka_unit_test(test_identity_set_and_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

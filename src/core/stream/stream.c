@@ -292,6 +292,11 @@ stream_fini(struct stream *s)
     sasl_session_free(s->sasl);
     s->sasl = NULL;
     jid_fini(&s->jid);
+    for (size_t i = 0; i < s->nids; i++)
+        jid_fini(&s->ids[i]);
+    x_free(s->ids);
+    s->ids = NULL;
+    s->nids = 0;
     x_free(s->peer_from);
     x_free(s->first_to);
     x_free(s->tls_from);
@@ -464,6 +469,27 @@ stream_eof(struct stream *s)
         return;
     s->close_reason = "peer-eof";
     stream__set_state(s, STREAM_ST_CLOSED);
+}
+
+int
+stream_identity_add(struct stream *s, const struct jid *full)
+{
+    if (s->nids == STREAM_IDS_MAX)
+        return XE_LIMIT;
+    s->ids = x_realloc(s->ids, (s->nids + 1) * sizeof(*s->ids));
+    jid_dup(&s->ids[s->nids++], full);
+    return 0;
+}
+
+const struct jid *
+stream_identity_find(const struct stream *s, const struct jid *from)
+{
+    for (size_t i = 0; i < s->nids; i++) {
+        if (jid_has_resource(from) ? jid_eq(from, &s->ids[i])
+                                   : jid_bare_eq(from, &s->ids[i]))
+            return &s->ids[i];
+    }
+    return NULL;
 }
 
 bool

@@ -85,6 +85,8 @@ enum stream_action {
 
 /* Maximum bytes queued for output before the stream is cut off. */
 #define STREAM_OUT_MAX ((size_t)1 << 20)
+/* Identities one stream may carry (MUX.md §6.1, D-01). */
+#define STREAM_IDS_MAX 256
 /* Elements a paused stream keeps before it gives up on the peer. */
 #define STREAM_QUEUE_MAX 8
 /* SASL attempts on one stream (RFC 6120 §6.4.5: 2 to 5 retries). */
@@ -129,6 +131,11 @@ struct stream {
     size_t ncert_jids;
     /* The session. */
     struct jid jid; /* authenticated bare JID, full once bound */
+    /* The identities the peer may use as 'from' (MUX.md §6.1): a set from
+     * the start, though a c2s session holds one full JID today; mux adds
+     * more (issue #5). */
+    struct jid *ids;
+    size_t nids;
     bool bound;
     void *route_data; /* owned by the router */
 };
@@ -169,6 +176,14 @@ void stream_kill(struct stream *s, enum stream_cond cond, const char *text);
 /* The peer has been quiet: release what parsing holds between stanzas
  * (see xml_reader_hibernate). Returns true if memory was released. */
 bool stream_hibernate(struct stream *s);
+/* Add a full JID to the set of identities s may send from (a copy is
+ * kept). Returns 0, or XE_LIMIT past STREAM_IDS_MAX. */
+int stream_identity_add(struct stream *s, const struct jid *full);
+/* The identity of the set that a 'from' JID names: the same full JID,
+ * or (MUX.md D-05) the bare JID of one, which then stands for it. NULL if
+ * the set holds none. */
+const struct jid *stream_identity_find(const struct stream *s,
+                                       const struct jid *from);
 /* True once nothing more will be written: flush s->out, then close. */
 bool stream_finished(const struct stream *s);
 /* Name of a state, for logs. */

@@ -58,6 +58,7 @@ bind_resource(struct stream *s, struct stanza *iq, struct stanza *bind)
     }
     jid_fini(&bare);
     s->bound = true;
+    stream_identity_add(s, &s->jid);
     log_msg(s->ctx->log, LOG_INFO, s->conn, "event=bound jid=%s",
             jid_str(&s->jid));
     struct stanza *reply = stanza_new(NS_CLIENT, "iq");
@@ -113,9 +114,10 @@ stream__bind_element(struct stream *s, struct stanza *el)
     return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
 }
 
-/* Check and stamp 'from' (CORE-13, CORE-14, MUX.md D-05): absent or the
- * bare JID → the full JID; the full JID → kept; anything else ends the
- * stream with <invalid-from/>. */
+/* Check and stamp 'from' against the session's identity set (CORE-13,
+ * CORE-14, MUX.md D-05): absent → the primary full JID; a bare JID of the
+ * set → that identity's full JID; a full JID of the set → kept; anything
+ * else ends the stream with <invalid-from/>. */
 static int
 check_from(struct stream *s, struct stanza *st)
 {
@@ -127,16 +129,14 @@ check_from(struct stream *s, struct stanza *st)
     struct jid j;
     if (jid_parse(&j, from, strlen(from)) != 0)
         return XE_PROTO;
-    bool full = jid_eq(&j, &s->jid);
-    bool bare = !jid_has_resource(&j) && jid_bare_eq(&j, &s->jid);
+    const struct jid *id = stream_identity_find(s, &j);
+    bool bare = !jid_has_resource(&j);
     jid_fini(&j);
-    if (full)
-        return 0;
-    if (bare) {
-        stanza_set_attr_n(st, "from", jid_str(&s->jid), jid_len(&s->jid));
-        return 0;
-    }
-    return XE_PROTO;
+    if (id == NULL)
+        return XE_PROTO;
+    if (bare)
+        stanza_set_attr_n(st, "from", jid_str(id), jid_len(id));
+    return 0;
 }
 
 /* A malformed 'to' gets <jid-malformed/> (RFC 6120 §8.3.3.8). */
