@@ -116,8 +116,9 @@ async def wrong_password(srv):
         timeout=30, return_when=asyncio.FIRST_COMPLETED)
     c.abort()
     check(not c.started.is_set(), "logged in with a wrong password")
-    check("event=sasl-failure mech=PLAIN cond=not-authorized" in
-          srv.logtext(), "no not-authorized failure in the log")
+    text = srv.logtext()
+    check("event=sasl-failure mech=PLAIN cond=not-authorized" in text,
+          "no not-authorized failure in the log:\n" + text[-3000:])
 
 
 async def messages_both_ways(srv):

@@ -197,6 +197,24 @@ stream__sasl_status(struct stream *s, enum sasl_status st, struct buf *out)
     }
 }
 
+/* Bytes of base64 a challenge or success may carry. */
+#define SASL_OUT_MAX 16384
+
+/* One SASL step with the text of el (<auth/> or <response/>). */
+static int
+sasl_run(struct stream *s, const struct stanza *el)
+{
+    size_t len;
+    const char *text = stanza_text(el, &len);
+    if (text == NULL)
+        return stream__fail(s, SC_BAD_FORMAT, NULL);
+    struct buf out;
+    buf_init(&out, SASL_OUT_MAX);
+    int rc = stream__sasl_status(s, sasl_step(s->sasl, text, len, &out), &out);
+    buf_fini(&out);
+    return rc;
+}
+
 static int
 sasl_auth(struct stream *s, struct stanza *el)
 {
@@ -208,15 +226,7 @@ sasl_auth(struct stream *s, struct stanza *el)
     unsigned char cb[TLS_CB_MAX];
     sasl_params(s, &p, cb);
     s->sasl = sasl_start(s->ctx->sasl, mech ? mech : "", &p);
-    size_t len;
-    const char *text = stanza_text(el, &len);
-    if (text == NULL)
-        return stream__fail(s, SC_BAD_FORMAT, NULL);
-    struct buf out;
-    buf_init(&out, 16384);
-    int rc = stream__sasl_status(s, sasl_step(s->sasl, text, len, &out), &out);
-    buf_fini(&out);
-    return rc;
+    return sasl_run(s, el);
 }
 
 static int
@@ -225,15 +235,7 @@ sasl_response(struct stream *s, struct stanza *el)
     if (s->state != STREAM_ST_SASL || s->sasl == NULL)
         return stream__fail(s, SC_POLICY_VIOLATION,
                             "no authentication exchange is running");
-    size_t len;
-    const char *text = stanza_text(el, &len);
-    if (text == NULL)
-        return stream__fail(s, SC_BAD_FORMAT, NULL);
-    struct buf out;
-    buf_init(&out, 16384);
-    int rc = stream__sasl_status(s, sasl_step(s->sasl, text, len, &out), &out);
-    buf_fini(&out);
-    return rc;
+    return sasl_run(s, el);
 }
 
 /* <abort/> ends a running exchange with <failure><aborted/> (RFC 6120
@@ -277,7 +279,7 @@ stream_provide_creds(struct stream *s, const struct sasl_creds *creds)
         return s->state == STREAM_ST_CLOSED ? XE_CLOSED : 0;
     s->paused = false;
     struct buf out;
-    buf_init(&out, 16384);
+    buf_init(&out, SASL_OUT_MAX);
     s->in_feed = false;
     stream__sasl_status(s, sasl_provide(s->sasl, creds, &out), &out);
     buf_fini(&out);
