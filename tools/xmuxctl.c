@@ -60,13 +60,7 @@ load_config(const char *path, struct config **cfg)
 {
     struct buf err;
     buf_init(&err, 4096);
-    int rc;
-    if (path) {
-        rc = config_load_file(path, cfg, &err);
-    } else {
-        const char *dir = getenv("XMUX_STATE_DIR");
-        rc = config_load_default(dir && *dir ? dir : NULL, cfg, &err);
-    }
+    int rc = config_load(path, getenv("XMUX_STATE_DIR"), cfg, &err);
     if (rc != 0)
         fprintf(stderr, "xmuxctl: %s\n",
                 buf_len(&err) ? buf_ptr(&err) : xerr_str(rc));

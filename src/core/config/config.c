@@ -244,3 +244,13 @@ config_host(const struct config *cfg, const char *domain)
             return &cfg->hosts[i];
     return NULL;
 }
+
+int
+config_load(const char *path, const char *state_dir, struct config **out,
+            struct buf *err)
+{
+    if (path != NULL)
+        return config_load_file(path, out, err);
+    return config_load_default(state_dir && *state_dir ? state_dir : NULL,
+                               out, err);
+}

@@ -102,6 +102,11 @@ int config_load_string(const char *text,
 int config_load_default(const char *state_dir,
                         struct config **out,
                         struct buf *err);
+/* What xmuxd and xmuxctl load: the file at path, or without one the
+ * embedded default with state_dir (NULL or "": "./xmux-state"; both
+ * programs pass $XMUX_STATE_DIR). Returns like config_load_file. */
+int config_load(const char *path, const char *state_dir, struct config **out,
+                struct buf *err);
 /* The text of the embedded default (what config_load_default parses). */
 const char *config_default_text(void);
 /* Free a config; accepts NULL. */
