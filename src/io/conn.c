@@ -259,6 +259,14 @@ conn_starttls(struct conn *c)
         return;
     c->tls = tls_conn_new(c->srv->tls, TLS_SERVER, c->st.host->domain, NULL,
                           CONN_TLS_OUT_MAX);
+    if (c->tls == NULL) {
+        /* OpenSSL could not make a session (out of memory): nothing safe
+         * can follow <proceed/>. */
+        log_msg(&c->srv->log, LOG_ERROR, c->id, "event=tls-failed "
+                                                "reason=session-create");
+        conn_close(c, "tls-failed");
+        return;
+    }
     stream_starttls_done(&c->st, c->tls);
 }
 
@@ -423,6 +431,13 @@ conn__accept(struct server *srv, uv_stream_t *listener,
     }
     uv_tcp_nodelay(&c->tcp, 1);
     conn_peer_name(c);
+    if (c->tls == NULL && (kind == CFG_LISTEN_C2S_TLS ||
+                           kind == CFG_LISTEN_S2S_TLS)) {
+        log_msg(&srv->log, LOG_ERROR, c->id,
+                "event=tls-failed reason=session-create");
+        conn_close(c, "tls-failed");
+        return XE_TLS;
+    }
     log_msg(&srv->log, LOG_INFO, c->id, "event=accept kind=%s peer=%s",
             config_listen_kind_name(kind), c->peer);
     if (srv->nconns > srv->cfg->max_connections) {
