@@ -408,6 +408,29 @@ direct_tls(struct server *srv, enum cfg_listen_kind kind)
                         CONN_TLS_OUT_MAX);
 }
 
+/* Whether an accepted connection may stay: its Direct TLS session exists
+ * and the connection limit holds. Closes it and returns an error if not. */
+static int
+conn_admit(struct conn *c, enum cfg_listen_kind kind)
+{
+    struct server *srv = c->srv;
+    if (c->tls == NULL &&
+        (kind == CFG_LISTEN_C2S_TLS || kind == CFG_LISTEN_S2S_TLS)) {
+        log_msg(&srv->log, LOG_ERROR, c->id,
+                "event=tls-failed reason=session-create");
+        conn_close(c, "tls-failed");
+        return XE_TLS;
+    }
+    if (srv->nconns > srv->cfg->max_connections) {
+        log_msg(&srv->log, LOG_WARN, c->id,
+                "event=limit what=max-connections max=%zu",
+                srv->cfg->max_connections);
+        conn_close(c, "max-connections");
+        return XE_LIMIT;
+    }
+    return 0;
+}
+
 int
 conn__accept(struct server *srv, uv_stream_t *listener,
              enum cfg_listen_kind kind)
@@ -431,22 +454,11 @@ conn__accept(struct server *srv, uv_stream_t *listener,
     }
     uv_tcp_nodelay(&c->tcp, 1);
     conn_peer_name(c);
-    if (c->tls == NULL && (kind == CFG_LISTEN_C2S_TLS ||
-                           kind == CFG_LISTEN_S2S_TLS)) {
-        log_msg(&srv->log, LOG_ERROR, c->id,
-                "event=tls-failed reason=session-create");
-        conn_close(c, "tls-failed");
-        return XE_TLS;
-    }
     log_msg(&srv->log, LOG_INFO, c->id, "event=accept kind=%s peer=%s",
             config_listen_kind_name(kind), c->peer);
-    if (srv->nconns > srv->cfg->max_connections) {
-        log_msg(&srv->log, LOG_WARN, c->id,
-                "event=limit what=max-connections max=%zu",
-                srv->cfg->max_connections);
-        conn_close(c, "max-connections");
-        return XE_LIMIT;
-    }
+    rc = conn_admit(c, kind);
+    if (rc != 0)
+        return rc;
     uv_timer_start(&c->timer, on_negotiation_timeout,
                    srv->cfg->timeouts.negotiation, 0);
     conn_read_start(c);

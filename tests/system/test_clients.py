@@ -114,7 +114,10 @@ async def wrong_password(srv):
         [asyncio.ensure_future(c.failed.wait()),
          asyncio.ensure_future(gone.wait())],
         timeout=30, return_when=asyncio.FIRST_COMPLETED)
-    c.abort()
+    try:
+        c.abort()
+    except AttributeError:
+        pass  # slixmpp 1.8.3 trips over a transport the server closed
     check(not c.started.is_set(), "logged in with a wrong password")
     text = srv.logtext()
     check("event=sasl-failure mech=PLAIN cond=not-authorized" in text,
