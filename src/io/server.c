@@ -280,7 +280,7 @@ server_listen(struct server *srv)
              * (issue #4). */
             log_msg(&srv->log, LOG_WARN, 0,
                     "event=listener-skipped kind=%s address=%s port=%u "
-                    "reason=tls-unavailable",
+                    "reason=federation-not-built",
                     config_listen_kind_name(cl->kind), cl->address, cl->port);
             continue;
         }

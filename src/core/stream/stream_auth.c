@@ -14,12 +14,13 @@ stream__starttls(struct stream *s, struct stanza *el)
     (void)el;
     if (!s->ctx->tls_available || s->s2s) {
         /* RFC 6120 §5.4.2.2: failure, then the closing tag. Server-to-
-         * server TLS arrives with federation (issue #4). */
+         * server streams past TLS arrive with federation (issue #4). */
+        const char *why = s->s2s ? "federation-not-built" : "tls-unavailable";
         log_msg(s->ctx->log, LOG_WARN, s->conn,
-                "event=starttls-failure reason=tls-unavailable");
+                "event=starttls-failure reason=%s", why);
         static const char failure[] = "<failure xmlns='" NS_TLS "'/>";
         stream__send_raw(s, failure, sizeof(failure) - 1);
-        return stream__close(s, "tls-unavailable");
+        return stream__close(s, why);
     }
     static const char proceed[] = "<proceed xmlns='" NS_TLS "'/>";
     stream__send_raw(s, proceed, sizeof(proceed) - 1);
@@ -128,16 +129,16 @@ static int
 sasl_failed(struct stream *s)
 {
     enum sasl_cond c = sasl_session_cond(s->sasl);
-    static const char *const why[] = {"none", "credentials",
-                                      "channel-binding", "protocol"};
+    static const char *const why[] = {"none", "credentials", "channel-binding",
+                                      "protocol"};
     enum sasl_why w = sasl_session_why(s->sasl);
     log_msg(s->ctx->log, LOG_INFO, s->conn,
             "event=sasl-failure mech=%s cond=%s why=%s",
             sasl_session_mech(s->sasl), sasl_cond_name(c),
             (size_t)w < sizeof(why) / sizeof(why[0]) ? why[w] : "?");
     if (s->ctx->ops && s->ctx->ops->auth_failed)
-        s->ctx->ops->auth_failed(s->ctx->ops_arg, s,
-                                 sasl_session_user(s->sasl), w);
+        s->ctx->ops->auth_failed(s->ctx->ops_arg, s, sasl_session_user(s->sasl),
+                                 w);
     sasl_session_free(s->sasl);
     s->sasl = NULL;
     struct stanza *f = stanza_new(NS_SASL, "failure");
