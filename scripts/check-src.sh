@@ -14,8 +14,9 @@ rank() {
     xml | jid) echo 1 ;;
     stanza | config) echo 2 ;;
     tls | sasl) echo 3 ;;
-    stream | dialback) echo 4 ;;
-    mux | route) echo 5 ;;
+    dialback) echo 4 ;;
+    stream) echo 5 ;;
+    mux | route) echo 6 ;;
     *) echo 9 ;;
     esac
 }

@@ -41,6 +41,7 @@ struct server {
     struct sasl_server *sasl;
     struct router *router;
     struct store *store;
+    unsigned char db_secret[32];  /* dialback keys (XEP-0185), per start */
     struct throttle fail_ip;      /* failed logins per source address */
     struct throttle fail_account; /* failed logins per account */
 };

@@ -126,6 +126,9 @@ server_init(struct server *srv,
     srv->sctx.random = server__random;
     srv->sctx.sasl = srv->sasl;
     srv->sctx.tls_available = true;
+    server__random(NULL, srv->db_secret, sizeof(srv->db_secret));
+    srv->sctx.db_secret = srv->db_secret;
+    srv->sctx.db_secret_len = sizeof(srv->db_secret);
     srv->sctx.ops = &server__stream_ops;
     srv->sctx.ops_arg = srv;
     return 0;
@@ -275,15 +278,6 @@ server_listen(struct server *srv)
 {
     for (size_t i = 0; i < srv->cfg->nlisten; i++) {
         const struct cfg_listen *cl = &srv->cfg->listen[i];
-        if (cl->kind == CFG_LISTEN_S2S_TLS) {
-            /* Server-to-server streams past TLS arrive with federation
-             * (issue #4). */
-            log_msg(&srv->log, LOG_WARN, 0,
-                    "event=listener-skipped kind=%s address=%s port=%u "
-                    "reason=federation-not-built",
-                    config_listen_kind_name(cl->kind), cl->address, cl->port);
-            continue;
-        }
         int rc = listener_start(srv, &srv->listeners[srv->nlisteners], cl);
         srv->nlisteners++;
         if (rc < 0)

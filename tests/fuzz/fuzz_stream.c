@@ -104,8 +104,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     if (size < 1)
         return 0;
-    struct stream_ctx ctx = {cfg, &lg, fake_random, NULL, sasl, true, &ops,
-                             NULL};
+    struct stream_ctx ctx = {
+        .cfg = cfg,
+        .log = &lg,
+        .random = fake_random,
+        .sasl = sasl,
+        .tls_available = true,
+        .ops = &ops,
+    };
     struct run r = {0};
     ctx.ops_arg = &r;
     stream_init(&r.s, &ctx, 1, CFG_LISTEN_C2S, NULL);

@@ -471,15 +471,6 @@ def slow_reader_is_cut(srv):
     check(rss < 400 * 1024, f"xmuxd RSS {rss} KiB after the flood")
 
 
-def s2s_starttls_not_yet(srv):
-    c = srv.client("s2s")
-    c.open_stream("capulet.example", kind="s2s", frm="verona.example")
-    c.send(f"<starttls xmlns='{NS_TLS}'/>")
-    f = c.next_element()
-    check(f.tag == f"{{{NS_TLS}}}failure", f"got {f.tag}")
-    c.wait_eof()
-
-
 TESTS = {
     "CORE-07-starttls": with_server(core_07_starttls),
     "CORE-02-new-ids": with_server(core_02_three_ids),
@@ -493,7 +484,6 @@ TESTS = {
     "CORE-23-direct-tls": with_server(core_23_direct_tls),
     "CORE-13-CORE-14-CORE-18-delivery": with_server(core_13_14_18_delivery),
     "stanza-before-bind": with_server(stanza_before_bind),
-    "s2s-starttls-not-yet": with_server(s2s_starttls_not_yet),
     "sasl-external-client-cert": sasl_external,
     "sasl-abort-and-retry": with_server(sasl_abort_and_retry),
     "slow-reader-is-cut": with_server(slow_reader_is_cut),

@@ -269,6 +269,7 @@ stream_init(struct stream *s,
     s->xr = xml_reader_new(&ctx->cfg->limits_preauth, &stream_xml_handler, s);
     stanza_builder_init(&s->sb);
     buf_init(&s->out, STREAM_OUT_MAX);
+    dialback_pairs_init(&s->db_in, DIALBACK_PAIRS_MAX);
 }
 
 void
@@ -297,6 +298,8 @@ stream_fini(struct stream *s)
     x_free(s->ids);
     s->ids = NULL;
     s->nids = 0;
+    dialback_pairs_fini(&s->db_in);
+    tls_identities_fini(&s->peer_ids);
     x_free(s->peer_from);
     x_free(s->first_to);
     x_free(s->tls_from);

@@ -10,6 +10,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "config/config.h"
+#include "dialback/dialback.h"
 #include "jid/jid.h"
 #include "sasl/sasl.h"
 #include "tls/tls.h"
@@ -62,6 +63,8 @@ struct stream_ctx {
     void *random_arg;
     struct sasl_server *sasl;
     bool tls_available; /* the server can do STARTTLS */
+    const unsigned char *db_secret; /* dialback secret (XEP-0185) */
+    size_t db_secret_len;
     const struct stream_ops *ops;
     void *ops_arg;
 };
@@ -138,6 +141,13 @@ struct stream {
     size_t nids;
     bool bound;
     void *route_data; /* owned by the router */
+    /* s2s, receiving role. */
+    bool bidi;           /* the peer asked for XEP-0288 bidi */
+    bool bidi_closed;    /* <auth/> or a db:result came: too late now */
+    bool peer_checked;   /* peer_ids computed */
+    bool peer_valid;     /* the certificate validated (D-10) */
+    struct tls_identities peer_ids;
+    struct dialback_pairs db_in; /* pairs the peer asked us to verify */
 };
 
 /* Set up a receiving stream for a connection accepted on a listener of

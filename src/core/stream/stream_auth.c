@@ -12,15 +12,13 @@ int
 stream__starttls(struct stream *s, struct stanza *el)
 {
     (void)el;
-    if (!s->ctx->tls_available || s->s2s) {
-        /* RFC 6120 §5.4.2.2: failure, then the closing tag. Server-to-
-         * server streams past TLS arrive with federation (issue #4). */
-        const char *why = s->s2s ? "federation-not-built" : "tls-unavailable";
+    if (!s->ctx->tls_available) {
+        /* RFC 6120 §5.4.2.2: failure, then the closing tag. */
         log_msg(s->ctx->log, LOG_WARN, s->conn,
-                "event=starttls-failure reason=%s", why);
+                "event=starttls-failure reason=tls-unavailable");
         static const char failure[] = "<failure xmlns='" NS_TLS "'/>";
         stream__send_raw(s, failure, sizeof(failure) - 1);
-        return stream__close(s, why);
+        return stream__close(s, "tls-unavailable");
     }
     static const char proceed[] = "<proceed xmlns='" NS_TLS "'/>";
     stream__send_raw(s, proceed, sizeof(proceed) - 1);
@@ -83,6 +81,16 @@ sasl_params(struct stream *s, struct sasl_params *p, unsigned char *cb)
             p->cb_data = cb;
             p->cb_len = n;
         }
+    }
+    if (s->s2s) {
+        /* s2s: EXTERNAL only, for the stream 'from' the certificate
+         * covers (CORE-15..17, XEP-0178). */
+        p->allow_plain = false;
+        if (stream__s2s_external_ok(s)) {
+            p->cert_jids = (const char *const *)&s->peer_from;
+            p->ncert_jids = 1;
+        }
+        return;
     }
     collect_cert_jids(s);
     p->cert_jids = (const char *const *)s->cert_jids;
@@ -223,6 +231,11 @@ sasl_auth(struct stream *s, struct stanza *el)
         return stream__fail(s, SC_POLICY_VIOLATION,
                             "an authentication exchange is running");
     const char *mech = stanza_attr(el, "mechanism");
+    if (s->s2s) {
+        s->bidi_closed = true;
+        if (mech == NULL || strcmp(mech, "EXTERNAL") != 0)
+            mech = "(not offered on s2s)";
+    }
     struct sasl_params p;
     unsigned char cb[TLS_CB_MAX];
     sasl_params(s, &p, cb);

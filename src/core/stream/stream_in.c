@@ -80,12 +80,15 @@ check_s2s_from(struct stream *s, const char *from)
     size_t n;
     if (jid_domain_prep(from, strlen(from), dom, sizeof(dom), &n) != 0)
         return XE_JID_DOMAIN;
+    x_free(s->peer_from);
     s->peer_from = x_strndup(dom, n);
     return 0;
 }
 
 static void
-log_header(const struct stream *s, const char *to, const char *from,
+log_header(const struct stream *s,
+           const char *to,
+           const char *from,
            const char *version)
 {
     char eto[96], efrom[96], ever[32];
@@ -119,8 +122,7 @@ stream__on_header(struct stream *s, const struct stream_header *h)
     if (strcmp(h->el->prefix, "stream") != 0)
         return stream__fail(s, SC_BAD_NAMESPACE_PREFIX, NULL);
     const char *content = header_default_ns(h);
-    if (content == NULL ||
-        strcmp(content, s->s2s ? NS_SERVER : NS_CLIENT) != 0)
+    if (content == NULL || strcmp(content, s->s2s ? NS_SERVER : NS_CLIENT) != 0)
         return stream__fail(s, SC_INVALID_NAMESPACE, NULL);
     if (s->host == NULL)
         return stream__fail(s, SC_HOST_UNKNOWN, NULL);
@@ -140,7 +142,7 @@ stream__on_header(struct stream *s, const struct stream_header *h)
     s->version_major = major;
     s->version_minor = minor;
 
-    if (s->headers == 0 && s->s2s && check_s2s_from(s, from) != 0)
+    if (s->s2s && check_s2s_from(s, from) != 0)
         return stream__fail(s, SC_INVALID_FROM, NULL);
     if (check_restart(s, from) != 0)
         return stream__fail(s, SC_NOT_AUTHORIZED,
@@ -187,6 +189,8 @@ send_features(struct stream *s)
         stream__set_state(s, STREAM_ST_PRETLS);
         return 0;
     }
+    if (s->s2s)
+        return stream__s2s_features(s);
     if (!s->authenticated) {
         stream__set_state(s, STREAM_ST_PREAUTH);
         return stream__send_mechanisms(s);
@@ -274,6 +278,11 @@ pretls_element(struct stream *s, struct stanza *el)
 static int
 preauth_element(struct stream *s, struct stanza *el)
 {
+    if (s->s2s) {
+        int rc = stream__s2s_element(s, el);
+        if (rc != 1)
+            return rc;
+    }
     if (strcmp(stanza_ns(el), NS_SASL) == 0)
         return stream__sasl_element(s, el);
     if (stanza_is(el, NS_TLS, "starttls"))
@@ -294,6 +303,8 @@ authed_element(struct stream *s, struct stanza *el)
         stanza_is(el, NS_MUX, "mux"))
         return stream__fail(s, SC_POLICY_VIOLATION,
                             "negotiation is already complete");
+    if (s->s2s)
+        return stream__s2s_session_element(s, el);
     if (s->state == STREAM_ST_BIND)
         return stream__bind_element(s, el);
     return stream__session_element(s, el);

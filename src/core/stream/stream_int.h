@@ -42,4 +42,10 @@ int stream__bind_element(struct stream *s, struct stanza *el);
 int stream__session_element(struct stream *s, struct stanza *el);
 bool stream__is_stanza(const struct stanza *el);
 
+/* stream_s2s.c: the s2s receiving role after TLS. */
+bool stream__s2s_external_ok(struct stream *s);
+int stream__s2s_features(struct stream *s);
+int stream__s2s_element(struct stream *s, struct stanza *el);
+int stream__s2s_session_element(struct stream *s, struct stanza *el);
+
 #endif
