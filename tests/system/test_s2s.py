@@ -198,6 +198,15 @@ def dialback_answers(srv):
     c.expect_stream_error("invalid-from")
 
 
+def db_05_invalid_closes(srv):
+    c, f = tls_stream(srv)
+    c.send(f"<db:result from='{PEER}' to='{HOST}'></db:result>")
+    r = c.next_element()
+    check(r.get("type") == "invalid", f"DB-05: {ET.tostring(r)}")
+    c.wait(lambda: c.closed_tag, "closing tag after invalid")
+    c.wait_eof()
+
+
 TESTS = {
     "BIDI-01-DB-01-DB-02-features": with_server(features_after_tls),
     "CORE-15-no-external": with_server(core_15_no_external),
@@ -205,6 +214,7 @@ TESTS = {
         with_server(core_16_17_external),
     "BIDI-04-bidi-twice": with_server(bidi_04_twice),
     "DB-06-DB-07-DB-12-DB-16-dialback": with_server(dialback_answers),
+    "DB-05-invalid-closes": with_server(db_05_invalid_closes),
 }
 
 if __name__ == "__main__":
