@@ -266,6 +266,27 @@ cfg__get_ms(struct cfg__ctx *cx,
     return 1;
 }
 
+/* A member that must be a group or a list (libconfig type type, named
+ * what in errors). Returns 1 with *out, 0 if absent, or an error. */
+static int
+get_container(struct cfg__ctx *cx,
+              const config_setting_t *g,
+              const char *pfx,
+              const char *name,
+              int type,
+              const char *what,
+              const config_setting_t **out)
+{
+    const config_setting_t *s;
+    int rc = member(cx, g, pfx, name, 0, &s);
+    if (rc <= 0)
+        return rc;
+    if (config_setting_type(s) != type)
+        return wrong_type(cx, s, pfx, name, what);
+    *out = s;
+    return 1;
+}
+
 int
 cfg__get_group(struct cfg__ctx *cx,
                const config_setting_t *g,
@@ -273,14 +294,8 @@ cfg__get_group(struct cfg__ctx *cx,
                const char *name,
                const config_setting_t **out)
 {
-    const config_setting_t *s;
-    int rc = member(cx, g, pfx, name, 0, &s);
-    if (rc <= 0)
-        return rc;
-    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-        return wrong_type(cx, s, pfx, name, "a group { ... }");
-    *out = s;
-    return 1;
+    return get_container(cx, g, pfx, name, CONFIG_TYPE_GROUP, "a group { ... }",
+                         out);
 }
 
 int
@@ -290,14 +305,8 @@ cfg__get_list(struct cfg__ctx *cx,
               const char *name,
               const config_setting_t **out)
 {
-    const config_setting_t *s;
-    int rc = member(cx, g, pfx, name, 0, &s);
-    if (rc <= 0)
-        return rc;
-    if (config_setting_type(s) != CONFIG_TYPE_LIST)
-        return wrong_type(cx, s, pfx, name, "a list ( ... )");
-    *out = s;
-    return 1;
+    return get_container(cx, g, pfx, name, CONFIG_TYPE_LIST, "a list ( ... )",
+                         out);
 }
 
 int
