@@ -7,9 +7,8 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "route/route.h"
 
-/* Ciphertext queued inside a TLS session before it is written. */
-#define CONN_TLS_OUT_MAX ((size_t)2 << 20)
 /* Above this many bytes waiting in the kernel's and libuv's queues we
  * stop reading from the peer (STYLE.md §9): a slow reader must not make
  * us buffer without bound. Reading resumes below the low mark. */
@@ -26,7 +25,6 @@ struct wreq {
     char *data;
 };
 
-static void conn_close(struct conn *c, const char *reason);
 
 static void
 conn_log_close(struct conn *c, const char *reason)
@@ -39,8 +37,8 @@ conn_log_close(struct conn *c, const char *reason)
             (unsigned long long)(uv_now(c->srv->loop) - c->started));
 }
 
-static void
-on_handle_closed(uv_handle_t *h)
+void
+conn__handle_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
     if (--c->open_handles > 0)
@@ -59,23 +57,34 @@ on_handle_closed(uv_handle_t *h)
     x_free(c->delay_timer);
     stream_fini(&c->st);
     tls_conn_free(c->tls);
+    x_free(c->targets);
     x_free(c);
     server__conn_gone(srv);
 }
 
 /* Close both handles; the conn is freed in the last close callback. */
-static void
-conn_close(struct conn *c, const char *reason)
+void
+conn__close(struct conn *c, const char *reason)
 {
     if (c->closing)
         return;
     c->closing = true;
     conn_log_close(c, reason);
     server__conn_unlink(c->srv, c);
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    /* Out of the routing tables now, not when the memory goes: nothing
+     * may be routed to a closed stream meanwhile. */
+    stream_unbind(&c->st);
+    if (c->resolve) {
+        resolve_cancel(c->resolve);
+        c->resolve = NULL;
+    }
+    /* A connection between two connect attempts has its TCP handle
+     * closing already; on_retry_closed finishes it. */
+    if (!c->reconnecting)
+        uv_close((uv_handle_t *)&c->tcp, conn__handle_closed);
+    uv_close((uv_handle_t *)&c->timer, conn__handle_closed);
     if (c->delay_timer)
-        uv_close((uv_handle_t *)c->delay_timer, on_handle_closed);
+        uv_close((uv_handle_t *)c->delay_timer, conn__handle_closed);
 }
 
 static const char *
@@ -88,7 +97,7 @@ static void
 on_close_wait_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
-    conn_close(c, close_reason(c, "close-wait"));
+    conn__close(c, close_reason(c, "close-wait"));
 }
 
 static void
@@ -96,7 +105,7 @@ on_shutdown(uv_shutdown_t *req, int status)
 {
     struct conn *c = req->data;
     if (status < 0 && !c->closing)
-        conn_close(c, close_reason(c, "shutdown"));
+        conn__close(c, close_reason(c, "shutdown"));
 }
 
 /* The stream has ended and its last bytes are written: send FIN, then keep
@@ -111,7 +120,7 @@ conn_finish(struct conn *c)
     c->finishing = true;
     c->sreq.data = c;
     if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
-        conn_close(c, close_reason(c, "shutdown"));
+        conn__close(c, close_reason(c, "shutdown"));
         return;
     }
     uv_timer_stop(&c->timer);
@@ -119,7 +128,6 @@ conn_finish(struct conn *c)
                    c->srv->cfg->timeouts.close_wait, 0);
 }
 
-static void conn_read_start(struct conn *c);
 
 static void
 on_write(uv_write_t *req, int status)
@@ -134,13 +142,13 @@ on_write(uv_write_t *req, int status)
     if (status < 0) {
         log_msg_errno(&c->srv->log, LOG_DEBUG, c->id, status,
                       "event=write-failed");
-        conn_close(c, "write-error");
+        conn__close(c, "write-error");
         return;
     }
     if (c->read_paused && !c->throttled &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <
             CONN_WRITE_LOW)
-        conn_read_start(c);
+        conn__read_start(c);
     conn__flush(c);
 }
 
@@ -158,17 +166,18 @@ conn_write(struct conn *c, struct buf *b)
     if (rc < 0) {
         x_free(w->data);
         x_free(w);
-        conn_close(c, "write-error");
+        conn__close(c, "write-error");
         return rc;
     }
     c->inflight++;
     c->bytes_out += n;
+    c->last_io = uv_now(c->srv->loop);
     size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
     if (queued > CONN_WRITE_HARD) {
         log_msg(&c->srv->log, LOG_WARN, c->id,
                 "event=limit what=output-queue bytes=%zu max=%zu", queued,
                 CONN_WRITE_HARD);
-        conn_close(c, "output-overflow");
+        conn__close(c, "output-overflow");
         return XE_LIMIT;
     }
     if (!c->read_paused && queued > CONN_WRITE_HIGH) {
@@ -193,7 +202,7 @@ conn__flush(struct conn *c)
             int rc = tls_conn_write(c->tls, buf_ptr(out), buf_len(out));
             buf_reset(out);
             if (rc != 0) {
-                conn_close(c, "tls-output-overflow");
+                conn__close(c, "tls-output-overflow");
                 return;
             }
         }
@@ -217,6 +226,19 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(c->srv->readbuf, (unsigned)c->srv->readbuf_size);
 }
 
+/* The handshake just finished: log it; an initiating stream checks the
+ * peer's certificate and sends its header. */
+static void
+conn_tls_ready(struct conn *c)
+{
+    log_msg(&c->srv->log, LOG_INFO, c->id,
+            "event=tls-ready version=%s cipher=%s sni=%s",
+            tls_conn_version(c->tls), tls_conn_cipher(c->tls),
+            tls_conn_sni(c->tls) ? tls_conn_sni(c->tls) : "-");
+    if (c->st.initiating)
+        stream_tls_up(&c->st, c->tls);
+}
+
 /* Decrypt everything OpenSSL holds and feed it to the stream. */
 static void
 conn_feed_tls(struct conn *c, const char *data, size_t len)
@@ -224,10 +246,7 @@ conn_feed_tls(struct conn *c, const char *data, size_t len)
     bool was_ready = tls_conn_ready(c->tls);
     int rc = tls_conn_feed(c->tls, data, len);
     if (rc == 0 && !was_ready && tls_conn_ready(c->tls))
-        log_msg(&c->srv->log, LOG_INFO, c->id,
-                "event=tls-ready version=%s cipher=%s sni=%s",
-                tls_conn_version(c->tls), tls_conn_cipher(c->tls),
-                tls_conn_sni(c->tls) ? tls_conn_sni(c->tls) : "-");
+        conn_tls_ready(c);
     while (rc == 0 && !stream_finished(&c->st)) {
         size_t n = 0;
         rc = tls_conn_read(c->tls, c->srv->plainbuf, c->srv->plainbuf_size,
@@ -257,14 +276,18 @@ conn_starttls(struct conn *c)
 {
     if (buf_len(&c->st.out) > 0 && conn_write(c, &c->st.out) != 0)
         return;
-    c->tls = tls_conn_new(c->srv->tls, TLS_SERVER, c->st.host->domain, NULL,
-                          CONN_TLS_OUT_MAX);
+    if (c->st.initiating) {
+        c->tls = conn__tls_client(c, NULL);
+    } else {
+        c->tls = tls_conn_new(c->srv->tls, TLS_SERVER, c->st.host->domain,
+                              NULL, CONN_TLS_OUT_MAX);
+    }
     if (c->tls == NULL) {
         /* OpenSSL could not make a session (out of memory): nothing safe
          * can follow <proceed/>. */
         log_msg(&c->srv->log, LOG_ERROR, c->id, "event=tls-failed "
                                                 "reason=session-create");
-        conn_close(c, "tls-failed");
+        conn__close(c, "tls-failed");
         return;
     }
     stream_starttls_done(&c->st, c->tls);
@@ -278,17 +301,18 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
         return;
     if (nread == UV_EOF) {
         stream_eof(&c->st);
-        conn_close(c, close_reason(c, "peer-eof"));
+        conn__close(c, close_reason(c, "peer-eof"));
         return;
     }
     if (nread < 0) {
         log_msg_errno(&c->srv->log, LOG_DEBUG, c->id, (int)nread,
                       "event=read-failed");
-        conn_close(c, "read-error");
+        conn__close(c, "read-error");
         return;
     }
     c->bytes_in += (uint64_t)nread;
     c->active = true;
+    c->last_io = uv_now(c->srv->loop);
     if (c->finishing)
         return; /* draining after our closing tag */
     if (c->tls)
@@ -305,8 +329,8 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
     conn__flush(c);
 }
 
-static void
-conn_read_start(struct conn *c)
+void
+conn__read_start(struct conn *c)
 {
     c->read_paused = false;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -320,11 +344,11 @@ on_delay_done(uv_timer_t *t)
     if (!c->closing && !c->finishing &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <
             CONN_WRITE_HIGH)
-        conn_read_start(c);
+        conn__read_start(c);
 }
 
-static void
-conn_delay_timer(struct conn *c)
+void
+conn__delay_timer(struct conn *c)
 {
     if (c->delay_timer == NULL) {
         c->delay_timer = x_malloc(sizeof(*c->delay_timer));
@@ -349,7 +373,7 @@ conn__defer_no_creds(struct conn *c)
 {
     if (c->closing)
         return;
-    conn_delay_timer(c);
+    conn__delay_timer(c);
     uv_timer_start(c->delay_timer, on_no_creds, 0, 0);
 }
 
@@ -358,23 +382,23 @@ conn__throttle(struct conn *c, uint64_t ms)
 {
     if (c->closing || ms == 0)
         return;
-    conn_delay_timer(c);
+    conn__delay_timer(c);
     c->throttled = true;
     c->read_paused = true;
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_timer_start(c->delay_timer, on_delay_done, ms, 0);
 }
 
-static void
-on_negotiation_timeout(uv_timer_t *t)
+void
+conn__on_negotiation_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
     stream_timeout(&c->st);
     conn__flush(c);
 }
 
-static void
-conn_peer_name(struct conn *c)
+void
+conn__peer_name(struct conn *c)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
@@ -418,14 +442,14 @@ conn_admit(struct conn *c, enum cfg_listen_kind kind)
         (kind == CFG_LISTEN_C2S_TLS || kind == CFG_LISTEN_S2S_TLS)) {
         log_msg(&srv->log, LOG_ERROR, c->id,
                 "event=tls-failed reason=session-create");
-        conn_close(c, "tls-failed");
+        conn__close(c, "tls-failed");
         return XE_TLS;
     }
     if (srv->nconns > srv->cfg->max_connections) {
         log_msg(&srv->log, LOG_WARN, c->id,
                 "event=limit what=max-connections max=%zu",
                 srv->cfg->max_connections);
-        conn_close(c, "max-connections");
+        conn__close(c, "max-connections");
         return XE_LIMIT;
     }
     return 0;
@@ -446,22 +470,24 @@ conn__accept(struct server *srv, uv_stream_t *listener,
     c->tls = direct_tls(srv, kind);
     stream_init(&c->st, &srv->sctx, c->id, kind, c->tls);
     server__conn_link(srv, c);
+    if (c->st.s2s)
+        router_s2s_attach(srv->router, &c->st);
     int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
     if (rc < 0) {
         log_msg_errno(&srv->log, LOG_WARN, 0, rc, "event=accept-failed");
-        conn_close(c, "accept-error");
+        conn__close(c, "accept-error");
         return rc;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    conn_peer_name(c);
+    conn__peer_name(c);
     log_msg(&srv->log, LOG_INFO, c->id, "event=accept kind=%s peer=%s",
             config_listen_kind_name(kind), c->peer);
     rc = conn_admit(c, kind);
     if (rc != 0)
         return rc;
-    uv_timer_start(&c->timer, on_negotiation_timeout,
+    uv_timer_start(&c->timer, conn__on_negotiation_timeout,
                    srv->cfg->timeouts.negotiation, 0);
-    conn_read_start(c);
+    conn__read_start(c);
     return 0;
 }
 
@@ -477,5 +503,5 @@ conn__shutdown(struct conn *c)
 void
 conn__force_close(struct conn *c)
 {
-    conn_close(c, "shutdown-timeout");
+    conn__close(c, "shutdown-timeout");
 }

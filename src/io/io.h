@@ -44,6 +44,7 @@ struct server {
     unsigned char db_secret[32];  /* dialback keys (XEP-0185), per start */
     struct throttle fail_ip;      /* failed logins per source address */
     struct throttle fail_account; /* failed logins per account */
+    struct resolver *resolver;    /* s2s targets (c-ares) */
 };
 
 /* Set up the server on loop; cfg is borrowed. Loads (or, for hosts

@@ -4,6 +4,10 @@
 #define XMUX_IO_INT_H
 
 #include "io/io.h"
+#include "io/resolve.h"
+
+/* Ciphertext queued inside a TLS session before it is written. */
+#define CONN_TLS_OUT_MAX ((size_t)2 << 20)
 
 struct conn {
     struct server *srv;
@@ -28,6 +32,15 @@ struct conn {
     char ip[64];              /* the peer's address, for per-IP limits */
     uv_timer_t *delay_timer;  /* login throttling, created on first use */
     bool throttled;           /* not reading until delay_timer fires */
+    uint64_t last_io;         /* loop time of the last read or write */
+    /* Outgoing s2s: where to connect, tried in order. */
+    bool outgoing;
+    bool connected;
+    bool reconnecting; /* TCP handle closing between two attempts */
+    struct resolve_req *resolve;
+    struct resolve_target *targets;
+    size_t ntargets, target_i;
+    uv_connect_t creq;
     struct stream st;
 };
 
@@ -52,6 +65,21 @@ void conn__throttle(struct conn *c, uint64_t ms);
 /* Cancel c's pending account lookup, if any (creds.c). */
 void conn__cancel_creds(struct conn *c);
 void conn__shutdown(struct conn *c);
+void conn__close(struct conn *c, const char *reason);
+void conn__handle_closed(uv_handle_t *h);
+void conn__read_start(struct conn *c);
+void conn__delay_timer(struct conn *c);
+void conn__peer_name(struct conn *c);
+void conn__on_negotiation_timeout(uv_timer_t *t);
+
+/* s2s_out.c: outgoing s2s connections. */
+/* Start an outgoing stream from host 'from' to remote domain 'to':
+ * resolve, connect, then negotiate. NULL if it cannot start. */
+struct stream *conn__connect(struct server *srv, const struct cfg_host *from,
+                             const char *to);
+/* A TLS client session for c's stream: SNI = the stream 'to', our
+ * certificate for the stream 'from', ALPN alpn (NULL for STARTTLS). */
+struct tls_conn *conn__tls_client(struct conn *c, const char *alpn);
 void conn__force_close(struct conn *c);
 void server__conn_link(struct server *srv, struct conn *c);
 void server__conn_unlink(struct server *srv, struct conn *c);

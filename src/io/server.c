@@ -12,6 +12,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "route/route.h"
 
 #define READ_BUF_SIZE  ((size_t)64 << 10)
 #define PLAIN_BUF_SIZE ((size_t)16 << 10)
@@ -151,10 +152,31 @@ on_flush_check(uv_check_t *h)
     }
 }
 
+/* s2s streams with no traffic for timeouts.idle close gracefully; the
+ * next stanza for their pairs opens a new one. */
+static void
+close_idle_s2s(struct server *srv)
+{
+    uint64_t now = uv_now(srv->loop);
+    struct conn *c = srv->conns;
+    while (c != NULL) {
+        struct conn *next = c->next;
+        if (c->st.s2s && !c->closing && !c->finishing &&
+            c->st.state == STREAM_ST_SESSION &&
+            now - c->last_io >= srv->cfg->timeouts.idle) {
+            stream_idle_close(&c->st);
+            server__flush_later(srv, c);
+        }
+        c = next;
+    }
+}
+
 static void
 on_idle_sweep(uv_timer_t *t)
 {
     struct server *srv = t->data;
+    router_s2s_tick(srv->router);
+    close_idle_s2s(srv);
     size_t released = 0;
     for (struct conn *c = srv->conns; c; c = c->next) {
         if (!c->active && !c->closing && stream_hibernate(&c->st)) {

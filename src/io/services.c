@@ -7,6 +7,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "io/resolve.h"
 #include "route/route.h"
 #include "store/store.h"
 
@@ -127,6 +128,47 @@ ops_wake(void *arg, struct stream *s)
     server__flush_later(arg, conn_of(s));
 }
 
+/* --- s2s ---------------------------------------------------------------- */
+
+static void
+ops_s2s_changed(void *arg, struct stream *s)
+{
+    struct server *srv = arg;
+    router_s2s_changed(srv->router, s);
+}
+
+static void
+ops_db_verify(void *arg, struct stream *s, const struct dialback_elem *e)
+{
+    struct server *srv = arg;
+    router_s2s_verify(srv->router, s, e);
+}
+
+static void
+ops_db_verified(void *arg, struct stream *s, const struct dialback_elem *ans)
+{
+    struct server *srv = arg;
+    router_s2s_verified(srv->router, s, ans);
+}
+
+static struct stream *
+s2s_connect(void *arg, const struct cfg_host *from, const char *to)
+{
+    return conn__connect(arg, from, to);
+}
+
+static uint64_t
+s2s_now(void *arg)
+{
+    struct server *srv = arg;
+    return uv_now(srv->loop);
+}
+
+static const struct router_s2s_ops s2s_ops = {
+    .connect = s2s_connect,
+    .now = s2s_now,
+};
+
 const struct stream_ops server__stream_ops = {
     .need_creds = ops_need_creds,
     .bind = ops_bind,
@@ -134,6 +176,9 @@ const struct stream_ops server__stream_ops = {
     .stanza = ops_stanza,
     .auth_failed = ops_auth_failed,
     .wake = ops_wake,
+    .s2s_changed = ops_s2s_changed,
+    .db_verify = ops_db_verify,
+    .db_verified = ops_db_verified,
 };
 
 int
@@ -147,6 +192,11 @@ server__services_init(struct server *srv, struct buf *err)
     unsigned char key[16];
     server__random(NULL, key, sizeof(key));
     srv->router = router_new(srv->cfg, &srv->log, key);
+    router_set_s2s(srv->router, &s2s_ops, srv);
+    struct resolver_opts ro = {.servers = srv->cfg->s2s.resolver};
+    rc = resolver_new(srv->loop, &ro, &srv->log, &srv->resolver, err);
+    if (rc != 0)
+        return rc;
     uint64_t seed;
     server__random(NULL, &seed, sizeof(seed));
     throttle_init(&srv->fail_ip, THROTTLE_SLOTS, seed, THROTTLE_WINDOW_MS);
@@ -158,6 +208,8 @@ server__services_init(struct server *srv, struct buf *err)
 void
 server__services_close(struct server *srv)
 {
+    resolver_free(srv->resolver, NULL, NULL);
+    srv->resolver = NULL;
     if (srv->store) {
         store_close(srv->store, NULL, NULL);
         srv->store = NULL;

@@ -590,7 +590,11 @@ test_route_remote_domain_remote_server_not_found(void **state)
     assert_int_equal(count(out(romeo), "<iq"), 1);
     assert_int_equal(count(out(romeo), "remote-server-not-found"), 1);
     clear(f);
+    /* Directed presence bounces too; results and errors never do. */
     rx(f, romeo, "<presence from='" ROMEO "' to='nurse@verona.example'/>");
+    assert_int_equal(count(out(romeo), "<presence"), 1);
+    assert_int_equal(count(out(romeo), "remote-server-not-found"), 1);
+    clear(f);
     rx(f, romeo,
        "<iq from='" ROMEO "' to='verona.example' type='result' id='p'/>");
     rx(f, romeo,

@@ -226,6 +226,7 @@ config_free(struct config *cfg)
         x_free(cfg->s2s.routes[i].host);
     }
     x_free(cfg->s2s.routes);
+    x_free(cfg->s2s.resolver);
     x_free(cfg->tls_ca_file);
     x_free(cfg->state_dir);
     x_free(cfg->file);

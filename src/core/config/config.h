@@ -43,6 +43,7 @@ struct cfg_route {
     char *domain; /* normalised */
     char *host;   /* address or name to connect to */
     uint16_t port;
+    bool direct_tls; /* XEP-0368: TLS from the first byte */
     int line;
 };
 
@@ -56,6 +57,7 @@ struct cfg_timeouts {
     uint32_t authz;           /* T_authz_I, default 30 s */
     uint32_t iq_response;     /* T_iq_R, default 30 s */
     uint32_t secondary_close; /* T_secondary_close, default 30 s */
+    uint32_t connect;         /* one outgoing TCP connect, default 10 s */
 };
 
 struct config {
@@ -74,6 +76,11 @@ struct config {
         size_t nroutes;
         bool mux_authorization;  /* run M3 as I, accept F4 as R (true) */
         bool require_client_eku; /* MUX §5.1 (default true) */
+        /* Outgoing streams need a peer certificate that validates, and
+         * incoming dialback needs one too (default false: dialback may
+         * authenticate a peer whose certificate does not validate). */
+        bool require_valid_certificates;
+        char *resolver; /* DNS servers for s2s ("IP[:port],..."), or NULL */
     } s2s;
     struct {
         bool mux;

@@ -171,7 +171,8 @@ cfg__load_hosts(struct cfg__ctx *cx, const config_setting_t *root)
 static int
 load_route(struct cfg__ctx *cx, const config_setting_t *l, unsigned i)
 {
-    static const char *const keys[] = {"domain", "host", "port", NULL};
+    static const char *const keys[] = {"domain", "host", "port", "direct_tls",
+                                       NULL};
     const config_setting_t *g = NULL;
     char key[CFG_KEY_MAX];
     int rc = cfg__list_group(cx, l, "s2s.routes", i, &g, key, sizeof(key));
@@ -189,6 +190,8 @@ load_route(struct cfg__ctx *cx, const config_setting_t *l, unsigned i)
         rc = cfg__get_str(cx, g, key, "host", CFG_REQ, &host);
     if (rc >= 0)
         rc = cfg__get_int(cx, g, key, "port", 0, 1, 65535, &port);
+    if (rc >= 0)
+        rc = cfg__get_bool(cx, g, key, "direct_tls", &r->direct_tls);
     if (rc < 0)
         return rc;
     r->host = x_strdup(host);
@@ -241,6 +244,8 @@ cfg__load_s2s(struct cfg__ctx *cx, const config_setting_t *root)
                                        "mux_authorization",
                                        "routes",
                                        "require_client_eku",
+                                       "require_valid_certificates",
+                                       "resolver",
                                        NULL};
     const config_setting_t *g = NULL;
     int rc = cfg__get_group(cx, root, "", "s2s", &g);
@@ -260,6 +265,14 @@ cfg__load_s2s(struct cfg__ctx *cx, const config_setting_t *root)
     if (rc >= 0)
         rc = cfg__get_bool(cx, g, "s2s", "require_client_eku",
                            &cfg->s2s.require_client_eku);
+    if (rc >= 0)
+        rc = cfg__get_bool(cx, g, "s2s", "require_valid_certificates",
+                           &cfg->s2s.require_valid_certificates);
+    const char *resolver = NULL;
+    if (rc >= 0)
+        rc = cfg__get_str(cx, g, "s2s", "resolver", 0, &resolver);
+    if (rc > 0)
+        cfg->s2s.resolver = x_strdup(resolver);
     long long max = cfg->s2s.max_connections_per_peer;
     if (rc >= 0)
         rc = cfg__get_int(cx, g, "s2s", "max_connections_per_peer", 0, 1, 4,

@@ -42,6 +42,7 @@ static const struct {
     {"authz", offsetof(struct cfg_timeouts, authz), 30000},
     {"iq_response", offsetof(struct cfg_timeouts, iq_response), 30000},
     {"secondary_close", offsetof(struct cfg_timeouts, secondary_close), 30000},
+    {"connect", offsetof(struct cfg_timeouts, connect), 10000},
 };
 #define NTIMEOUTS (sizeof(timeout_keys) / sizeof(timeout_keys[0]))
 

@@ -19,6 +19,7 @@ router_new(const struct config *cfg,
     memcpy(r->key, key, ROUTE_HASH_KEY_BYTES);
     route__tab_init(&r->sessions, r->key);
     route__tab_init(&r->accounts, r->key);
+    route__tab_init(&r->pairs, r->key);
     return r;
 }
 
@@ -59,12 +60,14 @@ router_free(struct router *r)
 {
     if (r == NULL)
         return;
+    route__s2s_free(r);
     size_t slot = 0;
     struct rtab_node *nd = route__tab_next(&r->sessions, &slot, NULL);
     while (nd != NULL) {
         struct rtab_node *next = route__tab_next(&r->sessions, &slot, nd);
         struct route_session *sess = (struct route_session *)nd;
         sess->s->route_data = NULL;
+        sess->s->bound = false;
         session_free(sess);
         nd = next;
     }
@@ -102,7 +105,7 @@ struct route_account *
 route__dest_account(const struct route_ctx *rc)
 {
     if (rc->dest == ROUTE_TO_NONE)
-        return rc->from->acct;
+        return rc->from ? rc->from->acct : NULL;
     size_t n;
     const char *bare = jid_bare(&rc->to, &n);
     return route__account(rc->r, bare, n);
@@ -221,6 +224,10 @@ router_bind(struct router *r, struct stream *s)
 void
 router_unbind(struct router *r, struct stream *s)
 {
+    if (r != NULL && s->s2s) {
+        router_s2s_gone(r, s);
+        return;
+    }
     struct route_session *sess = s->route_data;
     if (r == NULL || sess == NULL)
         return;

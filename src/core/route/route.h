@@ -55,6 +55,40 @@ void router_unbind(struct router *r, struct stream *s);
 void router_stanza(struct router *r, struct stream *from, struct stanza *st);
 /* Number of bound sessions. */
 size_t router_sessions(const struct router *r);
+/* --- other servers (route_s2s.c) ----------------------------------------- */
+
+/* What the router needs from the server around it for s2s. */
+struct router_s2s_ops {
+    /* Start an outgoing stream from the served host 'from' to the remote
+     * domain 'to' and attach it (router_s2s_attach) before returning it;
+     * NULL if none can be started (its stanzas bounce). */
+    struct stream *(*connect)(void *arg, const struct cfg_host *from,
+                              const char *to);
+    /* Milliseconds of a monotonic clock. */
+    uint64_t (*now)(void *arg);
+};
+/* Use ops (borrowed) for s2s; without them remote stanzas bounce with
+ * remote-server-not-found. */
+void router_set_s2s(struct router *r, const struct router_s2s_ops *ops,
+                    void *arg);
+/* Know the s2s stream s (either role) from now on: it may carry pairs.
+ * router_unbind forgets it. */
+void router_s2s_attach(struct router *r, struct stream *s);
+/* s (attached) changed what it may carry (stream_ops.s2s_changed). */
+void router_s2s_changed(struct router *r, struct stream *s);
+/* s is closing: its pairs move to another stream once or bounce, its
+ * pending verifications fail. (router_unbind calls it.) */
+void router_s2s_gone(struct router *r, struct stream *s);
+/* stream_ops.db_verify: send db:verify for e (received on in) to the
+ * authoritative server over an outgoing stream (DB-15). */
+void router_s2s_verify(struct router *r, struct stream *in,
+                       const struct dialback_elem *e);
+/* stream_ops.db_verified: the authoritative server answered on out. */
+void router_s2s_verified(struct router *r, struct stream *out,
+                         const struct dialback_elem *ans);
+/* Once a second: T_dialback for piggybacked pairs and verifications. */
+void router_s2s_tick(struct router *r);
+
 /* Point ops->bind, ops->unbind and ops->stanza at the router; the
  * stream_ctx's ops_arg must then be the struct router. Other members of
  * ops are left as they are. */

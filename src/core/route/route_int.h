@@ -91,12 +91,60 @@ struct route_peer {
     size_t len;
 };
 
+/* --- s2s (route_s2s.c) ----------------------------------------------------- */
+
+/* One domain pair (sender served here, remote target) and the stream
+ * that carries it (MUX.md §6.5: one stream at a time per pair, so order
+ * holds). Stanzas wait in a FIFO while the stream is set up. */
+struct route_pair {
+    struct rtab_node node; /* in router.pairs, key = "sender target" */
+    char *key;
+    size_t klen;
+    char *sender, *target;
+    struct stream *carrier;       /* borrowed; NULL: none yet */
+    struct route_pair *next_on;   /* next pair on the same carrier */
+    struct route_pair *late_next; /* scratch list of router_s2s_tick */
+    bool requested;               /* piggybacked db:result sent on carrier */
+    bool retried;                 /* moved once after its stream broke */
+    uint64_t since;               /* when it began waiting (ms) */
+    struct stanza **q;            /* ring of qcap, qn from qhead */
+    size_t qhead, qn, qcap;
+};
+
+/* An s2s stream the router knows (its stream's route_data). */
+struct route_link {
+    struct stream *s;
+    struct route_link *prev, *next; /* router.s2s_head.., oldest first */
+    struct route_pair *pairs;       /* pairs it carries or will */
+};
+
+/* A db:result key waiting for the authoritative server's answer. */
+struct route_verify {
+    struct route_verify *next;
+    struct stream *in;  /* where the db:result came (borrowed) */
+    struct stream *out; /* the stream to the authoritative server */
+    bool sent;
+    uint64_t since;
+    char sender[JID_DOMAIN_BUFSZ]; /* originating domain (remote) */
+    char target[JID_DOMAIN_BUFSZ]; /* receiving domain (ours) */
+    char id[2 * STREAM_ID_BYTES + 1];
+    char key[DIALBACK_KEY_MAX + 1];
+};
+
+/* Stanzas waiting for one pair's stream, at most. */
+#define ROUTE_S2S_QUEUE_MAX 10000
+
 struct router {
     const struct config *cfg;
     const struct logger *log;
     unsigned char key[ROUTE_HASH_KEY_BYTES];
     struct rtab sessions; /* struct route_session by full JID */
     struct rtab accounts; /* struct route_account by bare JID */
+    struct rtab pairs;    /* struct route_pair by "sender target" */
+    struct route_link *s2s_head, *s2s_tail;
+    struct route_verify *verifies;
+    const struct router_s2s_ops *s2s_ops;
+    void *s2s_arg;
 };
 
 /* Where a stanza's 'to' points (RFC 6120 §8.5, RFC 6121 §8.5). */
@@ -111,7 +159,8 @@ enum route_dest {
 /* A stanza being routed, with its parsed addresses. */
 struct route_ctx {
     struct router *r;
-    struct route_session *from; /* the sender's session */
+    struct route_session *from; /* the sender's session; NULL: remote */
+    struct stream *stream;      /* the stream it came on, or NULL */
     struct stanza *st;          /* borrowed, never modified (may be shared) */
     const char *type;           /* the 'type' attribute, or NULL */
     enum route_dest dest;
@@ -154,6 +203,27 @@ struct stanza *route__result_new(const struct route_ctx *rc);
 void route__reply_take(struct route_ctx *rc, struct stanza *reply);
 /* Log that rc->st was dropped, and why. */
 void route__drop(const struct route_ctx *rc, const char *reason);
+
+/* Route st: from the local session sess, or (sess NULL) from a remote
+ * entity, having come on stream s (NULL for the server's own bounces). */
+void route__dispatch(struct router *r,
+                     struct route_session *sess,
+                     struct stream *s,
+                     struct stanza *st);
+/* Send st (borrowed), from a local entity, to its remote 'to' domain;
+ * conn is for logs. Dropped (logged) if its addresses are not that. */
+void route__send_remote(struct router *r, struct stanza *st, uint64_t conn);
+/* Send rc->st, from a local entity, to its remote domain. */
+void route__remote(struct route_ctx *rc);
+/* route_s2s.c: st (from sender, a local domain) to target, remote. */
+void route__s2s_send(struct router *r,
+                     struct stanza *st,
+                     const char *sender,
+                     const char *target);
+/* route_s2s.c: free the s2s tables (router_free). */
+void route__s2s_free(struct router *r);
+/* Connection id for logs of rc (0 for the server's own stanzas). */
+uint64_t route__conn(const struct route_ctx *rc);
 
 /* --- per kind ------------------------------------------------------------ */
 

@@ -220,8 +220,8 @@ route__iq(struct route_ctx *rc)
         return;
     }
     switch (rc->dest) {
-    case ROUTE_TO_REMOTE:
-        route__error(rc, XC_REMOTE_SERVER_NOT_FOUND);
+    case ROUTE_TO_REMOTE: /* route__dispatch sends these on */
+        route__remote(rc);
         break;
     case ROUTE_TO_DOMAIN:
         server_iq(rc, t, domain_handlers,

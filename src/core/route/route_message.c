@@ -106,9 +106,8 @@ route__message(struct route_ctx *rc)
 {
     enum msg_type t = msg_type(rc->type);
     switch (rc->dest) {
-    case ROUTE_TO_REMOTE:
-        /* No federation yet: the remote server cannot be reached. */
-        route__error(rc, XC_REMOTE_SERVER_NOT_FOUND);
+    case ROUTE_TO_REMOTE: /* route__dispatch sends these on */
+        route__remote(rc);
         break;
     case ROUTE_TO_DOMAIN:
         /* The server itself handles no messages (RFC 6120 §8.5.2). */

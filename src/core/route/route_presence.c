@@ -83,14 +83,16 @@ peer_remove(struct route_session *me, struct route_peer *p)
     x_free(p);
 }
 
-/* Remember that me sent available presence to the full JID of target. */
+/* Remember that me sent available presence to k[0..n) (a local full JID,
+ * or a remote JID as addressed). */
 static void
 directed_add(const struct route_ctx *rc,
              struct route_session *me,
-             const struct route_session *target)
+             const char *k,
+             size_t n)
 {
-    const char *k = jid_str(&target->jid);
-    size_t n = jid_len(&target->jid);
+    if (me == NULL)
+        return;
     if (route__tab_find(&me->directed, k, n) != NULL)
         return;
     if (me->directed.count >= ROUTE_DIRECTED_MAX) {
@@ -115,6 +117,8 @@ directed_add(const struct route_ctx *rc,
 static void
 directed_forget(struct route_session *me, const struct jid *to)
 {
+    if (me == NULL)
+        return;
     if (jid_has_resource(to)) {
         struct rtab_node *nd =
             route__tab_find(&me->directed, jid_str(to), jid_len(to));
@@ -151,8 +155,15 @@ directed_flush(struct route_ctx *rc,
         struct rtab_node *next = route__tab_next(&me->directed, &slot, nd);
         struct route_peer *p = (struct route_peer *)nd;
         struct route_session *t = route__session(rc->r, p->jid, p->len);
-        if (t != NULL && t != me && route__alive(t))
+        if (t != NULL && t != me && route__alive(t)) {
             route__deliver_to(rc, t, unavail);
+        } else if (t == NULL) {
+            /* A remote JID (local ones without a session are gone). */
+            struct stanza *copy = stanza_dup(unavail);
+            stanza_set_attr_n(copy, "to", p->jid, p->len);
+            route__send_remote(rc->r, copy, route__conn(rc));
+            stanza_unref(copy);
+        }
         peer_remove(me, p);
         nd = next;
     }
@@ -225,7 +236,7 @@ broadcast_unavailable(struct route_ctx *rc)
 static bool
 to_other_account(const struct route_ctx *rc)
 {
-    return !jid_bare_eq(&rc->to, &rc->from->jid);
+    return rc->from != NULL && !jid_bare_eq(&rc->to, &rc->from->jid);
 }
 
 static void
@@ -239,7 +250,8 @@ directed_full(struct route_ctx *rc, enum pres_type t)
     }
     if (to_other_account(rc)) {
         if (t == PRES_AVAILABLE)
-            directed_add(rc, rc->from, target);
+            directed_add(rc, rc->from, jid_str(&target->jid),
+                         jid_len(&target->jid));
         else
             directed_forget(rc->from, &rc->to);
     }
@@ -269,7 +281,7 @@ directed_bare(struct route_ctx *rc, enum pres_type t)
         struct route_session *next = s->next;
         if (s->available && route__alive(s)) {
             if (other && t == PRES_AVAILABLE)
-                directed_add(rc, rc->from, s);
+                directed_add(rc, rc->from, jid_str(&s->jid), jid_len(&s->jid));
             route__deliver(rc, s, rc->st);
         }
         s = next;
@@ -305,7 +317,10 @@ route__presence(struct route_ctx *rc)
         return;
     }
     if (t == PRES_ERROR) {
-        presence_error(rc);
+        if (rc->dest == ROUTE_TO_REMOTE)
+            route__remote(rc);
+        else
+            presence_error(rc);
         return;
     }
     switch (rc->dest) {
@@ -316,7 +331,12 @@ route__presence(struct route_ctx *rc)
             broadcast_unavailable(rc);
         break;
     case ROUTE_TO_REMOTE:
-        route__drop(rc, "no-federation");
+        /* Directed presence to another server (RFC 6121 §4.6). */
+        if (t == PRES_AVAILABLE)
+            directed_add(rc, rc->from, jid_str(&rc->to), jid_len(&rc->to));
+        else
+            directed_forget(rc->from, &rc->to);
+        route__remote(rc);
         break;
     case ROUTE_TO_DOMAIN:
         route__drop(rc, "to-server");
@@ -345,6 +365,7 @@ route__presence_gone(struct router *r,
     struct route_ctx rc = {
         .r = r,
         .from = sess,
+        .stream = sess->s,
         .st = p,
         .type = "unavailable",
         .dest = ROUTE_TO_NONE,

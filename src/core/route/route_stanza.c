@@ -25,7 +25,7 @@ route__log(const struct route_ctx *rc, const char *action, const char *reason)
         log_escape(type, sizeof(type), rc->type, strlen(rc->type));
     else
         memcpy(type, "-", 2);
-    log_msg(lg, LOG_DEBUG, rc->from->s->conn,
+    log_msg(lg, LOG_DEBUG, route__conn(rc),
             "event=route kind=%s type=%s to=%s action=%s%s%s",
             stanza_name(rc->st), type, to, action,
             reason != NULL ? " reason=" : "", reason != NULL ? reason : "");
@@ -49,7 +49,7 @@ route__deliver(struct route_ctx *rc,
     if (err != 0) {
         /* The target's stream is closing or its output queue is full
          * (the stream then ends itself): nothing else to do here. */
-        log_msg(rc->r->log, LOG_DEBUG, rc->from->s->conn,
+        log_msg(rc->r->log, LOG_DEBUG, route__conn(rc),
                 "event=route action=deliver-failed target-conn=%llu err=%s",
                 (unsigned long long)conn, xerr_name(err));
         return false;
@@ -69,12 +69,58 @@ route__deliver_to(struct route_ctx *rc,
     return ok;
 }
 
-/* Queue a stanza for the sender (inside its feed, so no wake). */
+uint64_t
+route__conn(const struct route_ctx *rc)
+{
+    return rc->stream ? rc->stream->conn : 0;
+}
+
+/* The domain of a JID attribute of st into d (JID_DOMAIN_BUFSZ). */
+static bool
+attr_domain(const struct stanza *st, const char *attr, char *d)
+{
+    const char *v = stanza_attr(st, attr);
+    struct jid j;
+    if (v == NULL || jid_parse(&j, v, strlen(v)) != 0)
+        return false;
+    size_t n;
+    const char *p = jid_domain(&j, &n);
+    memcpy(d, p, n);
+    d[n] = '\0';
+    jid_fini(&j);
+    return true;
+}
+
+/* A stanza from a local entity to a remote one: to the pair's stream. */
+void
+route__send_remote(struct router *r, struct stanza *st, uint64_t conn)
+{
+    char from[JID_DOMAIN_BUFSZ], to[JID_DOMAIN_BUFSZ];
+    if (!attr_domain(st, "from", from) || !attr_domain(st, "to", to) ||
+        config_host(r->cfg, from) == NULL) {
+        log_msg(r->log, LOG_DEBUG, conn,
+                "event=route action=drop reason=bad-remote-address");
+        return;
+    }
+    route__s2s_send(r, st, from, to);
+}
+
+void
+route__remote(struct route_ctx *rc)
+{
+    route__log(rc, "s2s", NULL);
+    route__send_remote(rc->r, rc->st, route__conn(rc));
+}
+
+/* Queue a stanza for the sender: its session (inside its feed, so no
+ * wake), or its server over s2s. */
 static void
 to_sender(struct route_ctx *rc, struct stanza *reply)
 {
-    if (stream_deliver(rc->from->s, reply) != 0)
-        log_msg(rc->r->log, LOG_DEBUG, rc->from->s->conn,
+    if (rc->from == NULL)
+        route__send_remote(rc->r, reply, route__conn(rc));
+    else if (stream_deliver(rc->from->s, reply) != 0)
+        log_msg(rc->r->log, LOG_DEBUG, route__conn(rc),
                 "event=route action=reply-failed");
     stanza_unref(reply);
 }
@@ -84,7 +130,7 @@ to_sender(struct route_ctx *rc, struct stanza *reply)
 static void
 stamp_from(const struct route_ctx *rc, struct stanza *reply)
 {
-    if (stanza_attr(reply, "from") != NULL)
+    if (rc->from == NULL || stanza_attr(reply, "from") != NULL)
         return;
     size_t n;
     const char *bare = jid_bare(&rc->from->jid, &n);
@@ -170,19 +216,15 @@ classify(struct route_ctx *rc)
 }
 
 void
-router_stanza(struct router *r, struct stream *from, struct stanza *st)
+route__dispatch(struct router *r,
+                struct route_session *sess,
+                struct stream *s,
+                struct stanza *st)
 {
-    struct route_session *sess = from->route_data;
-    if (sess == NULL) {
-        /* Only a stream the router has let go of (replaced, or not bound
-         * through it) gets here; it has no session to act for. */
-        log_msg(r->log, LOG_DEBUG, from->conn,
-                "event=route action=drop reason=sender-not-bound");
-        return;
-    }
     struct route_ctx rc = {
         .r = r,
         .from = sess,
+        .stream = s,
         .st = st,
         .type = stanza_attr(st, "type"),
     };
@@ -191,13 +233,36 @@ router_stanza(struct router *r, struct stream *from, struct stanza *st)
         return;
     }
     const char *name = stanza_name(st);
-    if (strcmp(name, "message") == 0)
-        route__message(&rc);
+    if (rc.dest == ROUTE_TO_REMOTE && sess == NULL)
+        route__drop(&rc, "remote-to-remote"); /* we relay for no one */
     else if (strcmp(name, "presence") == 0)
         route__presence(&rc);
+    else if (rc.dest == ROUTE_TO_REMOTE)
+        route__remote(&rc);
+    else if (strcmp(name, "message") == 0)
+        route__message(&rc);
     else if (strcmp(name, "iq") == 0)
         route__iq(&rc);
     else
         route__drop(&rc, "not-a-stanza");
     jid_fini(&rc.to);
+}
+
+void
+router_stanza(struct router *r, struct stream *from, struct stanza *st)
+{
+    if (from->s2s) {
+        /* From another server: its stream checked the addresses. */
+        route__dispatch(r, NULL, from, st);
+        return;
+    }
+    struct route_session *sess = from->route_data;
+    if (sess == NULL) {
+        /* Only a stream the router has let go of (replaced, or not bound
+         * through it) gets here; it has no session to act for. */
+        log_msg(r->log, LOG_DEBUG, from->conn,
+                "event=route action=drop reason=sender-not-bound");
+        return;
+    }
+    route__dispatch(r, sess, from, st);
 }

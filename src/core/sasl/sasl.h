@@ -131,4 +131,8 @@ const char *sasl_cond_name(enum sasl_cond c);
 int sasl_creds_derive(const char *password, size_t len, unsigned iterations,
                       struct sasl_creds *out);
 
+/* The base64 form of in[0..n) (RFC 4648, padded) into out, which holds
+ * 4 * ((n + 2) / 3) + 1 bytes; NUL-terminated. Returns its length. */
+size_t sasl_b64_encode(const void *in, size_t n, char *out);
+
 #endif

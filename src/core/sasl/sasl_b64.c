@@ -147,3 +147,9 @@ sasl__b64_append(struct buf *b, const void *in, size_t n)
     }
     return 0;
 }
+
+size_t
+sasl_b64_encode(const void *in, size_t n, char *out)
+{
+    return sasl__b64_encode(in, n, out);
+}

@@ -12,7 +12,10 @@ static const char *const state_names[] = {
     [STREAM_ST_HEADER] = "header",    [STREAM_ST_PRETLS] = "pre-tls",
     [STREAM_ST_PREAUTH] = "pre-auth", [STREAM_ST_SASL] = "sasl",
     [STREAM_ST_BIND] = "bind",        [STREAM_ST_SESSION] = "session",
-    [STREAM_ST_CLOSED] = "closed",
+    [STREAM_ST_CLOSED] = "closed",    [STREAM_ST_I_CONNECT] = "connect",
+    [STREAM_ST_I_HEADER] = "out-header", [STREAM_ST_I_FEATURES] = "out-features",
+    [STREAM_ST_I_STARTTLS] = "out-starttls", [STREAM_ST_I_SASL] = "out-sasl",
+    [STREAM_ST_I_DIALBACK] = "out-dialback",
 };
 
 const char *
@@ -130,17 +133,19 @@ stream__send_header(struct stream *s, bool with_version)
     struct buf h;
     /* Attribute values are escaped: up to 6 bytes per input byte. */
     buf_init(&h, (size_t)4096 + (size_t)JID_DOMAIN_BUFSZ * 12);
-    new_stream_id(s);
+    if (!s->initiating)
+        new_stream_id(s); /* the receiving entity names the stream */
     buf_appendz(&h, "<?xml version='1.0'?><stream:stream");
     put_attr(&h, "xmlns", s->s2s ? NS_SERVER : NS_CLIENT);
     put_attr(&h, "xmlns:stream", XML_NS_STREAM);
     if (s->s2s)
         put_attr(&h, "xmlns:db", NS_DIALBACK);
-    put_attr(&h, "id", s->id);
+    if (!s->initiating)
+        put_attr(&h, "id", s->id);
     if (s->host)
         put_attr(&h, "from", s->host->domain);
-    if (s->peer_from)
-        put_attr(&h, "to", s->peer_from);
+    if (s->peer_domain)
+        put_attr(&h, "to", s->peer_domain);
     if (with_version)
         put_attr(&h, "version", "1.0");
     put_attr(&h, "xml:lang", "en");
@@ -195,9 +200,11 @@ on_stream_open(void *arg,
                size_t ndecls)
 {
     struct stream *s = arg;
+    struct stream_header h = {el, attrs, nattrs, decls, ndecls};
+    if (s->initiating && s->state == STREAM_ST_I_HEADER)
+        return stream__out_header(s, &h);
     if (s->state != STREAM_ST_HEADER)
         return stream__fail(s, SC_NOT_WELL_FORMED, NULL);
-    struct stream_header h = {el, attrs, nattrs, decls, ndecls};
     return stream__on_header(s, &h);
 }
 
@@ -221,6 +228,26 @@ on_text(void *arg, unsigned depth, const char *text, size_t len)
     return 0;
 }
 
+/* The peer ended the stream with an error (RFC 6120 §4.9): log its
+ * condition and close our side; nothing after it is processed. */
+static int
+peer_stream_error(struct stream *s, const struct stanza *el)
+{
+    const char *cond = "-";
+    for (const struct stanza *c = stanza_first_child(el); c;
+         c = stanza_next_sibling(c)) {
+        if (strcmp(stanza_ns(c), NS_STREAMS_ERR) == 0 &&
+            strcmp(stanza_name(c), "text") != 0) {
+            cond = stanza_name(c);
+            break;
+        }
+    }
+    char ec[64];
+    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=peer-stream-error cond=%s",
+            log_escape(ec, sizeof(ec), cond, strlen(cond)));
+    return stream__close(s, "peer-stream-error");
+}
+
 static int
 on_end(void *arg, unsigned depth)
 {
@@ -228,7 +255,11 @@ on_end(void *arg, unsigned depth)
     struct stanza *el = stanza_builder_end(&s->sb, depth);
     if (el == NULL)
         return 0;
-    int rc = s->paused ? stream__queue(s, el) : stream__on_element(s, el);
+    int rc;
+    if (stanza_is(el, XML_NS_STREAM, "error"))
+        rc = peer_stream_error(s, el);
+    else
+        rc = s->paused ? stream__queue(s, el) : stream__on_element(s, el);
     stanza_unref(el);
     return rc;
 }
@@ -269,15 +300,21 @@ stream_init(struct stream *s,
     s->xr = xml_reader_new(&ctx->cfg->limits_preauth, &stream_xml_handler, s);
     stanza_builder_init(&s->sb);
     buf_init(&s->out, STREAM_OUT_MAX);
-    dialback_pairs_init(&s->db_in, DIALBACK_PAIRS_MAX);
+    dialback_pairs_init(&s->db, DIALBACK_PAIRS_MAX);
+}
+
+void
+stream_unbind(struct stream *s)
+{
+    if (s->bound && s->ctx->ops && s->ctx->ops->unbind)
+        s->ctx->ops->unbind(s->ctx->ops_arg, s);
+    s->bound = false;
 }
 
 void
 stream_fini(struct stream *s)
 {
-    if (s->bound && s->ctx->ops && s->ctx->ops->unbind)
-        s->ctx->ops->unbind(s->ctx->ops_arg, s);
-    s->bound = false;
+    stream_unbind(s);
     xml_reader_free(s->xr);
     s->xr = NULL;
     stanza_builder_fini(&s->sb);
@@ -298,12 +335,14 @@ stream_fini(struct stream *s)
     x_free(s->ids);
     s->ids = NULL;
     s->nids = 0;
-    dialback_pairs_fini(&s->db_in);
+    dialback_pairs_fini(&s->db);
     tls_identities_fini(&s->peer_ids);
-    x_free(s->peer_from);
+    x_free(s->peer_domain);
+    x_free(s->peer_id);
+    s->peer_id = NULL;
     x_free(s->first_to);
     x_free(s->tls_from);
-    s->peer_from = s->first_to = s->tls_from = NULL;
+    s->peer_domain = s->first_to = s->tls_from = NULL;
 }
 
 /* Map a reader failure to the stream error RFC 6120 §4.9.3 names. */
@@ -330,7 +369,6 @@ void
 stream__restart(struct stream *s)
 {
     s->restart_pending = false;
-    s->header_sent = false;
     xml_reader_reset(s->xr);
     if (s->authenticated)
         xml_reader_set_limits(s->xr, &s->ctx->cfg->limits);
@@ -339,6 +377,9 @@ stream__restart(struct stream *s)
     for (size_t i = 0; i < s->nqueued; i++)
         stanza_unref(s->queued[i]);
     s->nqueued = 0;
+    if (s->initiating)
+        return; /* it sent (or will send) its header itself */
+    s->header_sent = false;
     stream__set_state(s, STREAM_ST_HEADER);
 }
 
@@ -454,6 +495,15 @@ stream_timeout(struct stream *s)
     if (s->state == STREAM_ST_CLOSED)
         return;
     log_msg(s->ctx->log, LOG_INFO, s->conn, "event=timeout what=negotiation");
+    if (s->initiating) {
+        s->fail_cond = XC_REMOTE_SERVER_TIMEOUT;
+        if (s->state == STREAM_ST_I_CONNECT && !s->tls) {
+            /* Nothing was said yet: there is no stream to end. */
+            s->close_reason = "connect-timeout";
+            stream__set_state(s, STREAM_ST_CLOSED);
+            return;
+        }
+    }
     stream__fail(s, SC_CONNECTION_TIMEOUT, NULL);
 }
 

@@ -53,6 +53,17 @@ struct stream_ops {
                         enum sasl_why why);
     /* Output was queued on s outside stream_feed (a delivery): flush. */
     void (*wake)(void *arg, struct stream *s);
+    /* s2s: what s may carry changed (negotiated, a dialback pair
+     * answered, closing): the server looks at the pairs waiting on it. */
+    void (*s2s_changed)(void *arg, struct stream *s);
+    /* s2s receiving: ask the authoritative server of e->from whether the
+     * key of db:result e, received on s, is right (over another stream,
+     * DB-15); answer later with stream_db_complete. */
+    void (*db_verify)(void *arg, struct stream *s,
+                      const struct dialback_elem *e);
+    /* s2s initiating: the answer to a db:verify we sent on s. */
+    void (*db_verified)(void *arg, struct stream *s,
+                        const struct dialback_elem *ans);
 };
 
 /* What all streams of one server share; borrowed, outlives the streams. */
@@ -69,15 +80,38 @@ struct stream_ctx {
     void *ops_arg;
 };
 
-/* Receiving-role states (one handler each, see stream_in.c's table). */
+/* States, one element handler each (see stream_in.c's table). The
+ * receiving role goes HEADER .. SESSION, the initiating role (s2s)
+ * I_HEADER .. I_DIALBACK, then SESSION. */
 enum stream_state {
     STREAM_ST_HEADER,   /* waiting for the initiating stream header */
     STREAM_ST_PRETLS,   /* features sent, STARTTLS required next */
     STREAM_ST_PREAUTH,  /* TLS on, mechanisms offered, <auth/> next */
     STREAM_ST_SASL,     /* an authentication exchange is running */
     STREAM_ST_BIND,     /* authenticated, resource binding next */
-    STREAM_ST_SESSION,  /* resource bound: stanzas flow */
+    STREAM_ST_SESSION,  /* negotiated: stanzas flow */
     STREAM_ST_CLOSED,   /* nothing more to read or write */
+    STREAM_ST_I_CONNECT,  /* initiating: not connected (or TLS) yet */
+    STREAM_ST_I_HEADER,   /* our header sent, the response header next */
+    STREAM_ST_I_FEATURES, /* waiting for <stream:features/> */
+    STREAM_ST_I_STARTTLS, /* <starttls/> sent, <proceed/> next */
+    STREAM_ST_I_SASL,     /* <auth mechanism='EXTERNAL'/> sent */
+    STREAM_ST_I_DIALBACK, /* db:result for the stream's pair sent */
+};
+
+/* How an s2s stream authenticated its peer (or, initiating, itself). */
+enum stream_auth {
+    STREAM_AUTH_NONE,
+    STREAM_AUTH_SASL,     /* SASL (EXTERNAL on s2s) */
+    STREAM_AUTH_DIALBACK, /* XEP-0220 for the stream's own pair */
+};
+
+/* Where a domain pair stands on one s2s stream (stream_s2s_pair). */
+enum stream_pair {
+    STREAM_PAIR_NONE,    /* not asked for here */
+    STREAM_PAIR_PENDING, /* the stream or the pair is being negotiated */
+    STREAM_PAIR_READY,   /* stanzas of the pair may go out now */
+    STREAM_PAIR_FAILED,  /* refused: bounce, or try another stream */
 };
 
 /* What the I/O layer must do after a feed. */
@@ -112,7 +146,10 @@ struct stream {
     const char *close_reason;
     char id[2 * STREAM_ID_BYTES + 1];
     const struct cfg_host *host; /* the served domain (stream 'to') */
-    char *peer_from; /* s2s: the initiating header's 'from' domain */
+    /* s2s: the peer's domain: the initiating header's 'from' when
+     * receiving, the stream 'to' when initiating. */
+    char *peer_domain;
+    char *peer_id; /* initiating: the id of the peer's response header */
     unsigned version_major, version_minor;
     /* Negotiation. */
     enum stream_action action;
@@ -141,13 +178,25 @@ struct stream {
     size_t nids;
     bool bound;
     void *route_data; /* owned by the router */
-    /* s2s, receiving role. */
-    bool bidi;           /* the peer asked for XEP-0288 bidi */
+    /* s2s, both roles. */
+    enum stream_auth auth;
+    enum stanza_cond fail_cond; /* why pairs on it failed (bounces) */
+    /* s2s, initiating role. */
+    bool initiating;
+    bool direct_tls;     /* TLS from the first byte (XEP-0368) */
+    bool peer_db_ns;     /* the response header declared xmlns:db */
+    bool peer_db_errors; /* features had <dialback><errors/></dialback> */
+    bool peer_dialback;  /* features had the dialback feature at all */
+    bool peer_bidi_offer; /* features had urn:xmpp:features:bidi */
+    bool can_verify;     /* post-TLS: db:verify may be sent */
+    bool tried_external; /* EXTERNAL failed once: dialback next */
+    /* s2s, receiving role (bidi: also the initiating side once sent). */
+    bool bidi;           /* XEP-0288 bidi is on for this stream */
     bool bidi_closed;    /* <auth/> or a db:result came: too late now */
     bool peer_checked;   /* peer_ids computed */
     bool peer_valid;     /* the certificate validated (D-10) */
     struct tls_identities peer_ids;
-    struct dialback_pairs db_in; /* pairs the peer asked us to verify */
+    struct dialback_pairs db; /* dialback pairs, both directions */
 };
 
 /* Set up a receiving stream for a connection accepted on a listener of
@@ -156,8 +205,11 @@ struct stream {
 void stream_init(struct stream *s, const struct stream_ctx *ctx,
                  uint64_t conn, enum cfg_listen_kind kind,
                  struct tls_conn *tls);
-/* Release everything the stream owns. */
+/* Release everything the stream owns (stream_unbind first). */
 void stream_fini(struct stream *s);
+/* Leave the server's tables (ops->unbind) if it is in them: at once when
+ * the connection closes, before the memory goes. */
+void stream_unbind(struct stream *s);
 /* Process len bytes from the peer. Output accumulates in s->out. Returns
  * 0 while the stream lives, XE_CLOSED once it has finished (flush
  * s->out, then close the connection). */
@@ -198,5 +250,53 @@ const struct jid *stream_identity_find(const struct stream *s,
 bool stream_finished(const struct stream *s);
 /* Name of a state, for logs. */
 const char *stream_state_name(enum stream_state st);
+
+/* --- s2s, initiating role (stream_out.c) ------------------------------- */
+
+/* Set up an initiating s2s stream from the served host 'from' to the
+ * remote domain 'to' (both normalised). Nothing is sent until
+ * stream_connected. conn identifies it in logs. */
+void stream_init_out(struct stream *s, const struct stream_ctx *ctx,
+                     uint64_t conn, const struct cfg_host *from,
+                     const char *to);
+/* The TCP connection is up. With direct_tls the I/O layer starts TLS and
+ * calls stream_tls_up once the handshake is done; otherwise the stream
+ * sends its header now. */
+void stream_connected(struct stream *s, bool direct_tls);
+/* Initiating: the TLS handshake finished on tls (after STARTTLS or Direct
+ * TLS). Checks the peer certificate (CORE-24) and sends the header, or
+ * ends the stream. Returns like stream_feed. */
+int stream_tls_up(struct stream *s, struct tls_conn *tls);
+/* The stream could not be set up (resolution, connection): remember why,
+ * for the stanzas waiting on it, and close it. */
+void stream_fail_setup(struct stream *s, enum stanza_cond cond,
+                       const char *reason);
+/* May the pair (sender, target) use s, in the direction we send? For
+ * STREAM_PAIR_FAILED, *cond (may be NULL) is the stanza error to bounce
+ * with, or XC_NONE when the peer only refused piggybacking (MUX.md §12.2
+ * item 5: use a stream of the pair's own). */
+enum stream_pair stream_s2s_pair(const struct stream *s, const char *sender,
+                                 const char *target, enum stanza_cond *cond);
+/* Ask for the pair (sender, target) on s by dialback piggybacking
+ * (MUX.md §12.2). Returns 0 (asked; wait for s2s_changed), XE_STATE (s
+ * is not negotiated yet: ask again later), XE_PROTO (the peer cannot
+ * take it here: open another stream) or XE_LIMIT. */
+int stream_s2s_request(struct stream *s, const char *sender,
+                       const char *target);
+/* A pending piggybacked pair saw no answer within T_dialback (DB-17). */
+void stream_s2s_timeout(struct stream *s, const char *sender,
+                        const char *target);
+/* Initiating: send <db:verify from to id>key</db:verify> (we are the
+ * receiving server asking the authoritative one). Returns 0, XE_STATE
+ * (not past TLS yet) or XE_CLOSED. */
+int stream_db_verify(struct stream *s, const char *from, const char *to,
+                     const char *id, const char *key);
+/* Receiving: the authoritative server's verdict on the db:result for
+ * (sender, target) that ops->db_verify asked about. Answers the peer. */
+void stream_db_complete(struct stream *s, const char *sender,
+                        const char *target, enum dialback_type outcome,
+                        enum dialback_cond cond);
+/* The stream went quiet for the idle timeout: close it gracefully. */
+void stream_idle_close(struct stream *s);
 
 #endif

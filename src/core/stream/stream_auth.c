@@ -87,7 +87,7 @@ sasl_params(struct stream *s, struct sasl_params *p, unsigned char *cb)
          * covers (CORE-15..17, XEP-0178). */
         p->allow_plain = false;
         if (stream__s2s_external_ok(s)) {
-            p->cert_jids = (const char *const *)&s->peer_from;
+            p->cert_jids = (const char *const *)&s->peer_domain;
             p->ncert_jids = 1;
         }
         return;

@@ -80,8 +80,8 @@ check_s2s_from(struct stream *s, const char *from)
     size_t n;
     if (jid_domain_prep(from, strlen(from), dom, sizeof(dom), &n) != 0)
         return XE_JID_DOMAIN;
-    x_free(s->peer_from);
-    s->peer_from = x_strndup(dom, n);
+    x_free(s->peer_domain);
+    s->peer_domain = x_strndup(dom, n);
     return 0;
 }
 
@@ -336,6 +336,12 @@ static int (*const element_handlers[])(struct stream *, struct stanza *) = {
     [STREAM_ST_BIND] = authed_element,
     [STREAM_ST_SESSION] = authed_element,
     [STREAM_ST_CLOSED] = closed_element,
+    [STREAM_ST_I_CONNECT] = unexpected_element,
+    [STREAM_ST_I_HEADER] = unexpected_element,
+    [STREAM_ST_I_FEATURES] = stream__out_element,
+    [STREAM_ST_I_STARTTLS] = stream__out_element,
+    [STREAM_ST_I_SASL] = stream__out_element,
+    [STREAM_ST_I_DIALBACK] = stream__out_element,
 };
 
 int

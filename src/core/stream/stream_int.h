@@ -48,4 +48,11 @@ int stream__s2s_features(struct stream *s);
 int stream__s2s_element(struct stream *s, struct stanza *el);
 int stream__s2s_session_element(struct stream *s, struct stanza *el);
 
+/* stream_out.c: the s2s initiating role. */
+int stream__out_header(struct stream *s, const struct stream_header *h);
+int stream__out_element(struct stream *s, struct stanza *el);
+void stream__out_primary_answer(struct stream *s, enum dialback_state st);
+int stream__fail_out(struct stream *s, enum stanza_cond cond,
+                     const char *reason);
+
 #endif

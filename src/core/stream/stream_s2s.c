@@ -28,8 +28,8 @@ bool
 stream__s2s_external_ok(struct stream *s)
 {
     peer_check(s);
-    return s->peer_valid && s->peer_from != NULL &&
-           tls_identities_cover(&s->peer_ids, s->peer_from, TLS_MATCH_S2S);
+    return s->peer_valid && s->peer_domain != NULL &&
+           tls_identities_cover(&s->peer_ids, s->peer_domain, TLS_MATCH_S2S);
 }
 
 /* Post-TLS and post-SASL features of an s2s stream (MUX.md §4.2; mux
@@ -81,57 +81,144 @@ s2s_bidi(struct stream *s)
 static bool
 has_valid_pair(const struct stream *s)
 {
-    return dialback_pairs_count(&s->db_in, DIALBACK_IN, DIALBACK_ST_VALID) > 0;
+    return dialback_pairs_count(&s->db, DIALBACK_IN, DIALBACK_ST_VALID) > 0;
 }
 
-/* A db:result request: answer it by the decision of dialback_receive.
- * Verifying through the authoritative server needs outgoing streams,
- * which arrive with federation (issue #4): until then such a request is
- * answered with <remote-connection-failed/>. */
+static const char *
+type_name(enum dialback_type t)
+{
+    return t == DIALBACK_T_VALID     ? "valid"
+           : t == DIALBACK_T_INVALID ? "invalid"
+                                     : "error";
+}
+
+/* Send our answer for the IN pair (sender, target) and act on it. */
+static int
+answer_result(struct stream *s,
+              const char *sender,
+              const char *target,
+              enum dialback_type t,
+              enum dialback_cond cond)
+{
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=dialback-result sender=%s target=%s answer=%s%s%s", sender,
+            target, type_name(t), t == DIALBACK_T_ERROR ? " cond=" : "",
+            t == DIALBACK_T_ERROR ? dialback_cond_name(cond) : "");
+    struct stanza *a =
+        t == DIALBACK_T_ERROR
+            ? dialback_error(DIALBACK_RESULT, target, sender, NULL, cond)
+            : dialback_answer(DIALBACK_RESULT, target, sender, NULL,
+                              t == DIALBACK_T_VALID);
+    stream__send_take(s, a);
+    /* DB-05: an invalid key with nothing else valid ends the stream. */
+    if (t == DIALBACK_T_INVALID && !has_valid_pair(s) && !s->authenticated)
+        return stream__close(s, "dialback-invalid");
+    if (t == DIALBACK_T_VALID && !s->initiating) {
+        xml_reader_set_limits(s->xr, &s->ctx->cfg->limits);
+        stream__set_state(s, STREAM_ST_SESSION);
+    }
+    if (t == DIALBACK_T_VALID && s->ctx->ops && s->ctx->ops->s2s_changed)
+        s->ctx->ops->s2s_changed(s->ctx->ops_arg, s);
+    return 0;
+}
+
+/* A db:result request: answer it by the decision of dialback_receive;
+ * a key we cannot judge ourselves goes to the authoritative server over
+ * another stream (ops->db_verify, DB-15) and is answered later by
+ * stream_db_complete. On a stream we initiated, only a bidi peer may ask
+ * (for its reverse traffic, MUX.md §12.2 item 4). */
 static int
 s2s_db_result(struct stream *s, const struct dialback_elem *e)
 {
     s->bidi_closed = true;
+    if (s->initiating && !s->bidi)
+        return answer_result(s, e->from, e->to, DIALBACK_T_ERROR,
+                             DIALBACK_C_NOT_ACCEPTABLE);
     peer_check(s);
     struct dialback_rx rx = {
         .tls = s->tls,
         .to_local = config_host(s->ctx->cfg, e->to) != NULL,
         .peer_ids = s->peer_valid ? &s->peer_ids : NULL,
     };
+    if (s->ctx->cfg->s2s.require_valid_certificates && !s->peer_valid)
+        return answer_result(s, e->from, e->to, DIALBACK_T_ERROR,
+                             DIALBACK_C_NOT_ACCEPTABLE);
     enum dialback_cond cond = DIALBACK_C_NONE;
-    enum dialback_verdict v = dialback_receive(&s->db_in, e, &rx, &cond);
-    enum dialback_type t = DIALBACK_T_ERROR;
+    enum dialback_verdict v = dialback_receive(&s->db, e, &rx, &cond);
     switch (v) {
     case DIALBACK_DO_NOTHING:
         return 0;
     case DIALBACK_DO_VALID:
-        t = DIALBACK_T_VALID;
-        break;
+        return answer_result(s, e->from, e->to, DIALBACK_T_VALID, cond);
     case DIALBACK_DO_INVALID:
-        t = DIALBACK_T_INVALID;
-        break;
+        return answer_result(s, e->from, e->to, DIALBACK_T_INVALID, cond);
     case DIALBACK_DO_VERIFY:
+        if (s->ctx->ops && s->ctx->ops->db_verify) {
+            log_msg(s->ctx->log, LOG_INFO, s->conn,
+                    "event=dialback-verify sender=%s target=%s", e->from,
+                    e->to);
+            s->ctx->ops->db_verify(s->ctx->ops_arg, s, e);
+            return 0;
+        }
         cond = DIALBACK_C_REMOTE_CONNECTION_FAILED;
-        dialback_in_complete(&s->db_in, e->from, e->to, DIALBACK_T_ERROR, cond);
-        break;
+        dialback_in_complete(&s->db, e->from, e->to, DIALBACK_T_ERROR, cond);
+        return answer_result(s, e->from, e->to, DIALBACK_T_ERROR, cond);
     case DIALBACK_DO_ERROR:
     default:
-        break;
+        return answer_result(s, e->from, e->to, DIALBACK_T_ERROR, cond);
+    }
+}
+
+void
+stream_db_complete(struct stream *s,
+                   const char *sender,
+                   const char *target,
+                   enum dialback_type outcome,
+                   enum dialback_cond cond)
+{
+    if (s->state == STREAM_ST_CLOSED ||
+        dialback_in_complete(&s->db, sender, target, outcome, cond) != 0)
+        return;
+    answer_result(s, sender, target, outcome, cond);
+    if (!s->in_feed && s->ctx->ops && s->ctx->ops->wake)
+        s->ctx->ops->wake(s->ctx->ops_arg, s);
+}
+
+/* The peer answered a db:result we sent: the pair moved on. */
+static void
+result_answered(struct stream *s, const struct dialback_elem *e)
+{
+    enum dialback_state st =
+        dialback_pairs_get(&s->db, DIALBACK_OUT, e->to, e->from);
+    bool err = e->type == DIALBACK_T_ERROR;
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=dialback-answer sender=%s target=%s answer=%s%s%s", e->to,
+            e->from, type_name(e->type), err ? " cond=" : "",
+            err ? dialback_cond_name(e->cond) : "");
+    if (s->initiating && strcmp(e->to, s->host->domain) == 0 &&
+        strcmp(e->from, s->peer_domain) == 0)
+        stream__out_primary_answer(s, st);
+    if (s->ctx->ops && s->ctx->ops->s2s_changed)
+        s->ctx->ops->s2s_changed(s->ctx->ops_arg, s);
+}
+
+/* An answer (valid, invalid, error) to a db:result or db:verify: ours if
+ * we asked, else logged and ignored (DB-12, DB-13). */
+static int
+s2s_db_answer(struct stream *s, const struct dialback_elem *e)
+{
+    if (e->kind == DIALBACK_VERIFY && s->initiating && s->ctx->ops &&
+        s->ctx->ops->db_verified) {
+        s->ctx->ops->db_verified(s->ctx->ops_arg, s, e);
+        return 0;
+    }
+    if (e->kind == DIALBACK_RESULT && dialback_out_answer(&s->db, e) == 0) {
+        result_answered(s, e);
+        return 0;
     }
     log_msg(s->ctx->log, LOG_INFO, s->conn,
-            "event=dialback-result sender=%s target=%s answer=%s%s%s", e->from,
-            e->to,
-            t == DIALBACK_T_VALID     ? "valid"
-            : t == DIALBACK_T_INVALID ? "invalid"
-                                      : "error",
-            t == DIALBACK_T_ERROR ? " cond=" : "",
-            t == DIALBACK_T_ERROR ? dialback_cond_name(cond) : "");
-    stream__send_take(s, dialback_reply(e, t, cond));
-    /* DB-05: an invalid key with nothing else valid ends the stream. */
-    if (t == DIALBACK_T_INVALID && !has_valid_pair(s) && !s->authenticated)
-        return stream__close(s, "dialback-invalid");
-    if (t == DIALBACK_T_VALID)
-        stream__set_state(s, STREAM_ST_SESSION);
+            "event=dialback-unsolicited kind=%s from=%s to=%s",
+            e->kind == DIALBACK_VERIFY ? "verify" : "result", e->from, e->to);
     return 0;
 }
 
@@ -165,10 +252,7 @@ s2s_dialback(struct stream *s, const struct stanza *el)
     if (dialback_parse(el, e, &sc) != 0) {
         rc = stream__fail(s, sc != SC_NONE ? sc : SC_BAD_FORMAT, NULL);
     } else if (e->type != DIALBACK_T_REQUEST) {
-        /* DB-12, DB-13: answers nobody asked for change nothing. */
-        log_msg(s->ctx->log, LOG_INFO, s->conn,
-                "event=dialback-unsolicited from=%s to=%s", e->from, e->to);
-        rc = 0;
+        rc = s2s_db_answer(s, e);
     } else if (e->kind == DIALBACK_RESULT) {
         rc = s2s_db_result(s, e);
     } else {
@@ -184,7 +268,9 @@ int
 stream__s2s_element(struct stream *s, struct stanza *el)
 {
     if (stanza_is(el, NS_BIDI, "bidi"))
-        return s2s_bidi(s);
+        return s->initiating
+                   ? stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL)
+                   : s2s_bidi(s);
     if (strcmp(stanza_ns(el), NS_DIALBACK) == 0)
         return s2s_dialback(s, el);
     return 1;
@@ -198,9 +284,44 @@ jid_domain_of(const struct stanza *st, const char *attr, struct jid *j)
     return v != NULL && jid_parse(j, v, strlen(v)) == 0;
 }
 
-/* CORE-10..12 (MUX.md §6.2, D-08): 'from' and 'to' present and valid,
- * the sender authorized on this stream (SASL, or a dialback pair for
- * exactly this target), the target served here. */
+/* May the peer send from domain fd to domain td on this stream? As
+ * receiving server (MUX.md §6.2, D-08): the SASL-authenticated stream
+ * 'from' to the stream 'to', or a dialback-verified pair. As initiating
+ * server with bidi (§6.3, §12.2 item 4): the inverse of what we proved,
+ * and pairs the peer verified with us on this stream. */
+static bool
+may_receive(const struct stream *s, const char *fd, const char *td)
+{
+    if (s->initiating) {
+        if (!s->bidi || s->state != STREAM_ST_SESSION)
+            return false;
+        if (s->authenticated && strcmp(fd, s->peer_domain) == 0 &&
+            strcmp(td, s->host->domain) == 0)
+            return true;
+        if (dialback_pairs_valid(&s->db, DIALBACK_OUT, td, fd))
+            return true;
+        return dialback_pairs_valid(&s->db, DIALBACK_IN, fd, td);
+    }
+    if (s->authenticated && strcmp(fd, jid_str(&s->jid)) == 0 &&
+        strcmp(td, s->host->domain) == 0)
+        return true;
+    return dialback_pairs_valid(&s->db, DIALBACK_IN, fd, td);
+}
+
+/* A sender the stream knows, so that a wrong target is the problem. */
+static bool
+known_sender(const struct stream *s, const char *fd)
+{
+    if (s->initiating)
+        return s->bidi && strcmp(fd, s->peer_domain) == 0;
+    return (s->authenticated && strcmp(fd, jid_str(&s->jid)) == 0) ||
+           dialback_pairs_get(&s->db, DIALBACK_IN, fd, s->host->domain) ==
+               DIALBACK_ST_VALID;
+}
+
+/* CORE-10..12, BIDI-09/10: 'from' and 'to' present and valid, the pair
+ * allowed on this stream (else invalid-from, or host-unknown when the
+ * sender is known but the target is not served here for it). */
 static int
 s2s_check_addresses(struct stream *s, const struct stanza *st)
 {
@@ -221,24 +342,15 @@ s2s_check_addresses(struct stream *s, const struct stanza *st)
     td[tn] = '\0';
     jid_fini(&from);
     jid_fini(&to);
-    bool sasl_ok = s->authenticated && strcmp(fd, jid_str(&s->jid)) == 0 &&
-                   strcmp(td, s->host->domain) == 0;
-    bool db_ok = dialback_pairs_valid(&s->db_in, DIALBACK_IN, fd, td);
-    if (!sasl_ok && !db_ok) {
-        bool known_sender =
-            (s->authenticated && strcmp(fd, jid_str(&s->jid)) == 0) ||
-            dialback_pairs_get(&s->db_in, DIALBACK_IN, fd, s->host->domain) ==
-                DIALBACK_ST_VALID;
-        if (config_host(s->ctx->cfg, td) == NULL || known_sender)
-            return stream__fail(s, SC_HOST_UNKNOWN, NULL);
-        return stream__fail(s, SC_INVALID_FROM, NULL);
-    }
-    return 0;
+    if (may_receive(s, fd, td))
+        return 0;
+    if (config_host(s->ctx->cfg, td) == NULL || known_sender(s, fd))
+        return stream__fail(s, SC_HOST_UNKNOWN, NULL);
+    return stream__fail(s, SC_INVALID_FROM, NULL);
 }
 
-/* A stanza on an authenticated s2s stream. Delivery of stanzas from other
- * servers arrives with federation routing (issue #4); until then they are
- * checked and logged as dropped. */
+/* A stanza on a negotiated s2s stream, either role: checked, then handed
+ * to the router. */
 int
 stream__s2s_session_element(struct stream *s, struct stanza *el)
 {
@@ -247,13 +359,13 @@ stream__s2s_session_element(struct stream *s, struct stanza *el)
         return rc;
     if (!stream__is_stanza(el))
         return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
+    if (s->state != STREAM_ST_SESSION)
+        return stream__fail(s, SC_NOT_AUTHORIZED, NULL);
     if (strcmp(stanza_ns(el), NS_SERVER) != 0)
         return stream__fail(s, SC_INVALID_NAMESPACE, NULL);
     if (s2s_check_addresses(s, el) != 0)
         return XE_CLOSED;
-    log_msg(
-        s->ctx->log, LOG_WARN, s->conn,
-        "event=s2s-stanza-dropped kind=%s reason=federation-routing-not-built",
-        stanza_name(el));
+    if (s->ctx->ops && s->ctx->ops->stanza)
+        s->ctx->ops->stanza(s->ctx->ops_arg, s, el);
     return 0;
 }

@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: MIT */
+/* route_s2s.c -- stanzas to other servers: the domain-pair route table,
+ * queues while a stream is set up, bounces, and dialback verification
+ * through the authoritative server (RFC 6120 §8.3, §10.4; XEP-0220;
+ * MUX.md §6.5, §11, §12.2). */
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "route/route_int.h"
+
+/* --- streams the router knows ------------------------------------------- */
+
+void
+router_s2s_attach(struct router *r, struct stream *s)
+{
+    if (s->route_data != NULL)
+        return;
+    struct route_link *l = x_calloc(1, sizeof(*l));
+    l->s = s;
+    /* Oldest first: §6.5 prefers the oldest stream that may carry a pair. */
+    l->prev = r->s2s_tail;
+    if (r->s2s_tail)
+        r->s2s_tail->next = l;
+    else
+        r->s2s_head = l;
+    r->s2s_tail = l;
+    s->route_data = l;
+    s->bound = true;
+}
+
+static uint64_t
+now_ms(const struct router *r)
+{
+    return r->s2s_ops && r->s2s_ops->now ? r->s2s_ops->now(r->s2s_arg) : 0;
+}
+
+/* --- pairs ---------------------------------------------------------------- */
+
+static size_t
+pair_key(char *k, const char *sender, const char *target)
+{
+    size_t a = strlen(sender), b = strlen(target);
+    memcpy(k, sender, a);
+    k[a] = ' ';
+    memcpy(k + a + 1, target, b);
+    k[a + 1 + b] = '\0';
+    return a + 1 + b;
+}
+
+static struct route_pair *
+pair_get(struct router *r, const char *sender, const char *target, bool make)
+{
+    char k[2 * JID_DOMAIN_BUFSZ + 2];
+    size_t n = pair_key(k, sender, target);
+    struct route_pair *p = (struct route_pair *)route__tab_find(&r->pairs, k, n);
+    if (p != NULL || !make)
+        return p;
+    p = x_calloc(1, sizeof(*p));
+    p->key = x_strndup(k, n);
+    p->klen = n;
+    p->sender = x_strdup(sender);
+    p->target = x_strdup(target);
+    route__tab_insert(&r->pairs, &p->node, p->key, p->klen);
+    return p;
+}
+
+static void
+pair_free(struct route_pair *p)
+{
+    for (size_t i = 0; i < p->qn; i++)
+        stanza_unref(p->q[(p->qhead + i) % p->qcap]);
+    x_free(p->q);
+    x_free(p->key);
+    x_free(p->sender);
+    x_free(p->target);
+    x_free(p);
+}
+
+/* Put p on carrier s (NULL: on none). */
+static void
+pair_attach(struct route_pair *p, struct stream *s)
+{
+    struct route_link *l = s ? s->route_data : NULL;
+    if (p->carrier != NULL) {
+        struct route_link *old = p->carrier->route_data;
+        struct route_pair **pp = &old->pairs;
+        while (*pp && *pp != p)
+            pp = &(*pp)->next_on;
+        if (*pp)
+            *pp = p->next_on;
+        p->next_on = NULL;
+        p->carrier = NULL;
+    }
+    if (l == NULL)
+        return;
+    p->carrier = s;
+    p->next_on = l->pairs;
+    l->pairs = p;
+}
+
+static bool
+queue_push(struct route_pair *p, struct stanza *st)
+{
+    if (p->qn == ROUTE_S2S_QUEUE_MAX)
+        return false;
+    if (p->qn == p->qcap) {
+        size_t ncap = p->qcap ? 2 * p->qcap : 16;
+        struct stanza **nq = x_calloc(ncap, sizeof(struct stanza *));
+        for (size_t i = 0; i < p->qn; i++)
+            nq[i] = p->q[(p->qhead + i) % p->qcap];
+        x_free(p->q);
+        p->q = nq;
+        p->qcap = ncap;
+        p->qhead = 0;
+    }
+    p->q[(p->qhead + p->qn) % p->qcap] = stanza_ref(st);
+    p->qn++;
+    return true;
+}
+
+static struct stanza *
+queue_pop(struct route_pair *p)
+{
+    if (p->qn == 0)
+        return NULL;
+    struct stanza *st = p->q[p->qhead];
+    p->qhead = (p->qhead + 1) % p->qcap;
+    p->qn--;
+    return st;
+}
+
+/* --- bounces ---------------------------------------------------------------- */
+
+static void dispatch_remote_reply(struct router *r, struct stanza *st);
+
+/* Tell the local sender of st that it could not be delivered (RFC 6120
+ * §8.3); errors are never answered with errors, nor IQ results with
+ * anything (RFC 6120 §8.2.3). */
+static void
+bounce(struct router *r, const struct stanza *st, enum stanza_cond c)
+{
+    const char *type = stanza_attr(st, "type");
+    if (type != NULL &&
+        (strcmp(type, "error") == 0 ||
+         (strcmp(type, "result") == 0 && strcmp(stanza_name(st), "iq") == 0)))
+        return;
+    struct stanza *e = stanza_error_reply(st, c, NULL);
+    dispatch_remote_reply(r, e);
+    stanza_unref(e);
+}
+
+static void
+pair_bounce_all(struct router *r, struct route_pair *p, enum stanza_cond c)
+{
+    if (p->qn > 0)
+        log_msg(r->log, LOG_INFO, 0,
+                "event=s2s-bounce sender=%s target=%s stanzas=%zu cond=%s",
+                p->sender, p->target, p->qn, stanza_cond_name(c));
+    struct stanza *st;
+    while ((st = queue_pop(p)) != NULL) {
+        bounce(r, st, c);
+        stanza_unref(st);
+    }
+}
+
+/* Drop a pair that has no stream and nothing queued. */
+static void
+pair_maybe_free(struct router *r, struct route_pair *p)
+{
+    if (p->carrier != NULL || p->qn > 0)
+        return;
+    route__tab_remove(&r->pairs, &p->node);
+    route__tab_shrink(&r->pairs);
+    pair_free(p);
+}
+
+/* --- choosing a stream (MUX.md §6.5 without mux) ---------------------------- */
+
+static void pair_flush(struct router *r, struct route_pair *p);
+
+/* Give p a carrier: a stream that may carry it or will once negotiated;
+ * else sender piggybacking on a stream to the same target; else a new
+ * stream. Returns false (after bouncing the queue) if none can be had. */
+static bool
+pair_place(struct router *r, struct route_pair *p, const struct stream *skip)
+{
+    p->requested = false;
+    p->since = now_ms(r);
+    for (struct route_link *l = r->s2s_head; l; l = l->next) {
+        if (l->s == skip)
+            continue;
+        enum stream_pair sp = stream_s2s_pair(l->s, p->sender, p->target, NULL);
+        if (sp == STREAM_PAIR_READY || sp == STREAM_PAIR_PENDING) {
+            pair_attach(p, l->s);
+            return true;
+        }
+    }
+    for (struct route_link *l = r->s2s_head; l; l = l->next) {
+        struct stream *s = l->s;
+        if (s == skip || !s->initiating || stream_finished(s) ||
+            strcmp(s->peer_domain, p->target) != 0 ||
+            stream_s2s_pair(s, p->sender, p->target, NULL) != STREAM_PAIR_NONE)
+            continue;
+        int rc = stream_s2s_request(s, p->sender, p->target);
+        if (rc == 0 || rc == XE_STATE) {
+            /* Asked now, or asked once the stream is negotiated. */
+            p->requested = rc == 0;
+            pair_attach(p, s);
+            return true;
+        }
+    }
+    const struct cfg_host *h = config_host(r->cfg, p->sender);
+    struct stream *s = NULL;
+    if (h != NULL && r->s2s_ops && r->s2s_ops->connect)
+        s = r->s2s_ops->connect(r->s2s_arg, h, p->target);
+    if (s == NULL || s->route_data == NULL) {
+        pair_bounce_all(r, p, XC_REMOTE_SERVER_NOT_FOUND);
+        return false;
+    }
+    pair_attach(p, s);
+    return true;
+}
+
+/* Send what waits for p while its carrier takes it. */
+static void
+pair_flush(struct router *r, struct route_pair *p)
+{
+    (void)r;
+    struct stanza *st;
+    while (p->carrier && (st = queue_pop(p)) != NULL) {
+        if (stream_deliver(p->carrier, st) != 0)
+            log_msg(r->log, LOG_DEBUG, p->carrier->conn,
+                    "event=route action=deliver-failed target=%s", p->target);
+        stanza_unref(st);
+    }
+}
+
+void
+route__s2s_send(struct router *r,
+                struct stanza *st,
+                const char *sender,
+                const char *target)
+{
+    struct route_pair *p = pair_get(r, sender, target, true);
+    if (p->carrier != NULL && p->qn == 0 &&
+        stream_s2s_pair(p->carrier, sender, target, NULL) ==
+            STREAM_PAIR_READY) {
+        if (stream_deliver(p->carrier, st) == 0)
+            return;
+        pair_attach(p, NULL); /* it broke under us: find another */
+    }
+    if (p->carrier != NULL && stream_finished(p->carrier))
+        pair_attach(p, NULL);
+    if (!queue_push(p, st)) {
+        log_msg(r->log, LOG_INFO, 0,
+                "event=limit what=s2s-queue sender=%s target=%s max=%d",
+                sender, target, ROUTE_S2S_QUEUE_MAX);
+        bounce(r, st, XC_RESOURCE_CONSTRAINT);
+        return;
+    }
+    if (p->carrier == NULL && !pair_place(r, p, NULL)) {
+        pair_maybe_free(r, p);
+        return;
+    }
+    if (stream_s2s_pair(p->carrier, sender, target, NULL) == STREAM_PAIR_READY)
+        pair_flush(r, p);
+}
+
+/* --- what streams tell the router -------------------------------------------- */
+
+/* Pending db:verify requests for out that can go now. */
+static void
+verifies_send(struct router *r, struct stream *out)
+{
+    for (struct route_verify *v = r->verifies; v; v = v->next) {
+        if (v->out != out || v->sent)
+            continue;
+        if (stream_db_verify(out, v->target, v->sender, v->id, v->key) == 0)
+            v->sent = true;
+    }
+}
+
+void
+router_s2s_changed(struct router *r, struct stream *s)
+{
+    struct route_link *l = s->route_data;
+    if (l == NULL)
+        return;
+    if (s->can_verify)
+        verifies_send(r, s);
+    struct route_pair *p = l->pairs;
+    while (p != NULL) {
+        struct route_pair *next = p->next_on;
+        enum stanza_cond cond = XC_NONE;
+        enum stream_pair sp = stream_s2s_pair(s, p->sender, p->target, &cond);
+        if (sp == STREAM_PAIR_READY) {
+            pair_flush(r, p);
+        } else if (sp == STREAM_PAIR_NONE && s->state == STREAM_ST_SESSION) {
+            int rc = stream_s2s_request(s, p->sender, p->target);
+            if (rc == 0) {
+                p->requested = true;
+                p->since = now_ms(r);
+            } else {
+                pair_attach(p, NULL);
+                if (!pair_place(r, p, s))
+                    pair_maybe_free(r, p);
+            }
+        } else if (sp == STREAM_PAIR_FAILED) {
+            pair_attach(p, NULL);
+            if (cond == XC_NONE) {
+                /* Piggybacking refused: a stream of the pair's own. */
+                if (!pair_place(r, p, s))
+                    pair_maybe_free(r, p);
+            } else {
+                pair_bounce_all(r, p, cond);
+                pair_maybe_free(r, p);
+            }
+        }
+        p = next;
+    }
+}
+
+/* s is gone (or going): its pairs find other streams once, or bounce
+ * (MUX.md §11); its verifications fail. */
+void
+router_s2s_gone(struct router *r, struct stream *s)
+{
+    struct route_link *l = s->route_data;
+    if (l == NULL)
+        return;
+    struct route_pair *p = l->pairs;
+    while (p != NULL) {
+        struct route_pair *next = p->next_on;
+        pair_attach(p, NULL);
+        if (p->qn > 0 && s->authenticated && !p->retried) {
+            p->retried = true;
+            if (!pair_place(r, p, s))
+                pair_maybe_free(r, p);
+        } else {
+            pair_bounce_all(r, p, s->fail_cond != XC_NONE
+                                      ? s->fail_cond
+                                      : XC_REMOTE_SERVER_TIMEOUT);
+            pair_maybe_free(r, p);
+        }
+        p = next;
+    }
+    struct route_verify **vp = &r->verifies;
+    while (*vp) {
+        struct route_verify *v = *vp;
+        if (v->in == s || v->out == s) {
+            *vp = v->next;
+            if (v->out == s)
+                stream_db_complete(v->in, v->sender, v->target,
+                                   DIALBACK_T_ERROR,
+                                   DIALBACK_C_REMOTE_CONNECTION_FAILED);
+            x_free(v);
+            continue;
+        }
+        vp = &v->next;
+    }
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        r->s2s_head = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    else
+        r->s2s_tail = l->prev;
+    x_free(l);
+    s->route_data = NULL;
+}
+
+/* --- dialback verification (we are the receiving server) ------------------- */
+
+/* An outgoing stream from local to remote that can carry db:verify, or a
+ * new one (never the stream the db:result came on, DB-15). */
+static struct stream *
+verify_carrier(struct router *r, const char *local, const char *remote)
+{
+    for (struct route_link *l = r->s2s_head; l; l = l->next) {
+        struct stream *s = l->s;
+        if (s->initiating && !stream_finished(s) &&
+            strcmp(s->peer_domain, remote) == 0 &&
+            strcmp(s->host->domain, local) == 0)
+            return s;
+    }
+    const struct cfg_host *h = config_host(r->cfg, local);
+    if (h == NULL || r->s2s_ops == NULL || r->s2s_ops->connect == NULL)
+        return NULL;
+    struct stream *s = r->s2s_ops->connect(r->s2s_arg, h, remote);
+    return s && s->route_data ? s : NULL;
+}
+
+void
+router_s2s_verify(struct router *r,
+                  struct stream *in,
+                  const struct dialback_elem *e)
+{
+    struct stream *out = verify_carrier(r, e->to, e->from);
+    if (out == NULL) {
+        stream_db_complete(in, e->from, e->to, DIALBACK_T_ERROR,
+                           DIALBACK_C_REMOTE_CONNECTION_FAILED);
+        return;
+    }
+    struct route_verify *v = x_calloc(1, sizeof(*v));
+    v->in = in;
+    v->out = out;
+    memcpy(v->sender, e->from, sizeof(v->sender));
+    memcpy(v->target, e->to, sizeof(v->target));
+    memcpy(v->key, e->key, e->key_len + 1);
+    memcpy(v->id, in->id, sizeof(v->id));
+    v->since = now_ms(r);
+    v->next = r->verifies;
+    r->verifies = v;
+    if (out->can_verify)
+        verifies_send(r, out);
+}
+
+void
+router_s2s_verified(struct router *r,
+                    struct stream *out,
+                    const struct dialback_elem *ans)
+{
+    /* The answer comes from the originating domain to us: its 'from' is
+     * the sender, its 'to' the target, its id the incoming stream's. */
+    for (struct route_verify **vp = &r->verifies; *vp; vp = &(*vp)->next) {
+        struct route_verify *v = *vp;
+        if (v->out != out || !v->sent || strcmp(v->sender, ans->from) != 0 ||
+            strcmp(v->target, ans->to) != 0 || strcmp(v->id, ans->id) != 0)
+            continue;
+        *vp = v->next;
+        stream_db_complete(v->in, v->sender, v->target, ans->type, ans->cond);
+        x_free(v);
+        return;
+    }
+    log_msg(r->log, LOG_INFO, out->conn,
+            "event=dialback-unsolicited kind=verify from=%s to=%s", ans->from,
+            ans->to);
+}
+
+/* --- the clock --------------------------------------------------------------- */
+
+void
+router_s2s_tick(struct router *r)
+{
+    uint64_t now = now_ms(r);
+    uint64_t limit = r->cfg->timeouts.dialback;
+    size_t slot = 0;
+    struct rtab_node *nd = route__tab_next(&r->pairs, &slot, NULL);
+    /* Timing a pair out may change the table: collect first. */
+    struct route_pair *late = NULL;
+    while (nd != NULL) {
+        struct route_pair *p = (struct route_pair *)nd;
+        if (p->carrier && p->requested && now - p->since >= limit &&
+            stream_s2s_pair(p->carrier, p->sender, p->target, NULL) ==
+                STREAM_PAIR_PENDING) {
+            p->late_next = late;
+            late = p;
+        }
+        nd = route__tab_next(&r->pairs, &slot, nd);
+    }
+    while (late != NULL) {
+        struct route_pair *p = late;
+        late = p->late_next;
+        /* DB-17: treated as an error; s2s_changed bounces the queue. */
+        stream_s2s_timeout(p->carrier, p->sender, p->target);
+    }
+    struct route_verify **vp = &r->verifies;
+    while (*vp) {
+        struct route_verify *v = *vp;
+        if (now - v->since < limit) {
+            vp = &v->next;
+            continue;
+        }
+        *vp = v->next;
+        stream_db_complete(v->in, v->sender, v->target, DIALBACK_T_ERROR,
+                           DIALBACK_C_REMOTE_SERVER_TIMEOUT);
+        x_free(v);
+    }
+}
+
+void
+route__s2s_free(struct router *r)
+{
+    size_t slot = 0;
+    struct rtab_node *nd = route__tab_next(&r->pairs, &slot, NULL);
+    while (nd != NULL) {
+        struct rtab_node *next = route__tab_next(&r->pairs, &slot, nd);
+        pair_free((struct route_pair *)nd);
+        nd = next;
+    }
+    route__tab_fini(&r->pairs);
+    while (r->verifies) {
+        struct route_verify *v = r->verifies;
+        r->verifies = v->next;
+        x_free(v);
+    }
+    while (r->s2s_head) {
+        struct route_link *l = r->s2s_head;
+        r->s2s_head = l->next;
+        l->s->route_data = NULL;
+        x_free(l);
+    }
+    r->s2s_tail = NULL;
+}
+
+/* A reply or bounce from a remote entity to a local one: routed as if it
+ * had come in over s2s. */
+static void
+dispatch_remote_reply(struct router *r, struct stanza *st)
+{
+    route__dispatch(r, NULL, NULL, st);
+}
+
+void
+router_set_s2s(struct router *r, const struct router_s2s_ops *ops, void *arg)
+{
+    r->s2s_ops = ops;
+    r->s2s_arg = arg;
+}
