@@ -47,19 +47,40 @@ def free_port(addr="127.0.0.1"):
     return port
 
 
+def host_config(h):
+    """One hosts[] group: h is a domain, or a dict of its keys (domain,
+    cert, key, ...; strings and booleans)."""
+    if isinstance(h, str):
+        h = {"domain": h}
+    items = []
+    for k, v in h.items():
+        if isinstance(v, bool):
+            v = "true" if v else "false"
+        else:
+            v = '"%s"' % v
+        items.append(f"{k} = {v};")
+    return "  { " + " ".join(items) + " }"
+
+
 class Server:
-    """An xmuxd process with its own config and state dir."""
+    """An xmuxd process with its own config and state dir. hosts holds
+    domains or dicts of hosts[] keys (see host_config); ports may fix
+    the port of a listener kind ({"s2s": 5269}), the others are free
+    ports picked at random."""
 
     def __init__(self, hosts=("localhost", "montague.example"),
-                 negotiation=60, extra="", addr="127.0.0.1", c2s_extra=""):
+                 negotiation=60, extra="", addr="127.0.0.1", c2s_extra="",
+                 ports=None):
         self.dir = tempfile.mkdtemp(prefix="xmux-sys-")
         self.addr = addr
-        self.c2s_port = free_port(addr)
-        self.c2s_tls_port = free_port(addr)
-        self.s2s_port = free_port(addr)
-        self.hosts = hosts
+        ports = ports or {}
+        self.c2s_port = ports.get("c2s") or free_port(addr)
+        self.c2s_tls_port = ports.get("c2s-tls") or free_port(addr)
+        self.s2s_port = ports.get("s2s") or free_port(addr)
+        self.hosts = tuple(h if isinstance(h, str) else h["domain"]
+                           for h in hosts)
         self.binary = os.environ.get("XMUXD", "xmuxd")
-        hosts_cfg = ",\n".join('  { domain = "%s"; }' % h for h in hosts)
+        hosts_cfg = ",\n".join(host_config(h) for h in hosts)
         self.config = os.path.join(self.dir, "xmux.conf")
         with open(self.config, "w") as f:
             f.write(f"""state_dir = "{self.dir}/state";
