@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* xmuxctl.c -- administration tool: add, change, delete and list accounts. */
+/* xmuxctl.c -- administration tool: accounts, and a running xmuxd's streams. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -44,6 +46,7 @@ usage(FILE *f)
             "  user passwd JID   set a new password for an account\n"
             "  user del JID      delete an account\n"
             "  user list HOST    list the accounts of a host\n"
+            "  connections       list the streams of the running xmuxd\n"
             "options:\n"
             "  --config FILE     configuration file (default: the embedded\n"
             "                    configuration, state in $XMUX_STATE_DIR or\n"
@@ -421,6 +424,173 @@ run(const struct command *cmd, const char *arg, const char *cfg_path)
     return rc == 0 ? 0 : 1;
 }
 
+/* --- commands to the running xmuxd (docs/control.md) ------------------- */
+
+/* How long xmuxd may take to answer. */
+#define CONTROL_TIMEOUT_S 30
+
+/* Connect to xmuxd's control socket at path; -1 with a message if none
+ * listens there. */
+static int
+control_connect(const char *path)
+{
+    struct sockaddr_un sa;
+    size_t n = strlen(path);
+    if (n >= sizeof(sa.sun_path)) {
+        /* config_load refuses such paths; never cut one. */
+        fprintf(stderr, "xmuxctl: %s: path too long for a Unix socket\n", path);
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, n + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fprintf(stderr, "xmuxctl: socket: %s\n", strerror(errno));
+        return -1;
+    }
+    int rc;
+    do {
+        rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+        fprintf(stderr,
+                "xmuxctl: cannot connect to %s: %s (is xmuxd running?)\n", path,
+                strerror(errno));
+        close(fd);
+        return -1;
+    }
+    struct timeval tv = {.tv_sec = CONTROL_TIMEOUT_S};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+static int
+send_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Longest answer line accepted (xmuxd writes at most 4 MiB). */
+#define CONTROL_LINE_MAX ((size_t)8 << 20)
+
+/* One line of the answer: "error ..." goes to standard error and makes
+ * the command fail; any other line to standard output. */
+static int
+print_line(const struct buf *line)
+{
+    const char *p = buf_ptr(line);
+    if (strncmp(p, "error ", 6) == 0) {
+        fprintf(stderr, "xmuxctl: xmuxd answered: %s", p + 6);
+        return 1;
+    }
+    fwrite(p, 1, buf_len(line), stdout);
+    return 0;
+}
+
+/* Split n bytes of the answer into lines and print the complete ones;
+ * the rest waits in line. Returns 0, 1 after an error line, or -1 if a
+ * line is too long (message printed). */
+static int
+feed_answer(struct buf *line, const char *p, size_t n, const char *path)
+{
+    int rc = 0;
+    const char *end = p + n;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t k = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+        if (buf_append(line, p, k) != 0) {
+            fprintf(stderr, "xmuxctl: %s: answer line too long\n", path);
+            return -1;
+        }
+        p += k;
+        if (nl) {
+            rc |= print_line(line);
+            buf_reset(line);
+        }
+    }
+    return rc;
+}
+
+/* Copy the answer, line by line, until xmuxd closes the connection. */
+static int
+print_answer(int fd, const char *path)
+{
+    struct buf line;
+    buf_init(&line, CONTROL_LINE_MAX);
+    int rc = 0;
+    for (;;) {
+        char chunk[4096];
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            fprintf(stderr, "xmuxctl: %s: %s\n", path,
+                    errno == EAGAIN ? "no answer from xmuxd" : strerror(errno));
+        if (n <= 0) {
+            rc |= n < 0;
+            break;
+        }
+        int r = feed_answer(&line, chunk, (size_t)n, path);
+        if (r < 0) {
+            rc = 1;
+            break;
+        }
+        rc |= r;
+    }
+    if (rc == 0 && buf_len(&line) > 0) {
+        fprintf(stderr, "xmuxctl: %s: answer cut short\n", path);
+        rc = 1;
+    }
+    buf_fini(&line);
+    close(fd);
+    return rc;
+}
+
+/* Send one command line to the xmuxd of the configuration; print what
+ * it answers. */
+static int
+run_control(const char *cfg_path, const char *cmd)
+{
+    struct config *cfg = NULL;
+    if (load_config(cfg_path, &cfg) != 0)
+        return 1;
+    const char *path = cfg->control_socket;
+    int rc = 1;
+    int fd = control_connect(path);
+    if (fd >= 0) {
+        int e = send_all(fd, cmd, strlen(cmd));
+        if (e == 0) {
+            rc = print_answer(fd, path);
+        } else {
+            fprintf(stderr, "xmuxctl: %s: %s\n", path, strerror(-e));
+            close(fd);
+        }
+    }
+    config_free(cfg);
+    if (fflush(stdout) != 0 && rc == 0) {
+        fprintf(stderr, "xmuxctl: standard output: %s\n", strerror(errno));
+        rc = 1;
+    }
+    return rc;
+}
+
+static int
+run_connections(const char *cfg_path)
+{
+    return run_control(cfg_path, "connections\n");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -448,6 +618,8 @@ main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    if (argc - optind == 1 && strcmp(argv[optind], "connections") == 0)
+        return run_connections(path);
     const struct command *cmd = find_command(argc - optind, argv + optind);
     if (cmd == NULL) {
         usage(stderr);

@@ -16,6 +16,7 @@
 
 struct listener;
 struct conn;
+struct control;
 
 /* One server: one loop, its listeners and connections. */
 struct server {
@@ -45,6 +46,7 @@ struct server {
     struct throttle fail_ip;      /* failed logins per source address */
     struct throttle fail_account; /* failed logins per account */
     struct resolver *resolver;    /* s2s targets (c-ares) */
+    struct control *control;      /* the control socket (control.c) */
 };
 
 /* Set up the server on loop; cfg is borrowed. Loads (or, for hosts
@@ -53,8 +55,9 @@ struct server {
  * with one line in err. */
 int server_init(struct server *srv, uv_loop_t *loop, const struct config *cfg,
                 struct buf *err);
-/* Bind and listen on every configured address. Errors are logged with the
- * listener's config line; returns the first error. */
+/* Bind the control socket (docs/control.md), then listen on every
+ * configured address. Errors are logged with the listener's config line;
+ * returns the first error. */
 int server_listen(struct server *srv);
 /* Begin a clean shutdown: stop accepting, send <system-shutdown/> on every
  * stream, and close the handles once they are flushed (or after the

@@ -85,6 +85,22 @@ void server__conn_link(struct server *srv, struct conn *c);
 void server__conn_unlink(struct server *srv, struct conn *c);
 void server__conn_gone(struct server *srv);
 
+/* describe.c: append one key=value line about c, ending in '\n', to out
+ * (docs/control.md); a line cut by out's limit lacks the '\n'. */
+void conn__describe(const struct conn *c, struct buf *out);
+
+/* control.c: the control socket xmuxctl talks to (docs/control.md). */
+/* Set up the control state (nothing is opened yet). */
+void server__control_init(struct server *srv);
+/* Bind cfg->control_socket (mode 0600, replacing a stale socket) and
+ * listen. Returns 0, or an error after logging it (another xmuxd is
+ * listening there: -EADDRINUSE). */
+int server__control_listen(struct server *srv);
+/* Close the socket (libuv unlinks the path) and every control client. */
+void server__control_stop(struct server *srv);
+/* Free the control state; after the loop has ended. */
+void server__control_fini(struct server *srv);
+
 /* services.c: the account store and the router, and the stream_ops that
  * connect streams to them. */
 extern const struct stream_ops server__stream_ops;

@@ -112,6 +112,7 @@ server_init(struct server *srv,
     uv_timer_start(&srv->idle_sweep, on_idle_sweep, IDLE_SWEEP_MS,
                    IDLE_SWEEP_MS);
     uv_unref((uv_handle_t *)&srv->idle_sweep);
+    server__control_init(srv);
 
     srv->tls = tls_ctx_new(cfg->tls_ca_file, err);
     if (srv->tls == NULL || load_certs(srv, err) != 0)
@@ -298,9 +299,13 @@ listener_start(struct server *srv,
 int
 server_listen(struct server *srv)
 {
+    /* The control socket first: it also finds a running xmuxd. */
+    int rc = server__control_listen(srv);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < srv->cfg->nlisten; i++) {
         const struct cfg_listen *cl = &srv->cfg->listen[i];
-        int rc = listener_start(srv, &srv->listeners[srv->nlisteners], cl);
+        rc = listener_start(srv, &srv->listeners[srv->nlisteners], cl);
         srv->nlisteners++;
         if (rc < 0)
             return rc;
@@ -327,6 +332,7 @@ server_stop(struct server *srv)
         if (srv->listeners[i].active &&
             !uv_is_closing((uv_handle_t *)&srv->listeners[i].tcp))
             uv_close((uv_handle_t *)&srv->listeners[i].tcp, NULL);
+    server__control_stop(srv);
     /* conn__shutdown may close a conn and unlink it: walk with care. */
     struct conn *c = srv->conns;
     while (c) {
@@ -350,6 +356,7 @@ void
 server_fini(struct server *srv)
 {
     server__services_fini(srv);
+    server__control_fini(srv);
     sasl_server_free(srv->sasl);
     tls_ctx_free(srv->tls);
     x_free(srv->listeners);

@@ -20,6 +20,9 @@ check_config(const struct config *cfg)
     if (cfg->nlisten == 0 || cfg->nhosts == 0 || cfg->state_dir == NULL ||
         cfg->tls_ca_file == NULL)
         abort();
+    /* It must fit a sockaddr_un (sun_path is 108 bytes on Linux). */
+    if (cfg->control_socket == NULL || strlen(cfg->control_socket) > 107)
+        abort();
     for (size_t i = 0; i < cfg->nlisten; i++)
         if (cfg->listen[i].port == 0 || cfg->listen[i].address == NULL)
             abort();

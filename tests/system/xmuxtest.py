@@ -70,6 +70,7 @@ class Server:
 
     def __init__(self, hosts=("localhost", "montague.example"),
                  negotiation=60, extra="", addr="127.0.0.1", c2s_extra="",
+                 timeouts="",
                  ports=None):
         self.dir = tempfile.mkdtemp(prefix="xmux-sys-")
         self.addr = addr
@@ -91,7 +92,7 @@ listen = ( {{ kind = "c2s"; address = "{addr}"; port = {self.c2s_port}; }},
 hosts = (
 {hosts_cfg}
 );
-timeouts = {{ negotiation = {negotiation}; close_wait = 2; }};
+timeouts = {{ negotiation = {negotiation}; close_wait = 2; {timeouts} }};
 {extra}
 """)
         self.log_path = os.path.join(self.dir, "xmuxd.log")

@@ -600,6 +600,90 @@ test_config_relative_paths(void **state)
     buf_fini(&err);
 }
 
+/* A path of n bytes: "/" and n - 1 times 'p'. */
+static const char *
+long_path(char *dst, size_t n)
+{
+    dst[0] = '/';
+    memset(dst + 1, 'p', n - 1);
+    dst[n] = '\0';
+    return dst;
+}
+
+static void
+test_config_control_socket(void **state)
+{
+    (void)state;
+    /* Absent: state_dir/xmuxd.sock. */
+    struct config *cfg = load_ok(MIN);
+    assert_string_equal(cfg->control_socket, "/var/lib/xmux/xmuxd.sock");
+    config_free(cfg);
+    cfg = load_ok(MIN "state_dir = \"/srv/x/\";\n");
+    assert_string_equal(cfg->control_socket, "/srv/x/xmuxd.sock");
+    config_free(cfg);
+    cfg = load_ok(MIN "control_socket = \"/run/xmux/ctl\";\n");
+    assert_string_equal(cfg->control_socket, "/run/xmux/ctl");
+    config_free(cfg);
+    /* Relative: against the config file's directory, as state_dir. */
+    char cwd[4096], want[4200];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    (void)snprintf(want, sizeof(want), "%s/ctl.sock", cwd);
+    cfg = load_ok(MIN "control_socket = \"ctl.sock\";\n");
+    assert_string_equal(cfg->control_socket, want);
+    config_free(cfg);
+
+    /* sun_path holds 107 bytes and a NUL: at the limit and one past. */
+    char p[200], text[512];
+    (void)snprintf(text, sizeof(text), MIN "control_socket =\n \"%s\";\n",
+                   long_path(p, 107));
+    cfg = load_ok(text);
+    assert_int_equal(strlen(cfg->control_socket), 107);
+    config_free(cfg);
+    (void)snprintf(text, sizeof(text), MIN "control_socket =\n \"%s\";\n",
+                   long_path(p, 108));
+    load_err(text, 3,
+             "control_socket: path too long for a Unix socket (108 bytes, "
+             "at most 107)");
+    /* The default is checked too, at state_dir's line; 96 + 11 = 107. */
+    (void)snprintf(text, sizeof(text), MIN "\nstate_dir = \"%s\";\n",
+                   long_path(p, 96));
+    cfg = load_ok(text);
+    assert_int_equal(strlen(cfg->control_socket), 107);
+    config_free(cfg);
+    (void)snprintf(text, sizeof(text), MIN "\nstate_dir = \"%s\";\n",
+                   long_path(p, 97));
+    load_err(text, 4,
+             "state_dir: too long for the default control_socket, "
+             "state_dir/xmuxd.sock (108 bytes, at most 107): set "
+             "control_socket");
+    /* ... which control_socket then avoids. */
+    (void)snprintf(text, sizeof(text),
+                   MIN "state_dir = \"%s\";\ncontrol_socket = \"/c\";\n", p);
+    cfg = load_ok(text);
+    assert_string_equal(cfg->control_socket, "/c");
+    config_free(cfg);
+
+    load_err(MIN "control_socket = \"\";\n", 3,
+             "control_socket: must not be empty");
+    load_err(MIN "control_socket = 1;\n", 3,
+             "control_socket: expected a string");
+
+    /* The embedded default follows the state directory it is given. */
+    struct buf err;
+    buf_init(&err, 1024);
+    assert_int_equal(config_load_default(NULL, &cfg, &err), 0);
+    assert_string_equal(cfg->control_socket, "./xmux-state/xmuxd.sock");
+    config_free(cfg);
+    assert_int_equal(config_load_default("/tmp/x", &cfg, &err), 0);
+    assert_string_equal(cfg->control_socket, "/tmp/x/xmuxd.sock");
+    config_free(cfg);
+    assert_int_equal(config_load_default(long_path(p, 97), &cfg, &err),
+                     XE_CONFIG);
+    assert_null(cfg);
+    assert_non_null(strstr(buf_ptr(&err), "(default): state_dir: too long"));
+    buf_fini(&err);
+}
+
 static void
 test_config_missing_file(void **state)
 {
@@ -878,6 +962,7 @@ main(void)
         cmocka_unit_test(test_config_host_domains),
         cmocka_unit_test(test_config_host_cert_key_pairs),
         cmocka_unit_test(test_config_relative_paths),
+        cmocka_unit_test(test_config_control_socket),
         cmocka_unit_test(test_config_missing_file),
         cmocka_unit_test(test_config_s2s_max_connections_per_peer),
         cmocka_unit_test(test_config_s2s_routes),

@@ -200,7 +200,14 @@ config_load_default(const char *state_dir, struct config **out, struct buf *err)
     x_free((*out)->state_dir);
     (*out)->state_dir =
         x_strdup(state_dir != NULL ? state_dir : DEFAULT_STATE_DIR);
-    return 0;
+    /* The default control socket follows the state directory. */
+    cx.cfg = *out;
+    rc = cfg__load_control(&cx, NULL);
+    if (rc != 0) {
+        config_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 void
@@ -229,6 +236,7 @@ config_free(struct config *cfg)
     x_free(cfg->s2s.resolver);
     x_free(cfg->tls_ca_file);
     x_free(cfg->state_dir);
+    x_free(cfg->control_socket);
     x_free(cfg->file);
     x_free(cfg);
 }

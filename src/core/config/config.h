@@ -63,6 +63,10 @@ struct cfg_timeouts {
 struct config {
     char *file; /* path loaded, or "(default)" */
     char *state_dir;
+    /* Where xmuxd takes xmuxctl's commands (docs/control.md): the
+     * resolved control_socket, else state_dir/xmuxd.sock. Always set, and
+     * short enough for a sockaddr_un. */
+    char *control_socket;
     enum log_level log_level;
     struct cfg_listen *listen;
     size_t nlisten;

@@ -373,18 +373,26 @@ router_s2s_gone(struct router *r, struct stream *s)
 
 /* --- dialback verification (we are the receiving server) ------------------- */
 
-/* An outgoing stream from local to remote that can carry db:verify, or a
- * new one (never the stream the db:result came on, DB-15). */
+/* An outgoing stream to remote that can carry db:verify (from local if
+ * there is one, else from any of our domains: XEP-0220 ties db:verify to
+ * no stream 'from'), or a new one from local (never the stream the
+ * db:result came on, DB-15). */
 static struct stream *
 verify_carrier(struct router *r, const char *local, const char *remote)
 {
+    struct stream *any = NULL;
     for (struct route_link *l = r->s2s_head; l; l = l->next) {
         struct stream *s = l->s;
-        if (s->initiating && !stream_finished(s) &&
-            strcmp(s->peer_domain, remote) == 0 &&
-            strcmp(s->host->domain, local) == 0)
+        if (!s->initiating || stream_finished(s) ||
+            strcmp(s->peer_domain, remote) != 0)
+            continue;
+        if (strcmp(s->host->domain, local) == 0)
             return s;
+        if (any == NULL)
+            any = s;
     }
+    if (any != NULL)
+        return any;
     const struct cfg_host *h = config_host(r->cfg, local);
     if (h == NULL || r->s2s_ops == NULL || r->s2s_ops->connect == NULL)
         return NULL;
@@ -452,9 +460,11 @@ router_s2s_tick(struct router *r)
     struct route_pair *late = NULL;
     while (nd != NULL) {
         struct route_pair *p = (struct route_pair *)nd;
-        if (p->carrier && p->requested && now - p->since >= limit &&
-            stream_s2s_pair(p->carrier, p->sender, p->target, NULL) ==
-                STREAM_PAIR_PENDING) {
+        /* A db:result out for the pair (its stream's own or a
+         * piggybacked one) and no answer yet. */
+        if (p->carrier && now - p->since >= limit &&
+            dialback_pairs_get(&p->carrier->db, DIALBACK_OUT, p->sender,
+                               p->target) == DIALBACK_ST_PENDING) {
             p->late_next = late;
             late = p;
         }

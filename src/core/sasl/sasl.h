@@ -113,7 +113,8 @@ enum sasl_status sasl_provide(struct sasl_session *s,
 const char *sasl_session_user(const struct sasl_session *s);
 /* The authorized identity after success: a bare JID. */
 const char *sasl_session_authzid(const struct sasl_session *s);
-/* The mechanism's name ("" for an unknown mechanism). */
+/* The mechanism's name ("" for an unknown mechanism): a static string,
+ * valid after the session is freed. */
 const char *sasl_session_mech(const struct sasl_session *s);
 /* After SASL_FAILURE: the condition and why. */
 enum sasl_cond sasl_session_cond(const struct sasl_session *s);

@@ -156,6 +156,8 @@ struct stream {
     bool tls;                  /* TLS is in force */
     struct tls_conn *tls_conn; /* borrowed from the I/O layer */
     bool authenticated;
+    /* The SASL mechanism that authenticated the peer (static), or NULL. */
+    const char *sasl_mech;
     unsigned headers;       /* header exchanges so far */
     char *first_to;         /* the 'to' of the first header (CORE-09) */
     char *tls_from;         /* the 'from' of the first post-TLS header */

@@ -172,6 +172,7 @@ sasl_succeeded(struct stream *s, const struct buf *out)
     log_msg(s->ctx->log, LOG_INFO, s->conn,
             "event=authenticated mech=%s jid=%s", sasl_session_mech(s->sasl),
             jid_str(&s->jid));
+    s->sasl_mech = sasl_session_mech(s->sasl);
     sasl_session_free(s->sasl);
     s->sasl = NULL;
     s->authenticated = true;

@@ -300,6 +300,7 @@ out_sasl(struct stream *s, struct stanza *el)
     if (stanza_is(el, NS_SASL, "success")) {
         s->authenticated = true;
         s->auth = STREAM_AUTH_SASL;
+        s->sasl_mech = "EXTERNAL";
         s->bidi_closed = true;
         log_msg(s->ctx->log, LOG_INFO, s->conn,
                 "event=sasl-success mech=EXTERNAL to=%s", s->peer_domain);

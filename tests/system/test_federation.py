@@ -1,0 +1,564 @@
+# SPDX-License-Identifier: MIT
+"""System tests: federation between two xmuxd, and xmuxd's initiating
+role against a scripted peer where exact bytes matter (CONFORMANCE.md
+CORE-24, DB-04/08/10/11/14/15/17, BIDI-06/09/10/11, and the delivery
+guarantees: queued stanzas flushed in order, bounces with the right
+stanza error, idle streams closed).
+
+Servers: montague.example (+ chat.montague.example) on one loopback
+address, capulet.example (+ rooms.capulet.example) on another. Each
+xmuxd reaches the other by a static route (s2s.routes); the resolver is
+pointed at a closed port so nothing ever leaves the machine."""
+
+import os
+import random
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+from xmuxtest import (NS_SASL, NS_STANZAS, NS_STREAM, NS_TLS, Client, Server,
+                      TestFailure, check, run)
+from test_c2s import login
+
+NS_DB = "jabber:server:dialback"
+NS_BIDI = "urn:xmpp:bidi"
+M, CM = "montague.example", "chat.montague.example"
+C, RC = "capulet.example", "rooms.capulet.example"
+
+CERTS = None
+
+
+def make_certs(d):
+    """A test CA, certificates for each side's domains (dNSName + SRV-ID),
+    and one for an unrelated domain."""
+    def sh(*args):
+        subprocess.run(args, check=True, capture_output=True, cwd=d)
+    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+       "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out",
+       "ca.crt", "-subj", "/CN=Federation Test CA", "-days", "2")
+    for name, doms in (("m", (M, CM)), ("c", (C, RC)),
+                       ("o", ("other.example",))):
+        sans = ",".join([f"DNS:{x}" for x in doms] +
+                        [f"otherName:1.3.6.1.5.5.7.8.7;IA5STRING:"
+                         f"_xmpp-server.{x}" for x in doms])
+        with open(os.path.join(d, f"{name}.cnf"), "w") as f:
+            f.write(f"subjectAltName={sans}\n"
+                    "extendedKeyUsage=serverAuth,clientAuth\n")
+        sh("openssl", "req", "-newkey", "ec", "-pkeyopt",
+           "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{name}.key",
+           "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        sh("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt",
+           "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.crt",
+           "-days", "2", "-extfile", f"{name}.cnf")
+
+
+def certs():
+    global CERTS
+    if CERTS is None:
+        CERTS = tempfile.mkdtemp(prefix="xmux-fed-certs-")
+        make_certs(CERTS)
+    return CERTS
+
+
+def loopback_pair():
+    """Two fresh loopback addresses, so parallel tests never meet."""
+    x, y = random.randint(16, 250), random.randint(16, 250)
+    return f"127.{x}.{y}.2", f"127.{x}.{y}.3"
+
+
+def s2s_block(routes, extra=""):
+    r = ", ".join(f'{{ domain = "{d}"; host = "{h}"; port = {p}; }}'
+                  for d, h, p in routes)
+    return (f's2s = {{ resolver = "127.0.0.1:1"; routes = ( {r} ); '
+            f'{extra} }};\n')
+
+
+def hosts_of(names, cert):
+    d = certs()
+    if cert is None:
+        return names
+    return tuple({"domain": n, "cert": f"{d}/{cert}.crt",
+                  "key": f"{d}/{cert}.key"} for n in names)
+
+
+class Pair:
+    """xmuxd A (montague side) and B (capulet side), routed to each other."""
+
+    def __init__(self, ca=True, a_s2s="", b_s2s="", timeouts=""):
+        """timeouts: extra members of both servers' timeouts group."""
+        self.aaddr, self.baddr = loopback_pair()
+        tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n' if ca else ""
+        ports_a = {"s2s": random.randint(20000, 60000)}
+        ports_b = {"s2s": random.randint(20000, 60000)}
+        cm, cc = ("m", "c") if ca else (None, None)
+        routes_a = [(C, self.baddr, ports_b["s2s"]),
+                    (RC, self.baddr, ports_b["s2s"])]
+        routes_b = [(M, self.aaddr, ports_a["s2s"]),
+                    (CM, self.aaddr, ports_a["s2s"])]
+        self.a = Server(hosts=hosts_of((M, CM), cm), addr=self.aaddr,
+                        ports=ports_a, timeouts=timeouts,
+                        extra=tls + s2s_block(routes_a, a_s2s))
+        self.b = Server(hosts=hosts_of((C, RC), cc), addr=self.baddr,
+                        ports=ports_b, timeouts=timeouts,
+                        extra=tls + s2s_block(routes_b, b_s2s))
+        for u in ("romeo@" + M, "benvolio@" + CM):
+            self.a.add_user(u, "pw")
+        for u in ("juliet@" + C, "nurse@" + RC):
+            self.b.add_user(u, "pw")
+        self.a.start()
+        self.b.start()
+
+    def conns(self):
+        """Established TCP connections between the two addresses."""
+        out = subprocess.run(["ss", "-Htn", "state", "established"],
+                             capture_output=True, text=True).stdout
+        seen = set()
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) < 4:
+                continue
+            la, pa = f[-2].rsplit(":", 1)[0], f[-1].rsplit(":", 1)[0]
+            if {la, pa} == {self.aaddr, self.baddr} or (
+                    {la, pa} <= {self.aaddr, self.baddr, "127.0.0.1"} and
+                    (la in (self.aaddr, self.baddr) or
+                     pa in (self.aaddr, self.baddr)) and
+                    f[-2] != f[-1]):
+                seen.add(tuple(sorted((f[-2], f[-1]))))
+        ports = {str(self.a.s2s_port), str(self.b.s2s_port)}
+        return len([c for c in seen
+                    if c[0].rsplit(":", 1)[1] in ports or
+                    c[1].rsplit(":", 1)[1] in ports])
+
+    def stop(self):
+        errs = []
+        for s in (self.a, self.b):
+            try:
+                s.stop()
+            except TestFailure as e:
+                errs.append(str(e))
+        if errs:
+            raise TestFailure("\n".join(errs))
+
+
+def with_pair(**kw):
+    def deco(fn):
+        def wrapped():
+            p = Pair(**kw)
+            try:
+                fn(p)
+            except TestFailure as e:
+                raise TestFailure(f"{e}\n--- A ---\n{p.a.logtext()[-4000:]}"
+                                  f"\n--- B ---\n{p.b.logtext()[-4000:]}")
+            finally:
+                p.stop()
+        return wrapped
+    return deco
+
+
+def chat(frm_client, to_jid, body, mid):
+    frm_client.send(f"<message to='{to_jid}' id='{mid}' type='chat'>"
+                    f"<body>{body}</body></message>")
+
+
+def expect_message(c, body, timeout=10):
+    el = c.next_element(timeout)
+    check(el.tag.endswith("}message") and el.findtext("{jabber:client}body")
+          == body, f"expected message {body!r}, got {ET.tostring(el)!r}")
+    return el
+
+
+def expect_error(c, cond, timeout=10):
+    el = c.next_element(timeout)
+    check(el.get("type") == "error" and
+          el.find(f"{{jabber:client}}error/{{{NS_STANZAS}}}{cond}") is not None,
+          f"expected a {cond} error, got {ET.tostring(el)!r}")
+    return el
+
+
+# --- xmuxd <-> xmuxd ---------------------------------------------------------
+
+@with_pair(ca=False)
+def db_04_15_dialback_both_ways(p):
+    """Self-signed certificates: nothing validates, so dialback
+    authenticates both directions (DB-04); the key is verified over a
+    stream of the receiving server's own, never the one that carried the
+    db:result (DB-15). Messages and an IQ cross in both directions."""
+    r, rj, _ = login(p.a, "romeo@" + M, "pw", "orchard")
+    j, jj, _ = login(p.b, "juliet@" + C, "pw", "balcony")
+    chat(r, jj, "hello", "m1")
+    expect_message(j, "hello")
+    chat(j, rj, "hi", "m2")
+    expect_message(r, "hi")
+    j.send(f"<iq type='get' id='v1' to='{M}'>"
+           "<query xmlns='jabber:iq:version'/></iq>")
+    el = j.next_element(10)
+    check(el.get("type") == "result" and el.get("id") == "v1",
+          f"version answer over s2s: {ET.tostring(el)!r}")
+    la, lb = p.a.logtext(), p.b.logtext()
+    for log, side in ((la, "A"), (lb, "B")):
+        check("event=dialback-verify sender=" in log,
+              f"DB-04: {side} asked the authoritative server")
+        check("answer=valid" in log, f"DB-04: {side} answered valid")
+    # DB-15: B verified A's key on B's own outgoing stream.
+    vreq = [x for x in lb.splitlines() if "event=dialback-verify-request" in x]
+    vin = [x for x in lb.splitlines() if "event=dialback-verify sender" in x]
+    check(vreq and vin, "DB-15: verify lines present")
+    cid = lambda line: line.split("conn=")[1].split()[0]
+    check(cid(vreq[0]) != cid(vin[0]),
+          f"DB-15: db:verify on conn {cid(vreq[0])}, db:result on "
+          f"{cid(vin[0])}")
+
+
+@with_pair(ca=True)
+def bidi_06_external_one_connection(p):
+    """Certificates from a common CA: SASL EXTERNAL, bidi requested
+    (BIDI-11) and the reverse direction uses the same stream (BIDI-06):
+    one TCP connection for a conversation both ways."""
+    r, rj, _ = login(p.a, "romeo@" + M, "pw", "orchard")
+    j, jj, _ = login(p.b, "juliet@" + C, "pw", "balcony")
+    chat(r, jj, "one", "m1")
+    expect_message(j, "one")
+    chat(j, rj, "two", "m2")
+    expect_message(r, "two")
+    chat(r, jj, "three", "m3")
+    expect_message(j, "three")
+    la = p.a.logtext()
+    check("event=sasl-success mech=EXTERNAL" in la, "EXTERNAL used")
+    check("auth=sasl-external bidi=yes" in la, "bidi negotiated")
+    n = p.conns()
+    check(n == 1, f"BIDI-06: {n} connections, expected 1")
+
+
+@with_pair(ca=True)
+def db_08_sender_piggyback(p):
+    """Two sender domains of A to one target: the second rides the first
+    stream with a db:result (DB-08), no new connection."""
+    r, rj, _ = login(p.a, "romeo@" + M, "pw", "orchard")
+    b, bj, _ = login(p.a, "benvolio@" + CM, "pw", "street")
+    j, jj, _ = login(p.b, "juliet@" + C, "pw", "balcony")
+    chat(r, jj, "from montague", "m1")
+    expect_message(j, "from montague")
+    chat(b, jj, "from chat", "m2")
+    el = expect_message(j, "from chat")
+    check(el.get("from") == bj, f"from stamped: {el.get('from')}")
+    la = p.a.logtext()
+    check(f"event=dialback-request sender={CM} target={C}" in la,
+          "DB-08: db:result for the second sender")
+    n = p.conns()
+    check(n == 1, f"DB-08: {n} connections, expected 1")
+
+
+@with_pair(ca=True)
+def two_by_two_connections(p):
+    """2x2 domains, every user writes to both remote domains, both ways.
+    xmuxd<->xmuxd without mux: one stream per target domain from A (the
+    second sender piggybacks), whose bidi carries B's answers to the
+    senders it authenticated; B's other domain needs its own streams."""
+    users_a = [login(p.a, "romeo@" + M, "pw", "r"),
+               login(p.a, "benvolio@" + CM, "pw", "b")]
+    users_b = [login(p.b, "juliet@" + C, "pw", "j"),
+               login(p.b, "nurse@" + RC, "pw", "n")]
+    k = 0
+    for src, dst in ((users_a, users_b), (users_b, users_a)):
+        for c, _, _ in src:
+            for d, dj, _ in dst:
+                k += 1
+                chat(c, dj, f"m{k}", f"id{k}")
+                expect_message(d, f"m{k}")
+    n = p.conns()
+    print(f"2x2 xmuxd<->xmuxd connections: {n}")
+    check(1 <= n <= 4, f"{n} connections for 2x2 (expected at most 4)")
+
+
+@with_pair(ca=True)
+def queue_order_and_flush(p):
+    """Stanzas sent while the stream is set up wait and leave in order."""
+    r, rj, _ = login(p.a, "romeo@" + M, "pw", "orchard")
+    j, jj, _ = login(p.b, "juliet@" + C, "pw", "balcony")
+    for i in range(50):
+        chat(r, jj, f"n{i}", f"q{i}")
+    for i in range(50):
+        expect_message(j, f"n{i}")
+
+
+def bounce_not_found():
+    """A remote domain with no server: the sender gets
+    remote-server-not-found, never silence."""
+    aaddr, _ = loopback_pair()
+    port = random.randint(20000, 60000)
+    a = Server(hosts=(M,), addr=aaddr,
+               extra=s2s_block([("nowhere.example", aaddr, port)]))
+    a.add_user("romeo@" + M, "pw")
+    a.start()
+    try:
+        r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+        chat(r, "x@nowhere.example", "lost?", "b1")
+        el = expect_error(r, "remote-server-not-found")
+        check(el.get("id") == "b1", "bounce keeps the id")
+        r.send("<iq type='get' id='p1' to='nowhere.example'>"
+               "<ping xmlns='urn:xmpp:ping'/></iq>")
+        expect_error(r, "remote-server-not-found")
+    finally:
+        a.stop()
+
+
+# --- xmuxd against a scripted receiving server ------------------------------
+
+class Peer:
+    """A scripted receiving server on addr: accepts xmuxd's connection and
+    lets the test answer step by step."""
+
+    def __init__(self, addr, cert="c"):
+        self.lsock = socket.socket()
+        self.lsock.bind((addr, 0))
+        self.lsock.listen(8)
+        self.port = self.lsock.getsockname()[1]
+        self.cert = cert
+
+    def accept(self, timeout=10):
+        self.lsock.settimeout(timeout)
+        s, _ = self.lsock.accept()
+        c = Client.__new__(Client)
+        Client.__init__.__wrapped__(c, s) if hasattr(
+            Client.__init__, "__wrapped__") else None
+        return PeerConn(s, self.cert)
+
+
+class PeerConn(Client):
+    def __init__(self, sock, cert):
+        self.sock = sock
+        self.sock.settimeout(10)
+        self.timeout = 10.0
+        self.cert = cert
+        self.raw = b""
+        self.eof = False
+        self.restart()
+
+    def respond(self, frm, to, features, sid="peer-stream-id-1", db=True):
+        dbns = f" xmlns:db='{NS_DB}'" if db else ""
+        self.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                  f"xmlns:stream='{NS_STREAM}'{dbns} id='{sid}' from='{frm}' "
+                  f"to='{to}' version='1.0'><stream:features>{features}"
+                  "</stream:features>")
+
+    def tls(self):
+        el = self.next_element()
+        check(el.tag == f"{{{NS_TLS}}}starttls", f"starttls: {el.tag}")
+        self.send(f"<proceed xmlns='{NS_TLS}'/>")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        d = certs()
+        ctx.load_cert_chain(f"{d}/{self.cert}.crt", f"{d}/{self.cert}.key")
+        ctx.load_verify_locations(f"{d}/ca.crt")
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        self.sock = ctx.wrap_socket(self.sock, server_side=True)
+        self.restart()
+
+
+STARTTLS_F = f"<starttls xmlns='{NS_TLS}'><required/></starttls>"
+EXTERNAL_F = (f"<mechanisms xmlns='{NS_SASL}'><mechanism>EXTERNAL"
+              "</mechanism></mechanisms>")
+BIDI_F = "<bidi xmlns='urn:xmpp:features:bidi'/>"
+DB_F = ("<dialback xmlns='urn:xmpp:features:dialback'><errors/>"
+        "</dialback>")
+
+
+def with_peer(cert="c", extra="", timeouts=""):
+    """timeouts: extra members of the timeouts group ("dialback = 1;")."""
+    """xmuxd A (montague, chat.montague) whose route to capulet and
+    rooms.capulet leads to a Peer."""
+    def deco(fn):
+        def wrapped():
+            aaddr, baddr = loopback_pair()
+            peer = Peer(baddr, cert)
+            tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
+            a = Server(hosts=hosts_of((M, CM), "m"), addr=aaddr,
+                       timeouts=timeouts,
+                       extra=tls + s2s_block([(C, baddr, peer.port),
+                                              (RC, baddr, peer.port)],
+                                             extra))
+            a.add_user("romeo@" + M, "pw")
+            a.add_user("benvolio@" + CM, "pw")
+            a.start()
+            try:
+                fn(a, peer)
+            except TestFailure as e:
+                raise TestFailure(f"{e}\n--- xmuxd ---\n{a.logtext()[-5000:]}")
+            finally:
+                peer.lsock.close()
+                a.stop()
+        return wrapped
+    return deco
+
+
+def to_tls(pc, features):
+    """Header, STARTTLS, second header: returns after the post-TLS
+    features went out."""
+    h = pc.wait_header()
+    check(h.get("from") == M and h.get("to") == C,
+          f"header from/to: {h.attrib}")
+    pc.respond(C, M, STARTTLS_F)
+    pc.tls()
+    pc.wait_header()
+    pc.respond(C, M, features, sid="peer-stream-id-2")
+
+
+@with_peer(cert="o")
+def core_24_wrong_certificate(a, peer):
+    """The peer's certificate validates but names another domain: xmuxd
+    leaves before sending a header over TLS (CORE-24), and the sender's
+    stanza bounces."""
+    r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+    chat(r, "juliet@" + C, "hello", "w1")
+    pc = peer.accept()
+    pc.wait_header()
+    pc.respond(C, M, STARTTLS_F)
+    try:
+        pc.tls()
+        pc.wait(lambda: pc.eof, "xmuxd to close", 10)
+    except (ssl.SSLError, OSError):
+        pass
+    check(pc.header is None, "CORE-24: no header after TLS")
+    expect_error(r, "remote-server-not-found")
+    check("reason=certificate-name-mismatch" in a.logtext(), "logged")
+
+
+@with_peer()
+def bidi_11_and_external(a, peer):
+    """Offered bidi and EXTERNAL: <bidi/> goes before <auth/> (BIDI-11),
+    authzid is the stream 'from'; then the stanza flows, and reverse
+    stanzas from a wrong sender or to a wrong target end the stream
+    (BIDI-09)."""
+    r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+    chat(r, "juliet@" + C, "hello", "x1")
+    pc = peer.accept()
+    to_tls(pc, EXTERNAL_F + BIDI_F + DB_F)
+    e1 = pc.next_element()
+    check(e1.tag == f"{{{NS_BIDI}}}bidi", f"BIDI-11: first {e1.tag}")
+    e2 = pc.next_element()
+    check(e2.tag == f"{{{NS_SASL}}}auth" and e2.get("mechanism") ==
+          "EXTERNAL", f"auth: {ET.tostring(e2)!r}")
+    import base64
+    check(base64.b64decode(e2.text or "").decode() == M, "authzid")
+    pc.send(f"<success xmlns='{NS_SASL}'/>")
+    pc.restart()
+    pc.wait_header()
+    pc.respond(C, M, "", sid="peer-stream-id-3")
+    el = pc.next_element()
+    check(el.tag == "{jabber:server}message" and el.get("id") == "x1",
+          f"stanza after negotiation: {ET.tostring(el)!r}")
+    # Reverse direction over bidi: allowed pair, then a spoofed sender.
+    pc.send(f"<message from='juliet@{C}/b' to='{rj}' type='chat' id='y1'>"
+            "<body>back</body></message>")
+    expect_message(r, "back")
+    pc.send(f"<message from='x@other.example' to='{rj}' id='y2'/>")
+    pc.expect_stream_error("invalid-from")
+
+
+@with_peer()
+def bidi_10_wrong_target(a, peer):
+    """Over bidi, a reverse stanza to a domain not authorized on the
+    stream → host-unknown (BIDI-10)."""
+    r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+    chat(r, "juliet@" + C, "hello", "x1")
+    pc = peer.accept()
+    to_tls(pc, EXTERNAL_F + BIDI_F + DB_F)
+    pc.next_element()
+    pc.next_element()
+    pc.send(f"<success xmlns='{NS_SASL}'/>")
+    pc.restart()
+    pc.wait_header()
+    pc.respond(C, M, "", sid="peer-stream-id-3")
+    pc.next_element()
+    pc.send(f"<message from='juliet@{C}' to='x@unlisted.{M}' id='y3'/>")
+    pc.expect_stream_error("host-unknown")
+
+
+def dialback_peer(a, peer, answer):
+    """Dialback-only peer: answers our db:result with answer (a string
+    fragment) and returns the connection."""
+    r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+    chat(r, "juliet@" + C, "hello", "d1")
+    pc = peer.accept()
+    to_tls(pc, DB_F)
+    el = pc.next_element()
+    check(el.tag == f"{{{NS_DB}}}result" and el.get("from") == M and
+          el.get("to") == C and len(el.text or "") == 64,
+          f"db:result: {ET.tostring(el)!r}")
+    if answer:
+        pc.send(answer)
+    return r, pc
+
+
+@with_peer()
+def db_14_invalid_bounces(a, peer):
+    """db:result answered invalid → internal-server-error (DB-14)."""
+    r, pc = dialback_peer(a, peer, f"<db:result from='{C}' to='{M}' "
+                          "type='invalid'/>")
+    expect_error(r, "internal-server-error")
+
+
+@with_peer()
+def db_14_error_bounces(a, peer):
+    """db:result answered with an error → remote-server-timeout (DB-14)."""
+    r, pc = dialback_peer(a, peer, f"<db:result from='{C}' to='{M}' "
+                          "type='error'><error type='cancel'>"
+                          f"<item-not-found xmlns='{NS_STANZAS}'/></error>"
+                          "</db:result>")
+    expect_error(r, "remote-server-timeout")
+
+
+@with_peer(timeouts="dialback = 1;")
+def db_17_timeout_bounces(a, peer):
+    """No answer within T_dialback → remote-server-timeout (DB-17)."""
+    r, pc = dialback_peer(a, peer, None)
+    expect_error(r, "remote-server-timeout", timeout=10)
+
+
+@with_peer()
+def db_10_11_piggyback_needs_dialback_ns(a, peer):
+    """DB-10: a peer that declares the dialback namespace gets the second
+    sender domain as a db:result on the same stream. DB-11: one that
+    neither declares it nor offers dialback gets a stream per pair."""
+    r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+    b, bj, _ = login(a, "benvolio@" + CM, "pw", "street")
+    chat(r, "juliet@" + C, "one", "p1")
+    pc = peer.accept()
+    h = pc.wait_header()
+    pc.respond(C, M, STARTTLS_F, db=False)
+    pc.tls()
+    pc.wait_header()
+    pc.respond(C, M, EXTERNAL_F, sid="peer-stream-id-2", db=False)
+    check(pc.next_element().tag == f"{{{NS_SASL}}}auth", "auth")
+    pc.send(f"<success xmlns='{NS_SASL}'/>")
+    pc.restart()
+    pc.wait_header()
+    pc.respond(C, M, "", sid="peer-stream-id-3", db=False)
+    check(pc.next_element().get("id") == "p1", "first message")
+    chat(b, "juliet@" + C, "two", "p2")
+    pc2 = peer.accept()
+    h2 = pc2.wait_header()
+    check(h2.get("from") == CM and h2.get("to") == C,
+          f"DB-11: a stream of its own from {CM}: {h2.attrib}")
+
+
+TESTS = {
+    "DB-04-DB-15-dialback-both-ways": db_04_15_dialback_both_ways,
+    "BIDI-06-external-one-connection": bidi_06_external_one_connection,
+    "DB-08-sender-piggyback": db_08_sender_piggyback,
+    "s2s-2x2-connections": two_by_two_connections,
+    "s2s-queue-order": queue_order_and_flush,
+    "s2s-bounce-not-found": bounce_not_found,
+    "CORE-24-wrong-certificate": core_24_wrong_certificate,
+    "BIDI-09-BIDI-11-external-bidi": bidi_11_and_external,
+    "BIDI-10-wrong-target": bidi_10_wrong_target,
+    "DB-14-invalid": db_14_invalid_bounces,
+    "DB-14-error": db_14_error_bounces,
+    "DB-17-timeout": db_17_timeout_bounces,
+    "DB-10-DB-11-piggyback-needs-dialback": db_10_11_piggyback_needs_dialback_ns,
+}
+
+if __name__ == "__main__":
+    run(TESTS)
