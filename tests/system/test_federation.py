@@ -251,12 +251,21 @@ def db_08_sender_piggyback(p):
     check(n == 1, f"DB-08: {n} connections, expected 1")
 
 
-@with_pair(ca=True)
-def two_by_two_connections(p):
+def two_by_two(expected):
     """2x2 domains, every user writes to both remote domains, both ways.
-    xmuxd<->xmuxd without mux: one stream per target domain from A (the
-    second sender piggybacks), whose bidi carries B's answers to the
-    senders it authenticated; B's other domain needs its own streams."""
+    xmuxd<->xmuxd without mux: A opens one stream per target domain (the
+    second sender piggybacks with dialback, its key accepted because the
+    certificate covers it, XEP-0344). With bidi B answers over them: 2.
+    Without bidi B does the same towards A's domains: 4."""
+    def test(p):
+        converse_2x2(p)
+        n = p.conns()
+        print(f"2x2 xmuxd<->xmuxd connections: {n}")
+        check(n == expected, f"{n} connections for 2x2, expected {expected}")
+    return test
+
+
+def converse_2x2(p):
     users_a = [login(p.a, "romeo@" + M, "pw", "r"),
                login(p.a, "benvolio@" + CM, "pw", "b")]
     users_b = [login(p.b, "juliet@" + C, "pw", "j"),
@@ -268,9 +277,58 @@ def two_by_two_connections(p):
                 k += 1
                 chat(c, dj, f"m{k}", f"id{k}")
                 expect_message(d, f"m{k}")
-    n = p.conns()
-    print(f"2x2 xmuxd<->xmuxd connections: {n}")
-    check(1 <= n <= 4, f"{n} connections for 2x2 (expected at most 4)")
+
+
+@with_pair(ca=True, timeouts="idle = 1;")
+def idle_close_and_reopen(p):
+    """An s2s stream with no traffic for timeouts.idle closes gracefully;
+    the next stanza opens a new one."""
+    r, rj, _ = login(p.a, "romeo@" + M, "pw", "orchard")
+    j, jj, _ = login(p.b, "juliet@" + C, "pw", "balcony")
+    chat(r, jj, "before", "i1")
+    expect_message(j, "before")
+    deadline = time.time() + 8
+    while p.conns() > 0 and time.time() < deadline:
+        time.sleep(0.2)
+    check(p.conns() == 0, "idle stream still open")
+    check("event=idle-close" in p.a.logtext() + p.b.logtext(), "logged")
+    chat(r, jj, "after", "i2")
+    expect_message(j, "after")
+
+
+def srv_direct_tls():
+    """Resolution through DNS: _xmpps-server._tcp (XEP-0368, Direct TLS)
+    preferred by priority over _xmpp-server._tcp, both from a dnsmasq on
+    loopback that xmuxd asks (s2s.resolver)."""
+    from peers import Dns, Net
+    net = Net(servers=2, ports=())
+    d = tempfile.mkdtemp(prefix="xmux-fed-dns-")
+    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
+    b = Server(hosts=hosts_of((C,), "c"), addr=net.server(2), extra=tls)
+    dns = Dns(d, net.dns)
+    dns.host("xmpp.capulet.example", net.server(2))
+    dns.srv(C, "xmpp.capulet.example", b.s2s_tls_port, "_xmpps-server._tcp")
+    dns.args.append(f"--srv-host=_xmpp-server._tcp.{C},xmpp.capulet.example,"
+                    f"{b.s2s_port},20")
+    a = Server(hosts=hosts_of((M,), "m"), addr=net.server(1),
+               extra=tls + f's2s = {{ resolver = "{net.dns}:53"; }};\n')
+    a.add_user("romeo@" + M, "pw")
+    b.add_user("juliet@" + C, "pw")
+    dns.start()
+    a.start()
+    b.start()
+    try:
+        r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+        j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
+        chat(r, jj, "direct", "t1")
+        expect_message(j, "direct")
+        la = a.logtext()
+        check(f"port={b.s2s_tls_port}" in la and "direct_tls=yes" in la,
+              "Direct TLS target chosen:\n" + la[-3000:])
+    finally:
+        for x in (a, b):
+            x.stop()
+        dns.stop()
 
 
 @with_pair(ca=True)
@@ -548,7 +606,11 @@ TESTS = {
     "DB-04-DB-15-dialback-both-ways": db_04_15_dialback_both_ways,
     "BIDI-06-external-one-connection": bidi_06_external_one_connection,
     "DB-08-sender-piggyback": db_08_sender_piggyback,
-    "s2s-2x2-connections": two_by_two_connections,
+    "s2s-2x2-connections-bidi": with_pair(ca=True)(two_by_two(2)),
+    "s2s-2x2-connections-no-bidi": with_pair(
+        ca=True, a_s2s="bidi = false;", b_s2s="bidi = false;")(two_by_two(4)),
+    "s2s-idle-close": idle_close_and_reopen,
+    "s2s-srv-direct-tls": srv_direct_tls,
     "s2s-queue-order": queue_order_and_flush,
     "s2s-bounce-not-found": bounce_not_found,
     "CORE-24-wrong-certificate": core_24_wrong_certificate,

@@ -78,6 +78,7 @@ class Server:
         self.c2s_port = ports.get("c2s") or free_port(addr)
         self.c2s_tls_port = ports.get("c2s-tls") or free_port(addr)
         self.s2s_port = ports.get("s2s") or free_port(addr)
+        self.s2s_tls_port = ports.get("s2s-tls") or free_port(addr)
         self.hosts = tuple(h if isinstance(h, str) else h["domain"]
                            for h in hosts)
         self.binary = os.environ.get("XMUXD", "xmuxd")
@@ -88,7 +89,8 @@ class Server:
 log_level = "debug";
 listen = ( {{ kind = "c2s"; address = "{addr}"; port = {self.c2s_port}; }},
            {{ kind = "c2s-tls"; address = "{addr}"; port = {self.c2s_tls_port}; }},
-           {{ kind = "s2s"; address = "{addr}"; port = {self.s2s_port}; }} );
+           {{ kind = "s2s"; address = "{addr}"; port = {self.s2s_port}; }},
+           {{ kind = "s2s-tls"; address = "{addr}"; port = {self.s2s_tls_port}; }} );
 hosts = (
 {hosts_cfg}
 );
@@ -156,7 +158,7 @@ timeouts = {{ negotiation = {negotiation}; close_wait = 2; {timeouts} }};
 
     def client(self, kind="c2s"):
         port = {"c2s": self.c2s_port, "c2s-tls": self.c2s_tls_port,
-                "s2s": self.s2s_port}[kind]
+                "s2s": self.s2s_port, "s2s-tls": self.s2s_tls_port}[kind]
         return Client(self.addr, port)
 
 
