@@ -78,10 +78,8 @@ conn__close(struct conn *c, const char *reason)
         resolve_cancel(c->resolve);
         c->resolve = NULL;
     }
-    /* A connection between two connect attempts has its TCP handle
-     * closing already; on_retry_closed finishes it. */
-    if (!c->reconnecting)
-        uv_close((uv_handle_t *)&c->tcp, conn__handle_closed);
+    conn__attempts_drop(c);
+    uv_close((uv_handle_t *)&c->tcp, conn__handle_closed);
     uv_close((uv_handle_t *)&c->timer, conn__handle_closed);
     if (c->delay_timer)
         uv_close((uv_handle_t *)c->delay_timer, conn__handle_closed);

@@ -6,6 +6,9 @@
 #include "io/io.h"
 #include "io/resolve.h"
 
+/* Outgoing connection attempts in flight at once (happy eyeballs). */
+#define S2S_ATTEMPTS_MAX 4
+
 /* Ciphertext queued inside a TLS session before it is written. */
 #define CONN_TLS_OUT_MAX ((size_t)2 << 20)
 
@@ -36,11 +39,11 @@ struct conn {
     /* Outgoing s2s: where to connect, tried in order. */
     bool outgoing;
     bool connected;
-    bool reconnecting; /* TCP handle closing between two attempts */
     struct resolve_req *resolve;
     struct resolve_target *targets;
-    size_t ntargets, target_i;
-    uv_connect_t creq;
+    size_t ntargets, target_i;           /* next target to try */
+    struct attempt *attempts[S2S_ATTEMPTS_MAX]; /* connects in flight */
+    size_t nattempts;
     struct stream st;
 };
 
@@ -80,6 +83,8 @@ struct stream *conn__connect(struct server *srv, const struct cfg_host *from,
 /* A TLS client session for c's stream: SNI = the stream 'to', our
  * certificate for the stream 'from', ALPN alpn (NULL for STARTTLS). */
 struct tls_conn *conn__tls_client(struct conn *c, const char *alpn);
+/* Abandon c's connection attempts still in flight. */
+void conn__attempts_drop(struct conn *c);
 void conn__force_close(struct conn *c);
 void server__conn_link(struct server *srv, struct conn *c);
 void server__conn_unlink(struct server *srv, struct conn *c);

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -39,62 +41,84 @@ out_fail(struct conn *c, enum stanza_cond cond, const char *reason)
     conn__close(c, reason);
 }
 
-static void try_connect(struct conn *c);
+/* Happy eyeballs (RFC 8305 §5): attempts start one Connection Attempt
+ * Delay apart, in resolution order, without waiting for the earlier ones
+ * to fail; the first to connect wins and the others are dropped. Each
+ * attempt is a non-blocking socket watched with uv_poll_t; the winner's
+ * descriptor becomes the connection's uv_tcp_t (uv_tcp_open). */
+#define HE_DELAY_MS 250
+
+struct attempt {
+    uv_poll_t poll;
+    struct conn *c; /* NULL once the conn no longer waits for it */
+    int fd;         /* -1 once adopted by the conn */
+    size_t target;
+};
 
 static void
 on_attempt_closed(uv_handle_t *h)
 {
-    struct conn *c = h->data;
-    c->reconnecting = false;
-    if (c->closing) {
-        conn__handle_closed(h);
-        return;
-    }
-    uv_tcp_init(c->srv->loop, &c->tcp);
-    c->tcp.data = c;
-    try_connect(c);
-}
-
-/* Give up on the current target and go on with the next one. */
-static void
-next_target(struct conn *c)
-{
-    if (c->delay_timer)
-        uv_timer_stop(c->delay_timer);
-    c->target_i++;
-    c->reconnecting = true;
-    uv_close((uv_handle_t *)&c->tcp, on_attempt_closed);
+    struct attempt *a = h->data;
+    if (a->fd >= 0)
+        close(a->fd);
+    x_free(a);
 }
 
 static void
-on_attempt_timeout(uv_timer_t *t)
+attempt_drop(struct conn *c, size_t i)
 {
-    struct conn *c = t->data;
-    if (c->closing || c->connected)
-        return;
-    const struct resolve_target *tg = &c->targets[c->target_i];
+    struct attempt *a = c->attempts[i];
+    c->attempts[i] = c->attempts[--c->nattempts];
+    a->c = NULL;
+    uv_close((uv_handle_t *)&a->poll, on_attempt_closed);
+}
+
+void
+conn__attempts_drop(struct conn *c)
+{
+    while (c->nattempts > 0)
+        attempt_drop(c, c->nattempts - 1);
+}
+
+static void start_next(struct conn *c);
+
+static void
+log_attempt_failed(struct conn *c, size_t target, const char *error)
+{
+    const struct resolve_target *tg = &c->targets[target];
     log_msg(&c->srv->log, LOG_INFO, c->id,
-            "event=connect-failed to=%s address=%s port=%u error=timeout",
-            c->st.peer_domain, tg->addr, tg->port);
-    next_target(c);
+            "event=connect-failed to=%s address=%s port=%u error=%s",
+            c->st.peer_domain, tg->addr, tg->port, error);
+}
+
+/* Every target was tried and none is still connecting. */
+static void
+maybe_exhausted(struct conn *c)
+{
+    if (c->nattempts == 0 && c->target_i >= c->ntargets)
+        out_fail(c, XC_REMOTE_SERVER_NOT_FOUND, "connect-failed");
 }
 
 static void
-on_connect(uv_connect_t *req, int status)
+connected(struct conn *c, struct attempt *a)
 {
-    struct conn *c = req->data;
-    if (c->closing || status == UV_ECANCELED)
-        return;
-    const struct resolve_target *tg = &c->targets[c->target_i];
-    if (status < 0) {
-        log_msg(&c->srv->log, LOG_INFO, c->id,
-                "event=connect-failed to=%s address=%s port=%u error=%s",
-                c->st.peer_domain, tg->addr, tg->port, uv_err_name(status));
-        next_target(c);
-        return;
+    const struct resolve_target *tg = &c->targets[a->target];
+    int fd = a->fd;
+    a->fd = -1;
+    for (size_t i = 0; i < c->nattempts; i++) {
+        if (c->attempts[i] == a) {
+            attempt_drop(c, i);
+            break;
+        }
     }
+    conn__attempts_drop(c);
     if (c->delay_timer)
         uv_timer_stop(c->delay_timer);
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        out_fail(c, XC_REMOTE_SERVER_NOT_FOUND, "connect-failed");
+        return;
+    }
     c->connected = true;
     uv_tcp_nodelay(&c->tcp, 1);
     conn__peer_name(c);
@@ -116,32 +140,116 @@ on_connect(uv_connect_t *req, int status)
 }
 
 static void
-try_connect(struct conn *c)
+on_attempt(uv_poll_t *h, int status, int events)
 {
-    if (c->target_i >= c->ntargets) {
-        out_fail(c, XC_REMOTE_SERVER_NOT_FOUND, "connect-failed");
+    (void)events;
+    struct attempt *a = h->data;
+    struct conn *c = a->c;
+    if (c == NULL || c->closing)
+        return;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (status < 0)
+        err = -status;
+    else if (getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err == 0) {
+        connected(c, a);
         return;
     }
-    const struct resolve_target *tg = &c->targets[c->target_i];
-    struct sockaddr_storage ss;
-    int rc = tg->family == AF_INET6
-                 ? uv_ip6_addr(tg->addr, tg->port, (struct sockaddr_in6 *)&ss)
-                 : uv_ip4_addr(tg->addr, tg->port, (struct sockaddr_in *)&ss);
-    if (rc == 0) {
-        c->creq.data = c;
-        rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss,
-                            on_connect);
+    log_attempt_failed(c, a->target, uv_err_name(-err));
+    for (size_t i = 0; i < c->nattempts; i++) {
+        if (c->attempts[i] == a) {
+            attempt_drop(c, i);
+            break;
+        }
     }
-    if (rc != 0) {
-        log_msg(&c->srv->log, LOG_INFO, c->id,
-                "event=connect-failed to=%s address=%s port=%u error=%s",
-                c->st.peer_domain, tg->addr, tg->port, uv_err_name(rc));
-        next_target(c);
+    /* No need to wait out the delay when nothing else is connecting. */
+    if (c->nattempts == 0 && c->target_i < c->ntargets)
+        start_next(c);
+    else
+        maybe_exhausted(c);
+}
+
+/* Start a non-blocking connect to target i. Returns 0 or an errno. */
+static int
+attempt_start(struct conn *c, size_t i)
+{
+    const struct resolve_target *tg = &c->targets[i];
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    memset(&ss, 0, sizeof(ss));
+    if (tg->family == AF_INET6) {
+        if (uv_ip6_addr(tg->addr, tg->port, (struct sockaddr_in6 *)&ss) != 0)
+            return EINVAL;
+        sl = sizeof(struct sockaddr_in6);
+    } else {
+        if (uv_ip4_addr(tg->addr, tg->port, (struct sockaddr_in *)&ss) != 0)
+            return EINVAL;
+        sl = sizeof(struct sockaddr_in);
+    }
+    int fd = socket(tg->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    struct attempt *a = x_calloc(1, sizeof(*a));
+    a->c = c;
+    a->fd = fd;
+    a->target = i;
+    if (uv_poll_init_socket(c->srv->loop, &a->poll, fd) != 0) {
+        close(fd);
+        x_free(a);
+        return EIO;
+    }
+    a->poll.data = a;
+    uv_poll_start(&a->poll, UV_WRITABLE, on_attempt);
+    c->attempts[c->nattempts++] = a;
+    return 0;
+}
+
+static void
+on_attempt_timer(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (c->closing || c->connected)
+        return;
+    if (c->target_i < c->ntargets) {
+        start_next(c);
+        return;
+    }
+    /* The last attempt had timeouts.connect: give up on what is left. */
+    for (size_t i = 0; i < c->nattempts; i++)
+        log_attempt_failed(c, c->attempts[i]->target, "timeout");
+    conn__attempts_drop(c);
+    out_fail(c, XC_REMOTE_SERVER_TIMEOUT, "connect-timeout");
+}
+
+/* Start the next target (and any that fail at once); then wait either
+ * the attempt delay for the next one, or timeouts.connect after the
+ * last. */
+static void
+start_next(struct conn *c)
+{
+    while (c->target_i < c->ntargets && c->nattempts < S2S_ATTEMPTS_MAX) {
+        size_t i = c->target_i++;
+        int e = attempt_start(c, i);
+        if (e == 0)
+            break;
+        log_attempt_failed(c, i, uv_err_name(-e));
+    }
+    if (c->nattempts == 0) {
+        maybe_exhausted(c);
         return;
     }
     conn__delay_timer(c);
-    uv_timer_start(c->delay_timer, on_attempt_timeout,
-                   c->srv->cfg->timeouts.connect, 0);
+    uint64_t wait = c->target_i < c->ntargets && c->nattempts < S2S_ATTEMPTS_MAX
+                        ? HE_DELAY_MS
+                        : c->srv->cfg->timeouts.connect;
+    uv_timer_start(c->delay_timer, on_attempt_timer, wait, 0);
 }
 
 static void
@@ -168,7 +276,7 @@ on_resolved(void *arg, int status, const struct resolve_target *v, size_t n)
     log_msg(&c->srv->log, LOG_DEBUG, c->id,
             "event=resolved to=%s targets=%zu first=%s:%u", c->st.peer_domain,
             n, v[0].addr, v[0].port);
-    try_connect(c);
+    start_next(c);
 }
 
 struct stream *

@@ -296,6 +296,46 @@ def idle_close_and_reopen(p):
     expect_message(j, "after")
 
 
+def srv_fallback_across_targets():
+    """SRV targets in priority order: the first refuses the connection,
+    the next (an IPv4 address of another name) takes it; the stanza
+    arrives and both attempts are logged (happy-eyeballs fallback)."""
+    from peers import Dns, Net
+    net = Net(servers=3, ports=())
+    d = tempfile.mkdtemp(prefix="xmux-fed-dns-")
+    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
+    b = Server(hosts=hosts_of((C,), "c"), addr=net.server(2), extra=tls)
+    dead = net.server(3)
+    dns = Dns(d, net.dns)
+    dns.host("dead.capulet.example", dead)
+    dns.host("xmpp.capulet.example", net.server(2))
+    dns.args.append(f"--srv-host=_xmpp-server._tcp.{C},dead.capulet.example,"
+                    f"{b.s2s_port},0")
+    dns.args.append(f"--srv-host=_xmpp-server._tcp.{C},xmpp.capulet.example,"
+                    f"{b.s2s_port},10")
+    a = Server(hosts=hosts_of((M,), "m"), addr=net.server(1),
+               extra=tls + f's2s = {{ resolver = "{net.dns}:53"; }};\n')
+    a.add_user("romeo@" + M, "pw")
+    b.add_user("juliet@" + C, "pw")
+    dns.start()
+    a.start()
+    b.start()
+    try:
+        r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+        j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
+        chat(r, jj, "second target", "f1")
+        expect_message(j, "second target")
+        la = a.logtext()
+        check(f"event=connect-failed to={C} address={dead}" in la,
+              "first target tried:\n" + la[-3000:])
+        check(f"peer={net.server(2)}:{b.s2s_port} host=xmpp.capulet.example"
+              in la, "second target used")
+    finally:
+        for x in (a, b):
+            x.stop()
+        dns.stop()
+
+
 def srv_direct_tls():
     """Resolution through DNS: _xmpps-server._tcp (XEP-0368, Direct TLS)
     preferred by priority over _xmpp-server._tcp, both from a dnsmasq on
@@ -611,6 +651,7 @@ TESTS = {
         ca=True, a_s2s="bidi = false;", b_s2s="bidi = false;")(two_by_two(4)),
     "s2s-idle-close": idle_close_and_reopen,
     "s2s-srv-direct-tls": srv_direct_tls,
+    "s2s-srv-fallback": srv_fallback_across_targets,
     "s2s-queue-order": queue_order_and_flush,
     "s2s-bounce-not-found": bounce_not_found,
     "CORE-24-wrong-certificate": core_24_wrong_certificate,
