@@ -731,12 +731,16 @@ start_hosts(struct resolve_req *q, size_t n)
 
 /* Use domain:port as the only target host (route name or fallback). */
 static void
-start_single_host(struct resolve_req *q, const char *host, uint16_t port)
+start_single_host(struct resolve_req *q,
+                  const char *host,
+                  uint16_t port,
+                  bool direct_tls)
 {
     struct resolve_srv *s = &q->srv[0];
     memset(s, 0, sizeof(*s));
     snprintf(s->host, sizeof(s->host), "%s", host);
     s->port = port;
+    s->direct_tls = direct_tls;
     q->nsrv = 1;
     start_hosts(q, 1);
 }
@@ -850,7 +854,7 @@ srv_phase_end(struct resolve_req *q)
                     : xs->kind == SRV_ERROR ? xs->status
                                             : 0;
     q->source = SRC_FALLBACK;
-    start_single_host(q, q->domain, RESOLVE_S2S_PORT);
+    start_single_host(q, q->domain, RESOLVE_S2S_PORT, false);
 }
 
 static void
@@ -938,11 +942,12 @@ resolve_s2s(struct resolver *r,
 
     if (family != 0) {
         q->source = route != NULL ? SRC_ROUTE : SRC_LITERAL;
-        add_target(q, host, port, false, family, addr);
+        add_target(q, host, port, route != NULL && route->direct_tls, family,
+                   addr);
         req_complete(q, 0);
     } else if (route != NULL) {
         q->source = SRC_ROUTE;
-        start_single_host(q, host, port);
+        start_single_host(q, host, port, route->direct_tls);
         req_run(q);
     } else {
         start_srv(q);

@@ -88,7 +88,7 @@ void resolver_free(struct resolver *r, void (*done)(void *), void *arg);
  * A-labels, or an IP literal such as "192.0.2.1" or "[2001:db8::1]").
  * route, when not NULL, is the configured static route for domain: it
  * wins, its host (IP literal: no DNS; name: A/AAAA) is used with its port
- * and no SRV. Otherwise _xmpps-server._tcp and _xmpp-server._tcp SRV
+ * and its direct_tls, and no SRV. Otherwise _xmpps-server._tcp and _xmpp-server._tcp SRV
  * records are looked up in parallel, merged and ordered (RFC 2782: by
  * priority, weighted random within one), and each target is expanded
  * into its addresses, IPv6 and IPv4 interleaved with IPv6 first (RFC 8305

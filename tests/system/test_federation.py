@@ -296,6 +296,33 @@ def idle_close_and_reopen(p):
     expect_message(j, "after")
 
 
+def route_direct_tls():
+    """A static route with direct_tls = true: TLS from the first byte to
+    the peer's s2s-tls listener (XEP-0368), then EXTERNAL."""
+    aaddr, baddr = loopback_pair()
+    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
+    b = Server(hosts=hosts_of((C,), "c"), addr=baddr, extra=tls)
+    a = Server(hosts=hosts_of((M,), "m"), addr=aaddr,
+               extra=tls + f's2s = {{ resolver = "127.0.0.1:1"; routes = ( '
+               f'{{ domain = "{C}"; host = "{baddr}"; '
+               f'port = {b.s2s_tls_port}; direct_tls = true; }} ); }};\n')
+    a.add_user("romeo@" + M, "pw")
+    b.add_user("juliet@" + C, "pw")
+    a.start()
+    b.start()
+    try:
+        r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+        j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
+        chat(r, jj, "direct route", "t2")
+        expect_message(j, "direct route")
+        la = a.logtext()
+        check("direct_tls=yes" in la and "mech=EXTERNAL" in la,
+              "Direct TLS and EXTERNAL:\n" + la[-3000:])
+    finally:
+        for x in (a, b):
+            x.stop()
+
+
 def srv_fallback_across_targets():
     """SRV targets in priority order: the first refuses the connection,
     the next (an IPv4 address of another name) takes it; the stanza
@@ -652,6 +679,7 @@ TESTS = {
     "s2s-idle-close": idle_close_and_reopen,
     "s2s-srv-direct-tls": srv_direct_tls,
     "s2s-srv-fallback": srv_fallback_across_targets,
+    "s2s-route-direct-tls": route_direct_tls,
     "s2s-queue-order": queue_order_and_flush,
     "s2s-bounce-not-found": bounce_not_found,
     "CORE-24-wrong-certificate": core_24_wrong_certificate,

@@ -177,12 +177,14 @@ static const char nondefault_text[] =
     "          { domain = \"b.example\"; mux_advertise_hosts = (); } );\n"
     "s2s = { dialback = false; bidi = false; mux = false;\n"
     "        mux_authorization = false; require_client_eku = false;\n"
-    "        max_connections_per_peer = 4;\n"
-    "        routes = ( { domain = \"c.example\"; host = \"c.host\"; } ); };\n"
+    "        max_connections_per_peer = 4; require_valid_certificates = true;\n"
+    "        resolver = \"127.0.0.53:53\";\n"
+    "        routes = ( { domain = \"c.example\"; host = \"c.host\";\n"
+    "                     direct_tls = true; } ); };\n"
     "c2s = { mux = false; mux_allow_domain_jids = true; };\n"
     "timeouts = { negotiation = 1.5; close_wait = 0.25; idle = 86400;\n"
     "             dialback = 2; authz = 3; iq_response = 4L;\n"
-    "             secondary_close = 0.001; };\n"
+    "             secondary_close = 0.001; connect = 0.5; };\n"
     "limits = { max_connections = 7; stanza_size = 8192; depth = 10;\n"
     "           attributes = 20; name_length = 300; text_length = 5000; };\n";
 
@@ -210,6 +212,10 @@ test_config_every_key_nondefault(void **state)
     assert_int_equal(cfg->s2s.max_connections_per_peer, 4);
     assert_int_equal(cfg->s2s.routes[0].port, 5269); /* the default */
     assert_string_equal(cfg->s2s.routes[0].host, "c.host");
+    assert_true(cfg->s2s.routes[0].direct_tls);
+    assert_true(cfg->s2s.require_valid_certificates);
+    assert_string_equal(cfg->s2s.resolver, "127.0.0.53:53");
+    assert_int_equal(cfg->timeouts.connect, 500);
     assert_false(cfg->c2s.mux);
     assert_true(cfg->c2s.mux_allow_domain_jids);
     assert_int_equal(cfg->timeouts.negotiation, 1500);
@@ -249,6 +255,9 @@ test_config_defaults_for_absent_keys(void **state)
     assert_int_equal(cfg->s2s.max_connections_per_peer, 1);
     assert_int_equal(cfg->s2s.nroutes, 0);
     assert_null(cfg->s2s.routes);
+    assert_false(cfg->s2s.require_valid_certificates);
+    assert_null(cfg->s2s.resolver);
+    assert_int_equal(cfg->timeouts.connect, 10000);
     assert_true(cfg->c2s.mux);
     assert_false(cfg->c2s.mux_allow_domain_jids);
     check_full_limits(cfg); /* the example spells out the defaults */
