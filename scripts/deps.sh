@@ -9,7 +9,7 @@ libclang-rt-14-dev llvm
 libuv1-dev libssl-dev libexpat1-dev libgsasl-dev libc-ares-dev
 libidn-dev libidn2-dev libsqlite3-dev libconfig-dev libcmocka-dev
 openssl ca-certificates python3 python3-slixmpp
-prosody dnsmasq-base iproute2 procps gnuplot-nox
+prosody lua-unbound dnsmasq-base iproute2 procps gnuplot-nox
 "
 
 missing=""

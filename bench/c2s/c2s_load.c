@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* c2s_load.c -- XMPP client load: logins, message rate, latency, idle. */
+/* c2s_load.c -- XMPP client load: logins, message rate, latency, idle.
+ *
+ * The message modes can also measure server-to-server delivery: the
+ * sender logs in to one server (--host, --port, --domain) and the
+ * receiver to another (--rhost, --rport, --rdomain), which must then
+ * route the messages between them. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -40,8 +46,10 @@
  * thread of this short-lived tool reads them. */
 static struct opts {
     const char *mode, *host, *domain, *prefix, *password, *mech, *label;
-    unsigned long port, pid, parallel, count, window, first, accounts;
-    double duration, hold, timeout;
+    const char *rhost, *rdomain;
+    unsigned long port, pid, rport, rpid, parallel, count, window, first,
+        accounts, warmup;
+    double duration, hold, timeout, flow_timeout;
 } opt = {
     .host = "127.0.0.2",
     .domain = "bench.example",
@@ -58,12 +66,23 @@ static struct opts {
     .duration = 8,
     .hold = 0,
     .timeout = 10,
+    .flow_timeout = 30,
 };
+
+/* Where a connection goes: the sender's server, or the receiver's when it
+ * is another one. Set from opt once it is parsed. */
+struct target {
+    const char *host, *domain;
+    unsigned long port;
+};
+
+static struct target tg_send, tg_recv;
 
 /* The client TLS context, shared by all threads (OpenSSL allows this). */
 static SSL_CTX *tls_ctx;
 
 struct xconn {
+    const struct target *tg;
     int fd;
     SSL *ssl;
     bool scram_offered;
@@ -107,12 +126,12 @@ self_cpu_s(void)
 /* User plus system CPU seconds of process pid (all its threads), from
  * /proc/PID/stat; -1 without a pid or when it cannot be read. */
 static double
-server_cpu_s(void)
+pid_cpu_s(unsigned long pid)
 {
-    if (opt.pid == 0)
+    if (pid == 0)
         return -1;
     char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%lu/stat", opt.pid);
+    snprintf(path, sizeof path, "/proc/%lu/stat", pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return -1;
@@ -130,6 +149,25 @@ server_cpu_s(void)
     unsigned long ut = strtoul(p + 1, &end, 10);
     unsigned long st = strtoul(end, NULL, 10);
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of the receiver's server (--rpid) when it is another
+ * process than the sender's, else 0; -1 when it cannot be read. */
+static double
+rserver_cpu_s(void)
+{
+    if (opt.rpid == 0 || opt.rpid == opt.pid)
+        return 0;
+    return pid_cpu_s(opt.rpid);
+}
+
+/* CPU seconds of the server under test: both servers' when sender and
+ * receiver use two (--pid and --rpid); -1 when one cannot be read. */
+static double
+server_cpu_s(void)
+{
+    double a = pid_cpu_s(opt.pid), b = rserver_cpu_s();
+    return a < 0 || b < 0 ? -1 : a + b;
 }
 
 /* VmRSS of the server in KiB, or -1. */
@@ -197,8 +235,9 @@ b64_dec(const char *in, size_t n, unsigned char *out, size_t cap)
 /* ---- one client connection, blocking ---------------------------------- */
 
 static void
-xc_init(struct xconn *c)
+xc_init(struct xconn *c, const struct target *tg)
 {
+    c->tg = tg;
     c->fd = -1;
     c->ssl = NULL;
     c->len = 0;
@@ -212,15 +251,15 @@ xc_free(struct xconn *c)
     SSL_free(c->ssl);
     if (c->fd >= 0)
         close(c->fd);
-    xc_init(c);
+    xc_init(c, c->tg);
 }
 
 static int
 xc_open(struct xconn *c)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)opt.port)};
-    if (inet_pton(AF_INET, opt.host, &sa.sin_addr) != 1)
+                             .sin_port = htons((uint16_t)c->tg->port)};
+    if (inet_pton(AF_INET, c->tg->host, &sa.sin_addr) != 1)
         return -1;
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
@@ -336,7 +375,7 @@ xc_stream(struct xconn *c)
                      "xmlns='jabber:client' "
                      "xmlns:stream='http://etherx.jabber.org/streams' "
                      "to='%s' version='1.0'>",
-                     opt.domain);
+                     c->tg->domain);
     if (xc_send(c, h, (size_t)n) != 0)
         return -1;
     const char *t;
@@ -362,7 +401,7 @@ xc_starttls(struct xconn *c)
     xc_consume(c, (size_t)end);
     c->ssl = SSL_new(tls_ctx);
     if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
-        SSL_set_tlsext_host_name(c->ssl, opt.domain) != 1)
+        SSL_set_tlsext_host_name(c->ssl, c->tg->domain) != 1)
         return -1;
     return SSL_connect(c->ssl) == 1 ? 0 : -1;
 }
@@ -649,7 +688,7 @@ login_main(void *arg)
         (opt.count == 0 || atomic_fetch_add(&logins_started, 1) < opt.count)) {
         char res[48];
         snprintf(res, sizeof res, "w%lun%lu", w->idx, seq++);
-        xc_init(c);
+        xc_init(c, &tg_send);
         if (xc_login(c, opt.first + w->idx % naccts, res, scram, &w->cache)) {
             xc_free(c);
             w->fail++;
@@ -887,25 +926,34 @@ cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* CPU seconds used while measuring: both servers together (cpu, -1 when
+ * unknown), the receiver's server alone when it is another one (rcpu),
+ * and this process (self). */
+struct msg_cpu {
+    double cpu, rcpu, self;
+};
+
 static void
 msg_report(struct msg_run *m,
            bool latency,
-           double t0,
            uint64_t t0ns,
-           double cpu,
-           double self)
+           const struct msg_cpu *c)
 {
     double secs = m->t_last > t0ns ? (double)(m->t_last - t0ns) / 1e9 : 0;
     double rate = secs > 0 ? (double)m->received / secs : 0;
     double per = m->received ? 1000 / (double)m->received : 0;
-    (void)t0;
-    printf("result server=%s mode=%s window=%lu sent=%lu received=%lu "
-           "lost=%lu secs=%.2f msgs_per_s=%.0f cpu_s_per_1000=%.4f "
-           "server_cpu_s=%.2f gen_cpu_s=%.2f gen_cpu_s_per_1000=%.4f",
-           opt.label, latency ? "latency" : "messages", opt.window, m->sent,
-           m->received, m->sent - m->received, secs, rate, cpu * per, cpu, self,
-           self * per);
-    if (latency && m->nlat > 0) {
+    printf("result server=%s mode=%s window=%lu status=%s sent=%lu "
+           "received=%lu lost=%lu secs=%.2f msgs_per_s=%.0f "
+           "cpu_s_per_1000=%.4f server_cpu_s=%.2f gen_cpu_s=%.2f "
+           "gen_cpu_s_per_1000=%.4f gen_cpu_pct=%.0f",
+           opt.label, latency ? "latency" : "messages", opt.window,
+           m->received == m->sent && m->sent > 0 ? "ok" : "lost", m->sent,
+           m->received, m->sent - m->received, secs, rate, c->cpu * per, c->cpu,
+           c->self, c->self * per, secs > 0 ? c->self * 100 / secs : 0);
+    if (opt.rpid != 0 && opt.rpid != opt.pid && c->cpu >= 0)
+        printf(" send_server_cpu_s=%.2f recv_server_cpu_s=%.2f",
+               c->cpu - c->rcpu, c->rcpu);
+    if (m->nlat > 0) {
         qsort(m->lat_ms, m->nlat, sizeof *m->lat_ms, cmp_double);
         size_t p99 = (m->nlat * 99 + 99) / 100 - 1; /* nearest rank */
         printf(" samples=%zu median_ms=%.3f p99_ms=%.3f max_ms=%.3f", m->nlat,
@@ -914,7 +962,60 @@ msg_report(struct msg_run *m,
     printf("\n");
 }
 
-/* Logs in A (account first) and B (first + 1) and measures A -> B. */
+/* Waits until B holds a complete <message/>, at most until give_up;
+ * consumes it. Returns -1 on a timeout, a stream error or EOF. */
+static int
+msg_wait_one(struct xconn *b, double give_up)
+{
+    for (;;) {
+        const char *t;
+        size_t tl;
+        size_t end = elem_find(b->in, "<message", "</message>", &t, &tl);
+        if (end > 0) {
+            xc_consume(b, end);
+            return 0;
+        }
+        if (strstr(b->in, "<stream:error") != NULL)
+            return -1;
+        double left = give_up - now_s();
+        struct pollfd pfd = {.fd = b->fd, .events = POLLIN};
+        if (!SSL_has_pending(b->ssl) &&
+            (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0))
+            return -1;
+        if (xc_fill(b) != 0)
+            return -1;
+    }
+}
+
+/* Sends n messages from A to B before measuring and waits up to
+ * opt.flow_timeout for all of them. Between two servers the first stanza
+ * makes the sender's server resolve, connect and authenticate to the
+ * other: that set-up is not what the message modes measure, and a route
+ * that never delivers must fail here rather than after a window's worth
+ * of messages. Returns 0 when all n arrived. */
+static int
+msg_warmup(struct msg_run *m, unsigned long n)
+{
+    double give_up = now_s() + opt.flow_timeout;
+    for (unsigned long i = 0; i < n; i++) {
+        char buf[512];
+        int len = snprintf(buf, sizeof buf,
+                           "<message to='%s' type='chat' id='w%lu'>"
+                           "<body>warm-up</body></message>",
+                           m->b.jid, i);
+        if (len <= 0 || (size_t)len >= sizeof buf ||
+            xc_send(&m->a, buf, (size_t)len) != 0)
+            return -1;
+    }
+    for (unsigned long i = 0; i < n; i++)
+        if (msg_wait_one(&m->b, give_up) != 0)
+            return -1;
+    return 0;
+}
+
+/* Logs in A (account first, on the sender's server) and B (first + 1, on
+ * the receiver's) and measures A -> B. Returns 0 when every message
+ * arrived, 3 when the warm-up messages did not, else 1. */
 static int
 run_messages(bool latency)
 {
@@ -924,31 +1025,46 @@ run_messages(bool latency)
     int rc = 1;
     if (m == NULL)
         return 1;
-    xc_init(&m->a);
-    xc_init(&m->b);
+    xc_init(&m->a, &tg_send);
+    xc_init(&m->b, &tg_recv);
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
-    if (latency) {
+    if (latency)
         opt.window = 1;
-        m->lat_cap = total;
-        m->lat_ms = calloc(total, sizeof *m->lat_ms);
-    }
-    if (xc_login(&m->a, opt.first, "a", false, &cache) != 0 ||
-        xc_login(&m->b, opt.first + 1, "b", false, &cache) != 0 ||
-        (latency && m->lat_ms == NULL)) {
+    /* Every message carries its send time: latency under load too. */
+    m->lat_cap = total;
+    m->lat_ms = calloc(total, sizeof *m->lat_ms);
+    if (m->lat_ms == NULL ||
+        xc_login(&m->a, opt.first, "a", false, &cache) != 0 ||
+        xc_login(&m->b, opt.first + 1, "b", false, &cache) != 0) {
         fprintf(stderr, "c2s_load: %s: login of the message pair failed\n",
                 opt.label);
+        goto out;
+    }
+    if (opt.warmup > 0 && msg_warmup(m, opt.warmup) != 0) {
+        printf("result server=%s mode=%s window=%lu status=no-flow "
+               "flow_timeout_s=%.1f\n",
+               opt.label, latency ? "latency" : "messages", opt.window,
+               opt.flow_timeout);
+        fprintf(stderr,
+                "c2s_load: %s: %lu warm-up message(s) from %s to %s did "
+                "not all arrive within %.1f s\n",
+                opt.label, opt.warmup, m->a.jid, m->b.jid, opt.flow_timeout);
+        rc = 3;
         goto out;
     }
     pthread_t th;
     if (pthread_create(&th, NULL, msg_recv_main, m) != 0)
         goto out;
-    double cpu0 = server_cpu_s(), self0 = self_cpu_s(), t0 = now_s();
+    struct msg_cpu c0 = {server_cpu_s(), rserver_cpu_s(), self_cpu_s()};
     uint64_t t0ns = now_ns();
     msg_send(m, total, opt.window);
     msg_drain(m, th);
-    double cpu = server_cpu_s() - cpu0, self = self_cpu_s() - self0;
-    msg_report(m, latency, t0, t0ns, cpu0 >= 0 ? cpu : -1, self);
+    struct msg_cpu c = {server_cpu_s() - c0.cpu, rserver_cpu_s() - c0.rcpu,
+                        self_cpu_s() - c0.self};
+    if (c0.cpu < 0)
+        c.cpu = -1;
+    msg_report(m, latency, t0ns, &c);
     rc = m->received == m->sent && m->sent > 0 ? 0 : 1;
 out:
     xc_close(&m->a, true);
@@ -974,7 +1090,7 @@ idle_main(void *arg)
     struct scram_cache cache = {0};
     for (unsigned long i = w->from; i < w->to; i++) {
         struct xconn *c = &w->conns[i];
-        xc_init(c);
+        xc_init(c, &tg_send);
         if (xc_login(c, opt.first + i, "idle", false, &cache) != 0) {
             xc_free(c);
             w->fail++;
@@ -1047,14 +1163,28 @@ struct optdef {
 };
 
 static const struct optdef optdefs[] = {
-    {"--host", 's', &opt.host},         {"--port", 'u', &opt.port},
-    {"--domain", 's', &opt.domain},     {"--prefix", 's', &opt.prefix},
-    {"--password", 's', &opt.password}, {"--mech", 's', &opt.mech},
-    {"--label", 's', &opt.label},       {"--pid", 'u', &opt.pid},
-    {"--parallel", 'u', &opt.parallel}, {"--count", 'u', &opt.count},
-    {"--window", 'u', &opt.window},     {"--first", 'u', &opt.first},
-    {"--accounts", 'u', &opt.accounts}, {"--duration", 'd', &opt.duration},
-    {"--hold", 'd', &opt.hold},         {"--timeout", 'd', &opt.timeout},
+    {"--host", 's', &opt.host},
+    {"--port", 'u', &opt.port},
+    {"--domain", 's', &opt.domain},
+    {"--prefix", 's', &opt.prefix},
+    {"--password", 's', &opt.password},
+    {"--mech", 's', &opt.mech},
+    {"--label", 's', &opt.label},
+    {"--pid", 'u', &opt.pid},
+    {"--parallel", 'u', &opt.parallel},
+    {"--count", 'u', &opt.count},
+    {"--window", 'u', &opt.window},
+    {"--first", 'u', &opt.first},
+    {"--accounts", 'u', &opt.accounts},
+    {"--duration", 'd', &opt.duration},
+    {"--hold", 'd', &opt.hold},
+    {"--timeout", 'd', &opt.timeout},
+    {"--rhost", 's', &opt.rhost},
+    {"--rport", 'u', &opt.rport},
+    {"--rdomain", 's', &opt.rdomain},
+    {"--rpid", 'u', &opt.rpid},
+    {"--warmup", 'u', &opt.warmup},
+    {"--flow-timeout", 'd', &opt.flow_timeout},
 };
 
 static int
@@ -1085,8 +1215,14 @@ usage(void)
             "  [--pid SERVER_PID] [--mech PLAIN|SCRAM-SHA-1] [--parallel P]\n"
             "  [--accounts A] [--count N] [--duration S] [--window W] "
             "[--hold S]\n"
-            "  [--timeout S]\n"
-            "Accounts are PREFIX<n>@DOMAIN, n from --first, one password.\n");
+            "  [--timeout S] [--warmup N] [--flow-timeout S]\n"
+            "  [--rhost IP] [--rport N] [--rdomain D] [--rpid PID]\n"
+            "Accounts are PREFIX<n>@DOMAIN, n from --first, one password.\n"
+            "messages and latency: PREFIX<first> on --host sends to\n"
+            "PREFIX<first+1> on --rhost/--rport/--rdomain (default: the\n"
+            "sender's server); server CPU is that of --pid plus --rpid.\n"
+            "--warmup N: N messages must arrive within --flow-timeout\n"
+            "(default 30 s) before measuring, else status=no-flow, exit 3.\n");
     return 2;
 }
 
@@ -1106,8 +1242,13 @@ opt_parse(int argc, char **argv)
         }
     }
     if (opt.parallel == 0 || opt.parallel > 1000 || opt.window == 0 ||
-        opt.timeout < 1)
+        opt.timeout < 1 || opt.flow_timeout <= 0 || opt.port > 65535 ||
+        opt.rport > 65535)
         return -1;
+    tg_send = (struct target){opt.host, opt.domain, opt.port};
+    tg_recv = (struct target){opt.rhost ? opt.rhost : opt.host,
+                              opt.rdomain ? opt.rdomain : opt.domain,
+                              opt.rport ? opt.rport : opt.port};
     return 0;
 }
 
