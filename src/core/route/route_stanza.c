@@ -105,11 +105,32 @@ route__send_remote(struct router *r, struct stanza *st, uint64_t conn)
     route__s2s_send(r, st, from, to);
 }
 
+/* A prepared JID's domain as a C string in d (JID_DOMAIN_BUFSZ). */
+static const char *
+domain_of(const struct jid *j, char *d)
+{
+    size_t n;
+    const char *p = jid_domain(j, &n);
+    memcpy(d, p, n);
+    d[n] = '\0';
+    return d;
+}
+
 void
 route__remote(struct route_ctx *rc)
 {
     route__log(rc, "s2s", NULL);
-    route__send_remote(rc->r, rc->st, route__conn(rc));
+    const char *f = stanza_attr(rc->st, "from");
+    if (rc->from == NULL || f == NULL ||
+        strcmp(f, jid_str(&rc->from->jid)) != 0) {
+        route__send_remote(rc->r, rc->st, route__conn(rc));
+        return;
+    }
+    /* Both addresses are parsed already: 'from' is the session's own
+     * JID (as the stream stamped it), and classify prepared 'to'. */
+    char from[JID_DOMAIN_BUFSZ], to[JID_DOMAIN_BUFSZ];
+    route__s2s_send(rc->r, rc->st, domain_of(&rc->from->jid, from),
+                    domain_of(&rc->to, to));
 }
 
 /* Queue a stanza for the sender: its session (inside its feed, so no
