@@ -10,7 +10,6 @@ address, capulet.example (+ rooms.capulet.example) on another. Each
 xmuxd reaches the other by a static route (s2s.routes); the resolver is
 pointed at a closed port so nothing ever leaves the machine."""
 
-import os
 import random
 import socket
 import ssl
@@ -21,6 +20,7 @@ import xml.etree.ElementTree as ET
 
 from xmuxtest import (NS_SASL, NS_STANZAS, NS_STREAM, NS_TLS, Client, Server,
                       TestFailure, check, run)
+from peers import Dns, Net, TestCA, count_conns
 from test_c2s import login
 
 NS_DB = "jabber:server:dialback"
@@ -31,35 +31,17 @@ C, RC = "capulet.example", "rooms.capulet.example"
 CERTS = None
 
 
-def make_certs(d):
-    """A test CA, certificates for each side's domains (dNSName + SRV-ID),
-    and one for an unrelated domain."""
-    def sh(*args):
-        subprocess.run(args, check=True, capture_output=True, cwd=d)
-    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-       "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out",
-       "ca.crt", "-subj", "/CN=Federation Test CA", "-days", "2")
-    for name, doms in (("m", (M, CM)), ("c", (C, RC)),
-                       ("o", ("other.example",))):
-        sans = ",".join([f"DNS:{x}" for x in doms] +
-                        [f"otherName:1.3.6.1.5.5.7.8.7;IA5STRING:"
-                         f"_xmpp-server.{x}" for x in doms])
-        with open(os.path.join(d, f"{name}.cnf"), "w") as f:
-            f.write(f"subjectAltName={sans}\n"
-                    "extendedKeyUsage=serverAuth,clientAuth\n")
-        sh("openssl", "req", "-newkey", "ec", "-pkeyopt",
-           "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{name}.key",
-           "-out", f"{name}.csr", "-subj", f"/CN={name}")
-        sh("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt",
-           "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.crt",
-           "-days", "2", "-extfile", f"{name}.cnf")
-
-
 def certs():
+    """A test CA in a directory shared by the tests of one process, with
+    m.crt/m.key (montague side), c.crt/c.key (capulet side) and
+    o.crt/o.key (an unrelated domain): dNSName + SRV-ID, never XmppAddr."""
     global CERTS
     if CERTS is None:
         CERTS = tempfile.mkdtemp(prefix="xmux-fed-certs-")
-        make_certs(CERTS)
+        ca = TestCA(CERTS)
+        ca.issue("m", (M, CM))
+        ca.issue("c", (C, RC))
+        ca.issue("o", ("other.example",))
     return CERTS
 
 
@@ -91,8 +73,10 @@ class Pair:
         """timeouts: extra members of both servers' timeouts group."""
         self.aaddr, self.baddr = loopback_pair()
         tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n' if ca else ""
-        ports_a = {"s2s": random.randint(20000, 60000)}
-        ports_b = {"s2s": random.randint(20000, 60000)}
+        # One s2s port on both addresses: connections are counted by
+        # their listening end.
+        self.port = random.randint(20000, 60000)
+        ports_a = ports_b = {"s2s": self.port}
         cm, cc = ("m", "c") if ca else (None, None)
         routes_a = [(C, self.baddr, ports_b["s2s"]),
                     (RC, self.baddr, ports_b["s2s"])]
@@ -112,25 +96,8 @@ class Pair:
         self.b.start()
 
     def conns(self):
-        """Established TCP connections between the two addresses."""
-        out = subprocess.run(["ss", "-Htn", "state", "established"],
-                             capture_output=True, text=True).stdout
-        seen = set()
-        for line in out.splitlines():
-            f = line.split()
-            if len(f) < 4:
-                continue
-            la, pa = f[-2].rsplit(":", 1)[0], f[-1].rsplit(":", 1)[0]
-            if {la, pa} == {self.aaddr, self.baddr} or (
-                    {la, pa} <= {self.aaddr, self.baddr, "127.0.0.1"} and
-                    (la in (self.aaddr, self.baddr) or
-                     pa in (self.aaddr, self.baddr)) and
-                    f[-2] != f[-1]):
-                seen.add(tuple(sorted((f[-2], f[-1]))))
-        ports = {str(self.a.s2s_port), str(self.b.s2s_port)}
-        return len([c for c in seen
-                    if c[0].rsplit(":", 1)[1] in ports or
-                    c[1].rsplit(":", 1)[1] in ports])
+        """Established s2s TCP connections between the two servers."""
+        return count_conns(self.aaddr, self.baddr, self.port)
 
     def stop(self):
         errs = []
@@ -296,106 +263,90 @@ def idle_close_and_reopen(p):
     expect_message(j, "after")
 
 
+def one_way(a_s2s, b=None, dns=None, net_addrs=None):
+    """A (montague.example, romeo) and B (capulet.example, juliet) with
+    certificates from the test CA; a_s2s is A's s2s group body. Romeo's
+    message must reach Juliet; returns A's log. b may be given (to learn
+    its ports first), dns is started and stopped around the run."""
+    aaddr, baddr = net_addrs or loopback_pair()
+    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
+    b = b or Server(hosts=hosts_of((C,), "c"), addr=baddr, extra=tls)
+    a = Server(hosts=hosts_of((M,), "m"), addr=aaddr,
+               extra=tls + f"s2s = {{ {a_s2s} }};\n")
+    a.add_user("romeo@" + M, "pw")
+    b.add_user("juliet@" + C, "pw")
+    if dns:
+        dns.start()
+    try:
+        a.start()
+        b.start()
+        r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+        j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
+        chat(r, jj, "over there", "t1")
+        expect_message(j, "over there")
+        return a.logtext()
+    finally:
+        for x in (a, b):
+            if x.proc is not None:
+                x.stop()
+        if dns:
+            dns.stop()
+
+
+def capulet(addr):
+    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
+    return Server(hosts=hosts_of((C,), "c"), addr=addr, extra=tls)
+
+
 def route_direct_tls():
     """A static route with direct_tls = true: TLS from the first byte to
     the peer's s2s-tls listener (XEP-0368), then EXTERNAL."""
     aaddr, baddr = loopback_pair()
-    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
-    b = Server(hosts=hosts_of((C,), "c"), addr=baddr, extra=tls)
-    a = Server(hosts=hosts_of((M,), "m"), addr=aaddr,
-               extra=tls + f's2s = {{ resolver = "127.0.0.1:1"; routes = ( '
-               f'{{ domain = "{C}"; host = "{baddr}"; '
-               f'port = {b.s2s_tls_port}; direct_tls = true; }} ); }};\n')
-    a.add_user("romeo@" + M, "pw")
-    b.add_user("juliet@" + C, "pw")
-    a.start()
-    b.start()
-    try:
-        r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
-        j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
-        chat(r, jj, "direct route", "t2")
-        expect_message(j, "direct route")
-        la = a.logtext()
-        check("direct_tls=yes" in la and "mech=EXTERNAL" in la,
-              "Direct TLS and EXTERNAL:\n" + la[-3000:])
-    finally:
-        for x in (a, b):
-            x.stop()
+    b = capulet(baddr)
+    la = one_way(f'resolver = "127.0.0.1:1"; routes = ( {{ domain = "{C}"; '
+                 f'host = "{baddr}"; port = {b.s2s_tls_port}; '
+                 'direct_tls = true; } );', b=b, net_addrs=(aaddr, baddr))
+    check("direct_tls=yes" in la and "mech=EXTERNAL" in la,
+          "Direct TLS and EXTERNAL:\n" + la[-3000:])
 
 
 def srv_fallback_across_targets():
     """SRV targets in priority order: the first refuses the connection,
-    the next (an IPv4 address of another name) takes it; the stanza
-    arrives and both attempts are logged (happy-eyeballs fallback)."""
-    from peers import Dns, Net
+    the next takes it; both attempts are logged (happy-eyeballs
+    fallback)."""
     net = Net(servers=3, ports=())
-    d = tempfile.mkdtemp(prefix="xmux-fed-dns-")
-    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
-    b = Server(hosts=hosts_of((C,), "c"), addr=net.server(2), extra=tls)
+    b = capulet(net.server(2))
     dead = net.server(3)
-    dns = Dns(d, net.dns)
+    dns = Dns(tempfile.mkdtemp(prefix="xmux-fed-dns-"), net.dns)
     dns.host("dead.capulet.example", dead)
     dns.host("xmpp.capulet.example", net.server(2))
     dns.args.append(f"--srv-host=_xmpp-server._tcp.{C},dead.capulet.example,"
                     f"{b.s2s_port},0")
     dns.args.append(f"--srv-host=_xmpp-server._tcp.{C},xmpp.capulet.example,"
                     f"{b.s2s_port},10")
-    a = Server(hosts=hosts_of((M,), "m"), addr=net.server(1),
-               extra=tls + f's2s = {{ resolver = "{net.dns}:53"; }};\n')
-    a.add_user("romeo@" + M, "pw")
-    b.add_user("juliet@" + C, "pw")
-    dns.start()
-    a.start()
-    b.start()
-    try:
-        r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
-        j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
-        chat(r, jj, "second target", "f1")
-        expect_message(j, "second target")
-        la = a.logtext()
-        check(f"event=connect-failed to={C} address={dead}" in la,
-              "first target tried:\n" + la[-3000:])
-        check(f"peer={net.server(2)}:{b.s2s_port} host=xmpp.capulet.example"
-              in la, "second target used")
-    finally:
-        for x in (a, b):
-            x.stop()
-        dns.stop()
+    la = one_way(f'resolver = "{net.dns}:53";', b=b, dns=dns,
+                 net_addrs=(net.server(1), net.server(2)))
+    check(f"event=connect-failed to={C} address={dead}" in la,
+          "first target tried:\n" + la[-3000:])
+    check(f"peer={net.server(2)}:{b.s2s_port} host=xmpp.capulet.example"
+          in la, "second target used")
 
 
 def srv_direct_tls():
     """Resolution through DNS: _xmpps-server._tcp (XEP-0368, Direct TLS)
     preferred by priority over _xmpp-server._tcp, both from a dnsmasq on
     loopback that xmuxd asks (s2s.resolver)."""
-    from peers import Dns, Net
     net = Net(servers=2, ports=())
-    d = tempfile.mkdtemp(prefix="xmux-fed-dns-")
-    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
-    b = Server(hosts=hosts_of((C,), "c"), addr=net.server(2), extra=tls)
-    dns = Dns(d, net.dns)
+    b = capulet(net.server(2))
+    dns = Dns(tempfile.mkdtemp(prefix="xmux-fed-dns-"), net.dns)
     dns.host("xmpp.capulet.example", net.server(2))
     dns.srv(C, "xmpp.capulet.example", b.s2s_tls_port, "_xmpps-server._tcp")
     dns.args.append(f"--srv-host=_xmpp-server._tcp.{C},xmpp.capulet.example,"
                     f"{b.s2s_port},20")
-    a = Server(hosts=hosts_of((M,), "m"), addr=net.server(1),
-               extra=tls + f's2s = {{ resolver = "{net.dns}:53"; }};\n')
-    a.add_user("romeo@" + M, "pw")
-    b.add_user("juliet@" + C, "pw")
-    dns.start()
-    a.start()
-    b.start()
-    try:
-        r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
-        j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
-        chat(r, jj, "direct", "t1")
-        expect_message(j, "direct")
-        la = a.logtext()
-        check(f"port={b.s2s_tls_port}" in la and "direct_tls=yes" in la,
-              "Direct TLS target chosen:\n" + la[-3000:])
-    finally:
-        for x in (a, b):
-            x.stop()
-        dns.stop()
+    la = one_way(f'resolver = "{net.dns}:53";', b=b, dns=dns,
+                 net_addrs=(net.server(1), net.server(2)))
+    check(f"port={b.s2s_tls_port}" in la and "direct_tls=yes" in la,
+          "Direct TLS target chosen:\n" + la[-3000:])
 
 
 @with_pair(ca=True)
@@ -446,13 +397,13 @@ class Peer:
     def accept(self, timeout=10):
         self.lsock.settimeout(timeout)
         s, _ = self.lsock.accept()
-        c = Client.__new__(Client)
-        Client.__init__.__wrapped__(c, s) if hasattr(
-            Client.__init__, "__wrapped__") else None
         return PeerConn(s, self.cert)
 
 
 class PeerConn(Client):
+    """The receiving end of xmuxd's connection: the Client parser, on an
+    accepted socket, with server-side STARTTLS."""
+
     def __init__(self, sock, cert):
         self.sock = sock
         self.sock.settimeout(10)
