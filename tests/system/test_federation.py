@@ -10,6 +10,7 @@ address, capulet.example (+ rooms.capulet.example) on another. Each
 xmuxd reaches the other by a static route (s2s.routes); the resolver is
 pointed at a closed port so nothing ever leaves the machine."""
 
+import os
 import random
 import socket
 import ssl
@@ -125,6 +126,15 @@ def with_pair(**kw):
     return deco
 
 
+def ctl_connections(srv):
+    """The lines of `xmuxctl connections` for srv."""
+    ctl = os.environ.get("XMUXCTL", "xmuxctl")
+    out = subprocess.run([ctl, "--config", srv.config, "connections"],
+                         capture_output=True, text=True, timeout=30)
+    check(out.returncode == 0, f"xmuxctl connections: {out.stderr}")
+    return out.stdout.splitlines()
+
+
 def chat(frm_client, to_jid, body, mid):
     frm_client.send(f"<message to='{to_jid}' id='{mid}' type='chat'>"
                     f"<body>{body}</body></message>")
@@ -197,6 +207,14 @@ def bidi_06_external_one_connection(p):
     check("auth=sasl-external bidi=yes" in la, "bidi negotiated")
     n = p.conns()
     check(n == 1, f"BIDI-06: {n} connections, expected 1")
+    # The operator's view of both ends (xmuxctl connections).
+    out = [x for x in ctl_connections(p.a) if "kind=s2s" in x]
+    check(len(out) == 1 and "dir=out" in out[0] and
+          "auth=sasl-external" in out[0] and "bidi=yes" in out[0] and
+          f"pairs={M}>{C}" in out[0], f"A's stream: {out}")
+    inc = [x for x in ctl_connections(p.b) if "kind=s2s" in x]
+    check(len(inc) == 1 and "dir=in" in inc[0] and
+          f"pairs={M}>{C}" in inc[0], f"B's stream: {inc}")
 
 
 @with_pair(ca=True)
@@ -552,6 +570,26 @@ def bidi_10_wrong_target(a, peer):
     pc.expect_stream_error("host-unknown")
 
 
+@with_peer()
+def external_failure_falls_back(a, peer):
+    """EXTERNAL refused by the peer: the same stream goes on with
+    dialback (the fallback operators expect), and the stanza flows once
+    the key is accepted."""
+    r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+    chat(r, "juliet@" + C, "after fallback", "e1")
+    pc = peer.accept()
+    to_tls(pc, EXTERNAL_F + DB_F)
+    check(pc.next_element().tag == f"{{{NS_SASL}}}auth", "auth first")
+    pc.send(f"<failure xmlns='{NS_SASL}'><not-authorized/></failure>")
+    el = pc.next_element()
+    check(el.tag == f"{{{NS_DB}}}result" and el.get("from") == M,
+          f"dialback after EXTERNAL failed: {ET.tostring(el)!r}")
+    pc.send(f"<db:result from='{C}' to='{M}' type='valid'/>")
+    el = pc.next_element()
+    check(el.get("id") == "e1", f"stanza after dialback: {ET.tostring(el)!r}")
+    check("fallback=dialback" in a.logtext(), "logged")
+
+
 def dialback_peer(a, peer, answer):
     """Dialback-only peer: answers our db:result with answer (a string
     fragment) and returns the connection."""
@@ -636,6 +674,7 @@ TESTS = {
     "CORE-24-wrong-certificate": core_24_wrong_certificate,
     "BIDI-09-BIDI-11-external-bidi": bidi_11_and_external,
     "BIDI-10-wrong-target": bidi_10_wrong_target,
+    "s2s-external-failure-dialback": external_failure_falls_back,
     "DB-14-invalid": db_14_invalid_bounces,
     "DB-14-error": db_14_error_bounces,
     "DB-17-timeout": db_17_timeout_bounces,

@@ -497,8 +497,8 @@ stream_timeout(struct stream *s)
     log_msg(s->ctx->log, LOG_INFO, s->conn, "event=timeout what=negotiation");
     if (s->initiating) {
         s->fail_cond = XC_REMOTE_SERVER_TIMEOUT;
-        if (s->state == STREAM_ST_I_CONNECT && !s->tls) {
-            /* Nothing was said yet: there is no stream to end. */
+        if (s->state == STREAM_ST_I_CONNECT) {
+            /* Not connected, or TLS not up yet: no stream to end. */
             s->close_reason = "connect-timeout";
             stream__set_state(s, STREAM_ST_CLOSED);
             return;
