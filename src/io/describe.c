@@ -157,6 +157,8 @@ conn__describe(const struct conn *c, struct buf *out)
                 s->bidi ? "yes" : "no");
     if (s->jid.str != NULL)
         line_escaped(&l, jid_str(&s->jid));
+    else if (s->initiating)
+        line_escaped(&l, s->peer_domain); /* the domain we connected to */
     else
         line_printf(&l, "-");
     line_pairs(&l, s);
