@@ -217,10 +217,10 @@ def bidi_06_external_one_connection(p):
           f"pairs={M}>{C}" in inc[0], f"B's stream: {inc}")
 
 
-@with_pair(ca=True)
+@with_pair(ca=True, a_s2s="mux = false;", b_s2s="mux = false;")
 def db_08_sender_piggyback(p):
-    """Two sender domains of A to one target: the second rides the first
-    stream with a db:result (DB-08), no new connection."""
+    """Without mux, two sender domains of A to one target: the second
+    rides the first stream with a db:result (DB-08), no new connection."""
     r, rj, _ = login(p.a, "romeo@" + M, "pw", "orchard")
     b, bj, _ = login(p.a, "benvolio@" + CM, "pw", "street")
     j, jj, _ = login(p.b, "juliet@" + C, "pw", "balcony")
@@ -238,10 +238,13 @@ def db_08_sender_piggyback(p):
 
 def two_by_two(expected):
     """2x2 domains, every user writes to both remote domains, both ways.
-    xmuxd<->xmuxd without mux: A opens one stream per target domain (the
-    second sender piggybacks with dialback, its key accepted because the
-    certificate covers it, XEP-0344). With bidi B answers over them: 2.
-    Without bidi B does the same towards A's domains: 4."""
+    With mux (MUX-28, MUX-25, BIDI-07): A's stream carries every sender
+    of its certificate to capulet.example and to the listed
+    rooms.capulet.example its peer's certificate covers: 1 with bidi, 2
+    without (B opens its own). Without mux: A opens one stream per target
+    domain (the second sender piggybacks with dialback, accepted at once
+    because the certificate covers it, XEP-0344): 2 with bidi, 4
+    without."""
     def test(p):
         converse_2x2(p)
         n = p.conns()
@@ -662,9 +665,14 @@ TESTS = {
     "DB-04-DB-15-dialback-both-ways": db_04_15_dialback_both_ways,
     "BIDI-06-external-one-connection": bidi_06_external_one_connection,
     "DB-08-sender-piggyback": db_08_sender_piggyback,
-    "s2s-2x2-connections-bidi": with_pair(ca=True)(two_by_two(2)),
-    "s2s-2x2-connections-no-bidi": with_pair(
-        ca=True, a_s2s="bidi = false;", b_s2s="bidi = false;")(two_by_two(4)),
+    "MUX-28-BIDI-07-2x2-one-connection": with_pair(ca=True)(two_by_two(1)),
+    "MUX-28-2x2-no-bidi": with_pair(
+        ca=True, a_s2s="bidi = false;", b_s2s="bidi = false;")(two_by_two(2)),
+    "s2s-2x2-no-mux-bidi": with_pair(
+        ca=True, a_s2s="mux = false;", b_s2s="mux = false;")(two_by_two(2)),
+    "s2s-2x2-no-mux-no-bidi": with_pair(
+        ca=True, a_s2s="mux = false; bidi = false;",
+        b_s2s="mux = false; bidi = false;")(two_by_two(4)),
     "s2s-idle-close": idle_close_and_reopen,
     "s2s-srv-direct-tls": srv_direct_tls,
     "s2s-srv-fallback": srv_fallback_across_targets,

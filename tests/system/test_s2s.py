@@ -98,12 +98,19 @@ def external(c, authzid="="):
 
 
 def features_after_tls(srv):
+    """Post-TLS features in the order of MUX.md §4.2 (CORE-25): mux (the
+    certificate validated and EXTERNAL is offered, MUX-01; empty, MUX-03),
+    mechanisms, bidi, dialback with errors."""
     c, f = tls_stream(srv)
     kids = [k.tag for k in f]
-    check(kids == [f"{{{NS_SASL}}}mechanisms",
+    check(kids == ["{urn:xmpp:mux:0}mux",
+                   f"{{{NS_SASL}}}mechanisms",
                    "{urn:xmpp:features:bidi}bidi",
                    "{urn:xmpp:features:dialback}dialback"],
           f"BIDI-01/DB-02 features {kids}")
+    mux = f.find("{urn:xmpp:mux:0}mux")
+    check(len(mux) == 0 and not mux.attrib and not (mux.text or "").strip(),
+          "MUX-03: pre-auth <mux/> is empty")
     check(mechs(f) == ["EXTERNAL"], f"only EXTERNAL on s2s: {mechs(f)}")
     check(has_db_errors(f), "dialback <errors/>")
 
@@ -208,7 +215,7 @@ def db_05_invalid_closes(srv):
 
 
 TESTS = {
-    "BIDI-01-DB-01-DB-02-features": with_server(features_after_tls),
+    "BIDI-01-DB-01-DB-02-MUX-01-03-features": with_server(features_after_tls),
     "CORE-15-no-external": with_server(core_15_no_external),
     "CORE-16-CORE-17-DB-19-BIDI-02-BIDI-13-CORE-10-11-12":
         with_server(core_16_17_external),

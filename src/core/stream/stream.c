@@ -336,6 +336,9 @@ stream_fini(struct stream *s)
     s->ids = NULL;
     s->nids = 0;
     dialback_pairs_fini(&s->db);
+    domset_fini(&s->snd);
+    domset_fini(&s->hosts);
+    domset_fini(&s->tgt);
     tls_identities_fini(&s->peer_ids);
     x_free(s->peer_domain);
     x_free(s->peer_id);

@@ -28,6 +28,20 @@
 
 struct stream;
 
+/* A set of domains: exact ones and "*.rest" wildcard patterns (MUX.md
+ * §5.2), all normalised. */
+struct domset {
+    char **v;
+    size_t n;
+    char **w;
+    size_t nw;
+};
+void domset_add(struct domset *d, const char *dom);
+bool domset_has(const struct domset *d, const char *dom);
+void domset_fini(struct domset *d);
+/* A host a mux element may name: two labels or more, no IP literal. */
+bool mux_hostname(const char *d);
+
 /* Fills buf with n bytes from a CSPRNG (stream ids). */
 typedef void stream_random_fn(void *arg, void *buf, size_t n);
 
@@ -128,6 +142,11 @@ enum stream_action {
 #define STREAM_QUEUE_MAX 8
 /* SASL attempts on one stream (RFC 6120 §6.4.5: 2 to 5 retries). */
 #define STREAM_SASL_MAX_FAILURES 5
+/* MUX.md §3.4, §13: largest mux element (octets on the wire), hosts we
+ * list in F2, hosts we read from a peer's F2. */
+#define MUX_ELEMENT_MAX    4096
+#define MUX_HOSTS_EMIT_MAX 256
+#define MUX_HOSTS_READ_MAX 1024
 /* Stream ids carry this many random bytes (>= 128 bits, CORE-01). */
 #define STREAM_ID_BYTES 18
 
@@ -199,6 +218,12 @@ struct stream {
     bool peer_valid;     /* the certificate validated (D-10) */
     struct tls_identities peer_ids;
     struct dialback_pairs db; /* dialback pairs, both directions */
+    /* Mux (MUX.md §6.1). Receiving: snd = SND, hosts = H we listed, tgt
+     * = RSND (what we may send from with bidi). Initiating: snd = our
+     * senders, hosts = H the peer listed, tgt = TGT_I (= RSND). */
+    bool mux_offered;   /* R: F1 was in the last features sent */
+    bool mux_requested; /* R: F3 received; I: F3 sent */
+    struct domset snd, hosts, tgt;
 };
 
 /* Set up a receiving stream for a connection accepted on a listener of

@@ -176,6 +176,8 @@ sasl_succeeded(struct stream *s, const struct buf *out)
     sasl_session_free(s->sasl);
     s->sasl = NULL;
     s->authenticated = true;
+    if (s->s2s)
+        stream__mux_sasl_done(s);
     send_sasl(s, "success", out);
     /* The initiating entity now sends a new header (RFC 6120 §6.4.6). */
     s->restart_pending = true;

@@ -288,7 +288,7 @@ preauth_element(struct stream *s, struct stanza *el)
     if (stanza_is(el, NS_TLS, "starttls"))
         return stream__fail(s, SC_POLICY_VIOLATION, "TLS is already on");
     if (stanza_is(el, NS_MUX, "mux"))
-        return stream__fail(s, SC_POLICY_VIOLATION, "mux was not offered");
+        return stream__mux_element(s, el);
     if (stream__is_stanza(el))
         return stream__fail(s, SC_NOT_AUTHORIZED, NULL);
     return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
@@ -299,8 +299,9 @@ static int
 authed_element(struct stream *s, struct stanza *el)
 {
     const char *ns = stanza_ns(el);
-    if (strcmp(ns, NS_SASL) == 0 || strcmp(ns, NS_TLS) == 0 ||
-        stanza_is(el, NS_MUX, "mux"))
+    if (stanza_is(el, NS_MUX, "mux"))
+        return stream__mux_element(s, el);
+    if (strcmp(ns, NS_SASL) == 0 || strcmp(ns, NS_TLS) == 0)
         return stream__fail(s, SC_POLICY_VIOLATION,
                             "negotiation is already complete");
     if (s->s2s)

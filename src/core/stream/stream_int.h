@@ -48,6 +48,15 @@ int stream__s2s_features(struct stream *s);
 int stream__s2s_element(struct stream *s, struct stanza *el);
 int stream__s2s_session_element(struct stream *s, struct stanza *el);
 
+/* stream_mux.c: certificate-based multiplexing on s2s. */
+bool stream__mux_offer(struct stream *s);
+int stream__mux_element(struct stream *s, const struct stanza *el);
+int stream__mux_authorization(struct stream *s, const struct stanza *el);
+void stream__mux_sasl_done(struct stream *s);
+void stream__mux_post_features(struct stream *s, struct stanza *features);
+void stream__mux_read_hosts(struct stream *s, const struct stanza *mux);
+void stream__mux_out_senders(struct stream *s);
+
 /* stream_out.c: the s2s initiating role. */
 int stream__out_header(struct stream *s, const struct stream_header *h);
 int stream__out_element(struct stream *s, struct stanza *el);

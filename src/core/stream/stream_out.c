@@ -21,6 +21,9 @@ stream_init_out(struct stream *s,
     s->state = STREAM_ST_I_CONNECT;
     s->host = from;
     s->peer_domain = x_strdup(to);
+    /* Without mux: the stream's own pair (MUX.md §6.1). */
+    domset_add(&s->snd, from->domain);
+    domset_add(&s->tgt, to);
     /* Until it is negotiated, a stream that ends leaves its stanzas with
      * a server that could not be reached. */
     s->fail_cond = XC_REMOTE_SERVER_NOT_FOUND;
@@ -150,6 +153,7 @@ stream__out_header(struct stream *s, const struct stream_header *h)
 
 struct offer {
     bool starttls, external, bidi, dialback, db_errors;
+    const struct stanza *mux; /* F1 before SASL, F2 after, or NULL */
 };
 
 static void
@@ -171,6 +175,8 @@ read_features(const struct stanza *f, struct offer *o)
             }
         } else if (stanza_is(c, NS_BIDI_FEATURE, "bidi")) {
             o->bidi = true;
+        } else if (stanza_is(c, NS_MUX, "mux")) {
+            o->mux = c;
         } else if (stanza_is(c, NS_DB_FEATURE, "dialback")) {
             o->dialback = true;
             o->db_errors = stanza_child(c, NS_DB_FEATURE, "errors") != NULL;
@@ -243,6 +249,15 @@ authenticate(struct stream *s, const struct offer *o)
         stream__send_raw(s, bidi, sizeof(bidi) - 1);
         s->bidi = true;
     }
+    /* F3 after bidi, before <auth/>, once, only when offered with
+     * EXTERNAL (MUX-27); host children of a pre-auth <mux/> are ignored
+     * (MUX-81). */
+    if (o->mux && o->external && s->ctx->cfg->s2s.mux && s->host->mux &&
+        !s->mux_requested) {
+        static const char mux[] = "<mux xmlns='" NS_MUX "'/>";
+        stream__send_raw(s, mux, sizeof(mux) - 1);
+        s->mux_requested = true;
+    }
     int rc = o->external ? send_external(s) : start_dialback(s);
     /* db:verify requests may wait for this stream (DB-15). */
     if (rc == 0 && s->ctx->ops && s->ctx->ops->s2s_changed)
@@ -267,11 +282,14 @@ out_features(struct stream *s, struct stanza *el)
     }
     if (s->auth == STREAM_AUTH_NONE)
         return authenticate(s, &o);
-    /* After SASL: negotiation is complete (D-07 may list dialback again). */
+    /* After SASL: negotiation is complete (D-07 may list dialback again);
+     * with mux, our senders and the usable listed hosts (§5.4, §6.5). */
     if (o.dialback) {
         s->peer_dialback = true;
         s->peer_db_errors = o.db_errors;
     }
+    stream__mux_out_senders(s);
+    stream__mux_read_hosts(s, o.mux);
     stream__set_state(s, STREAM_ST_SESSION);
     log_msg(s->ctx->log, LOG_INFO, s->conn,
             "event=s2s-ready from=%s to=%s auth=sasl-external bidi=%s",
@@ -404,6 +422,35 @@ pair_fail_cond(const struct stream *s, const char *sender, const char *target)
     return XC_REMOTE_SERVER_TIMEOUT;
 }
 
+/* A stream we opened: its own pair, SND x TGT_I (D-08), or a
+ * piggybacked dialback pair. */
+static enum stream_pair
+out_pair(const struct stream *s,
+         const char *sender,
+         const char *target,
+         enum stanza_cond *cond)
+{
+    bool ready = s->state == STREAM_ST_SESSION;
+    if (eq(sender, s->host->domain) && eq(target, s->peer_domain))
+        return ready ? STREAM_PAIR_READY : STREAM_PAIR_PENDING;
+    if (ready && s->authenticated && domset_has(&s->snd, sender) &&
+        domset_has(&s->tgt, target))
+        return STREAM_PAIR_READY;
+    switch (dialback_pairs_get(&s->db, DIALBACK_OUT, sender, target)) {
+    case DIALBACK_ST_VALID:
+        return ready ? STREAM_PAIR_READY : STREAM_PAIR_PENDING;
+    case DIALBACK_ST_PENDING:
+        return STREAM_PAIR_PENDING;
+    case DIALBACK_ST_INVALID:
+    case DIALBACK_ST_ERROR:
+        if (cond)
+            *cond = pair_fail_cond(s, sender, target);
+        return STREAM_PAIR_FAILED;
+    default:
+        return STREAM_PAIR_NONE;
+    }
+}
+
 enum stream_pair
 stream_s2s_pair(const struct stream *s,
                 const char *sender,
@@ -414,30 +461,16 @@ stream_s2s_pair(const struct stream *s,
         *cond = XC_NONE;
     if (!s->s2s || s->state == STREAM_ST_CLOSED || s->host == NULL)
         return STREAM_PAIR_NONE;
-    bool ready = s->state == STREAM_ST_SESSION;
-    if (s->initiating) {
-        if (eq(sender, s->host->domain) && eq(target, s->peer_domain))
-            return ready ? STREAM_PAIR_READY : STREAM_PAIR_PENDING;
-        switch (dialback_pairs_get(&s->db, DIALBACK_OUT, sender, target)) {
-        case DIALBACK_ST_VALID:
-            return ready ? STREAM_PAIR_READY : STREAM_PAIR_PENDING;
-        case DIALBACK_ST_PENDING:
-            return STREAM_PAIR_PENDING;
-        case DIALBACK_ST_INVALID:
-        case DIALBACK_ST_ERROR:
-            if (cond)
-                *cond = pair_fail_cond(s, sender, target);
-            return STREAM_PAIR_FAILED;
-        default:
-            return STREAM_PAIR_NONE;
-        }
-    }
+    if (s->initiating)
+        return out_pair(s, sender, target, cond);
     /* Receiving with bidi: the inverse of what the peer proved (XEP-0288,
-     * MUX.md §7), and nothing before it is authenticated (BIDI-05). */
-    if (!s->bidi || !ready)
+     * MUX.md §7: RSND x SND, never to one of our own domains), and
+     * nothing before it is authenticated (BIDI-05). */
+    if (!s->bidi || s->state != STREAM_ST_SESSION)
         return STREAM_PAIR_NONE;
-    if (s->authenticated && eq(sender, s->host->domain) &&
-        eq(target, jid_str(&s->jid)))
+    if (s->authenticated && domset_has(&s->tgt, sender) &&
+        domset_has(&s->snd, target) &&
+        config_host(s->ctx->cfg, target) == NULL)
         return STREAM_PAIR_READY;
     if (dialback_pairs_valid(&s->db, DIALBACK_IN, target, sender))
         return STREAM_PAIR_READY;

@@ -32,21 +32,28 @@ stream__s2s_external_ok(struct stream *s)
            tls_identities_cover(&s->peer_ids, s->peer_domain, TLS_MATCH_S2S);
 }
 
-/* Post-TLS and post-SASL features of an s2s stream (MUX.md §4.2; mux
- * comes with issue #5). */
+/* Post-TLS and post-SASL features of an s2s stream (MUX.md §4.2). */
 int
 stream__s2s_features(struct stream *s)
 {
     const struct config *cfg = s->ctx->cfg;
     struct stanza *f = stanza_new(XML_NS_STREAM, "features");
+    s->mux_offered = false;
     if (!s->authenticated) {
-        if (stream__s2s_external_ok(s)) {
+        bool external = stream__s2s_external_ok(s);
+        /* F1 only alongside EXTERNAL (MUX.md §5.5, MUX-01..04). */
+        s->mux_offered = external && stream__mux_offer(s);
+        if (s->mux_offered)
+            stanza_add_child(f, NS_MUX, "mux");
+        if (external) {
             struct stanza *m = stanza_add_child(f, NS_SASL, "mechanisms");
             stanza_add_text(stanza_add_child(m, NULL, "mechanism"), "EXTERNAL",
                             8);
         }
         if (cfg->s2s.bidi)
             stanza_add_child(f, NS_BIDI_FEATURE, "bidi");
+    } else {
+        stream__mux_post_features(s, f); /* F2 (MUX-22) */
     }
     /* D-07: dialback errors also after SASL, for piggybacking. */
     if (cfg->s2s.dialback)
@@ -285,25 +292,29 @@ jid_domain_of(const struct stanza *st, const char *attr, struct jid *j)
 }
 
 /* May the peer send from domain fd to domain td on this stream? As
- * receiving server (MUX.md §6.2, D-08): the SASL-authenticated stream
- * 'from' to the stream 'to', or a dialback-verified pair. As initiating
- * server with bidi (§6.3, §12.2 item 4): the inverse of what we proved,
- * and pairs the peer verified with us on this stream. */
+ * receiving server (MUX.md §6.2, D-08): a sender of SND (the SASL
+ * authenticated stream 'from', with mux also the certificate's domains;
+ * never one of ours) to the stream 'to' or a listed host (TGT_R), or a
+ * dialback-verified pair. As initiating server with bidi (§6.3, §12.2
+ * item 4): a sender of RSND (the stream 'to' and the listed hosts its
+ * certificate covers) to one of our senders, the inverse of each
+ * piggybacked pair, and pairs the peer verified with us on it. */
 static bool
 may_receive(const struct stream *s, const char *fd, const char *td)
 {
     if (s->initiating) {
         if (!s->bidi || s->state != STREAM_ST_SESSION)
             return false;
-        if (s->authenticated && strcmp(fd, s->peer_domain) == 0 &&
-            strcmp(td, s->host->domain) == 0)
+        if (s->authenticated && domset_has(&s->tgt, fd) &&
+            domset_has(&s->snd, td))
             return true;
         if (dialback_pairs_valid(&s->db, DIALBACK_OUT, td, fd))
             return true;
         return dialback_pairs_valid(&s->db, DIALBACK_IN, fd, td);
     }
-    if (s->authenticated && strcmp(fd, jid_str(&s->jid)) == 0 &&
-        strcmp(td, s->host->domain) == 0)
+    if (s->authenticated && domset_has(&s->snd, fd) &&
+        config_host(s->ctx->cfg, fd) == NULL &&
+        (strcmp(td, s->host->domain) == 0 || domset_has(&s->hosts, td)))
         return true;
     return dialback_pairs_valid(&s->db, DIALBACK_IN, fd, td);
 }
@@ -313,8 +324,9 @@ static bool
 known_sender(const struct stream *s, const char *fd)
 {
     if (s->initiating)
-        return s->bidi && strcmp(fd, s->peer_domain) == 0;
-    return (s->authenticated && strcmp(fd, jid_str(&s->jid)) == 0) ||
+        return s->bidi && domset_has(&s->tgt, fd);
+    return (s->authenticated && domset_has(&s->snd, fd) &&
+            config_host(s->ctx->cfg, fd) == NULL) ||
            dialback_pairs_get(&s->db, DIALBACK_IN, fd, s->host->domain) ==
                DIALBACK_ST_VALID;
 }

@@ -145,6 +145,12 @@ const char *tls_conn_error(const struct tls_conn *t);
 int tls_conn_peer_identities(const struct tls_conn *t,
                              size_t cap,
                              struct tls_identities *ids);
+/* Identities of the certificate this session presents (ours: the one
+ * chosen by SNI, or set with tls_conn_set_client_cert), like
+ * tls_conn_peer_identities. */
+int tls_conn_local_identities(const struct tls_conn *t,
+                              size_t cap,
+                              struct tls_identities *ids);
 /* Free an identity list. */
 void tls_identities_fini(struct tls_identities *ids);
 

@@ -199,6 +199,18 @@ tls_conn_peer_identities(const struct tls_conn *t,
     return tls__cert_identities(cert, cap, ids);
 }
 
+int
+tls_conn_local_identities(const struct tls_conn *t,
+                          size_t cap,
+                          struct tls_identities *ids)
+{
+    memset(ids, 0, sizeof *ids);
+    X509 *cert = SSL_get_certificate(t->ssl);
+    if (cert == NULL)
+        return XE_NOTFOUND;
+    return tls__cert_identities(cert, cap, ids);
+}
+
 void
 tls_identities_fini(struct tls_identities *ids)
 {

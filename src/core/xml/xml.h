@@ -102,6 +102,9 @@ bool xml_reader_hibernate(struct xml_reader *r);
 bool xml_reader_unsupported_encoding(const struct xml_reader *r);
 /* A short, static description of the last error, for logs. */
 const char *xml_reader_error_text(const struct xml_reader *r);
+/* During the end callback of a depth-1 element: its size on the wire,
+ * from the '<' of its start tag to the '>' of its end tag (MUX.md D-09). */
+size_t xml_reader_element_bytes(const struct xml_reader *r);
 /* Total bytes parsed since creation (not reset by xml_reader_reset). */
 uint64_t xml_reader_bytes(const struct xml_reader *r);
 

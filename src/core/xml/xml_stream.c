@@ -41,6 +41,8 @@ struct xml_reader {
     size_t pending_decls; /* namespace declarations of the next start tag */
     uint64_t fed;         /* bytes handed to this parser since reset */
     uint64_t boundary;    /* parser offset of the last element boundary */
+    uint64_t elem_start;  /* parser offset of the current stanza's '<' */
+    size_t elem_bytes;    /* wire bytes of the stanza that just ended */
     uint64_t total;       /* bytes consumed since creation */
 
     /* Scratch space reused by every start tag, so parsing a stanza
@@ -288,6 +290,8 @@ on_start(void *u, const XML_Char *name, const XML_Char **atts)
         reader_stream_open(r, &el, (size_t)n);
         return;
     }
+    if (depth == 1)
+        r->elem_start = (uint64_t)XML_GetCurrentByteIndex(r->p);
     if (r->h.start)
         reader_check_cb(r, r->h.start(r->arg, depth, &el, r->attrv, (size_t)n));
 }
@@ -307,8 +311,10 @@ on_end(void *u, const XML_Char *name)
         if (r->h.stream_close)
             rc = r->h.stream_close(r->arg);
     } else {
-        if (depth == 1)
+        if (depth == 1) {
             r->boundary = reader_event_end(r);
+            r->elem_bytes = (size_t)(r->boundary - r->elem_start);
+        }
         if (r->h.end)
             rc = r->h.end(r->arg, depth);
     }
@@ -716,6 +722,12 @@ xml_reader_error_text(const struct xml_reader *r)
     if (r->err == 0)
         return r->stopped ? "stopped for a restart" : "no error";
     return r->errtext ? r->errtext : "error";
+}
+
+size_t
+xml_reader_element_bytes(const struct xml_reader *r)
+{
+    return r->elem_bytes;
 }
 
 uint64_t

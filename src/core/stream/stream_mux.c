@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/* stream_mux.c -- stanza multiplexing on s2s streams, certificate-based
+ * parts (XEP-0451, MUX.md §4-§7): the pre-auth offer F1 and request F3,
+ * the authorized-sender set SND, the host list H (F2), and the sets each
+ * end checks stanzas against. Connection authorization (M3) and c2s mux
+ * come later. */
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "stream/stream_int.h"
+
+/* --- domain sets ------------------------------------------------------------ */
+
+void
+domset_fini(struct domset *d)
+{
+    tls_domains_free(d->v, d->n);
+    tls_domains_free(d->w, d->nw);
+    memset(d, 0, sizeof(*d));
+}
+
+static bool
+in_list(char *const *v, size_t n, const char *x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], x) == 0)
+            return true;
+    return false;
+}
+
+void
+domset_add(struct domset *d, const char *dom)
+{
+    if (dom == NULL || in_list(d->v, d->n, dom))
+        return;
+    d->v = x_realloc(d->v, (d->n + 1) * sizeof(*d->v));
+    d->v[d->n++] = x_strdup(dom);
+}
+
+bool
+domset_has(const struct domset *d, const char *dom)
+{
+    if (dom == NULL)
+        return false;
+    if (in_list(d->v, d->n, dom))
+        return true;
+    for (size_t i = 0; i < d->nw; i++)
+        if (tls_wildcard_match(d->w[i], dom))
+            return true;
+    return false;
+}
+
+/* Add the identities a certificate carries: E as domains, W as patterns
+ * (MUX.md §5.2). */
+static void
+domset_add_cert(struct domset *d, const struct tls_identities *ids)
+{
+    char **v = NULL;
+    size_t n = tls_identities_domains(ids, TLS_MATCH_S2S, &v);
+    for (size_t i = 0; i < n; i++)
+        domset_add(d, v[i]);
+    tls_domains_free(v, n);
+    char **w = NULL;
+    size_t nw = tls_identities_wildcards(ids, &w);
+    for (size_t i = 0; i < nw; i++) {
+        if (in_list(d->w, d->nw, w[i]))
+            continue;
+        d->w = x_realloc(d->w, (d->nw + 1) * sizeof(*d->w));
+        d->w[d->nw++] = x_strdup(w[i]);
+    }
+    tls_domains_free(w, nw);
+}
+
+/* A host a mux element may name (MUX.md §3.3, SEC-14): a prepared
+ * domain of two labels or more, not an IP literal. */
+bool
+mux_hostname(const char *d)
+{
+    if (d[0] == '[' || strchr(d, '.') == NULL)
+        return false;
+    return strspn(d, "0123456789.") != strlen(d);
+}
+
+/* --- receiving role ---------------------------------------------------------- */
+
+/* F1 goes with EXTERNAL (MUX.md §5.5): mux enabled for the host and on
+ * s2s, the certificate validated, at most 256 counted identities. */
+bool
+stream__mux_offer(struct stream *s)
+{
+    return s->ctx->cfg->s2s.mux && s->host->mux && s->peer_valid &&
+           !s->peer_ids.truncated;
+}
+
+/* A top-level <mux/> (MUX.md §4.3), in the order of the table. */
+int
+stream__mux_element(struct stream *s, const struct stanza *el)
+{
+    if (xml_reader_element_bytes(s->xr) > MUX_ELEMENT_MAX)
+        return stream__fail(s, SC_POLICY_VIOLATION, "mux element too large");
+    if (!s->tls)
+        return stream__fail(s, SC_POLICY_VIOLATION, "mux requires TLS");
+    if (s->state == STREAM_ST_SASL)
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "mux during authentication");
+    bool host = stanza_attr(el, "host") != NULL;
+    if (s->authenticated) {
+        if (host && s->s2s)
+            return stream__mux_authorization(s, el);
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "mux negotiated too late or twice");
+    }
+    if (!s->mux_offered)
+        return stream__fail(s, SC_POLICY_VIOLATION, "mux was not offered");
+    if (host)
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "authorization requires a SASL-authenticated "
+                            "stream");
+    size_t n = 0;
+    const char *t = stanza_text(el, &n);
+    bool blank = stanza_first_child(el) == NULL && t != NULL;
+    for (size_t i = 0; blank && i < n; i++)
+        blank = t[i] == ' ' || t[i] == '\t' || t[i] == '\r' || t[i] == '\n';
+    if (!blank)
+        return stream__fail(s, SC_BAD_FORMAT, NULL);
+    if (s->mux_requested)
+        return stream__fail(s, SC_POLICY_VIOLATION, "mux already negotiated");
+    s->mux_requested = true;
+    log_msg(s->ctx->log, LOG_DEBUG, s->conn, "event=mux-requested");
+    return 0;
+}
+
+/* Connection authorization (F4, MUX.md §8.4) is not built yet: the
+ * element is counted as ignored (an unlisted host gets the same, MUX-70)
+ * and the stream stays open. */
+int
+stream__mux_authorization(struct stream *s, const struct stanza *el)
+{
+    (void)el;
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=mux-authorization-ignored reason=unsupported");
+    return 0;
+}
+
+/* After SASL EXTERNAL on s2s (MUX.md §5.4): SND = {stream from}, plus
+ * the certificate's E and W if F3 came first. R's own domains are never
+ * senders; that is checked where SND is used. */
+void
+stream__mux_sasl_done(struct stream *s)
+{
+    domset_fini(&s->snd);
+    domset_add(&s->snd, s->peer_domain);
+    if (s->mux_requested && s->peer_valid) {
+        domset_add_cert(&s->snd, &s->peer_ids);
+        log_msg(s->ctx->log, LOG_INFO, s->conn,
+                "event=mux-senders domains=%zu wildcards=%zu", s->snd.n,
+                s->snd.nw);
+    }
+}
+
+/* H (MUX.md §6.4): the hosts configured for the stream's 'to' (all local
+ * hosts by default), without the 'to' itself, at most 256, listed in F2.
+ * R accepts the 'to' and H as targets (TGT_R); s->tgt becomes RSND, what
+ * R may send from with bidi: the 'to' and the hosts of H its own
+ * certificate covers. */
+void
+stream__mux_post_features(struct stream *s, struct stanza *features)
+{
+    const struct config *cfg = s->ctx->cfg;
+    const struct cfg_host *h = s->host;
+    domset_fini(&s->hosts);
+    domset_fini(&s->tgt);
+    domset_add(&s->tgt, h->domain);
+    if (!cfg->s2s.mux || !h->mux)
+        return;
+    size_t n = h->mux_advertise ? h->nmux_advertise : cfg->nhosts;
+    struct stanza *m = NULL;
+    for (size_t i = 0; i < n && s->hosts.n < MUX_HOSTS_EMIT_MAX; i++) {
+        const char *d = h->mux_advertise ? h->mux_advertise[i]
+                                         : cfg->hosts[i].domain;
+        if (strcmp(d, h->domain) == 0)
+            continue;
+        domset_add(&s->hosts, d);
+        if (m == NULL)
+            m = stanza_add_child(features, NS_MUX, "mux");
+        stanza_add_text(stanza_add_child(m, NULL, "host"), d, strlen(d));
+    }
+    /* With bidi we send from the 'to' and the listed hosts our own
+     * certificate on this stream covers (RSND, §6.1). */
+    struct tls_identities ids;
+    if (s->hosts.n == 0 || s->tls_conn == NULL ||
+        tls_conn_local_identities(s->tls_conn, STREAM_IDS_MAX, &ids) != 0)
+        return;
+    for (size_t i = 0; i < s->hosts.n; i++)
+        if (tls_identities_cover(&ids, s->hosts.v[i], TLS_MATCH_S2S))
+            domset_add(&s->tgt, s->hosts.v[i]);
+    tls_identities_fini(&ids);
+}
+
+/* --- initiating role ----------------------------------------------------------- */
+
+/* Read a peer's F2 (MUX.md §6.4): trimmed, normalised, invalid entries,
+ * duplicates and the stream 'to' dropped, at most 1024 read; then the
+ * targets we may use: the 'to' and the hosts the peer's certificate
+ * covers (M2). */
+void
+stream__mux_read_hosts(struct stream *s, const struct stanza *mux)
+{
+    domset_fini(&s->hosts);
+    size_t seen = 0;
+    for (const struct stanza *c = mux ? stanza_first_child(mux) : NULL;
+         c != NULL && seen < MUX_HOSTS_READ_MAX; c = stanza_next_sibling(c)) {
+        if (!stanza_is(c, NS_MUX, "host"))
+            continue;
+        seen++;
+        size_t n = 0;
+        const char *t = stanza_text(c, &n);
+        while (t && n > 0 && (*t == ' ' || *t == '\t' || *t == '\n' ||
+                              *t == '\r')) {
+            t++;
+            n--;
+        }
+        while (t && n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t' ||
+                              t[n - 1] == '\n' || t[n - 1] == '\r'))
+            n--;
+        char d[JID_DOMAIN_BUFSZ];
+        if (t == NULL || n == 0 ||
+            jid_domain_prep(t, n, d, sizeof(d), NULL) != 0 ||
+            !mux_hostname(d) || strcmp(d, s->peer_domain) == 0)
+            continue;
+        domset_add(&s->hosts, d);
+    }
+    domset_fini(&s->tgt);
+    domset_add(&s->tgt, s->peer_domain);
+    for (size_t i = 0; i < s->hosts.n && s->peer_valid; i++)
+        if (tls_identities_cover(&s->peer_ids, s->hosts.v[i], TLS_MATCH_S2S))
+            domset_add(&s->tgt, s->hosts.v[i]);
+    if (s->hosts.n > 0)
+        log_msg(s->ctx->log, LOG_INFO, s->conn,
+                "event=mux-hosts listed=%zu usable=%zu", s->hosts.n,
+                s->tgt.n - 1);
+}
+
+/* Our senders on a stream we opened (MUX.md §5.4 from I's side): the
+ * stream 'from', plus every domain we serve that our certificate covers
+ * (E or W, as R computes it) if we sent F3 and SASL EXTERNAL succeeded;
+ * never a domain the peer hosts. */
+void
+stream__mux_out_senders(struct stream *s)
+{
+    domset_fini(&s->snd);
+    domset_add(&s->snd, s->host->domain);
+    if (!s->mux_requested || s->tls_conn == NULL)
+        return;
+    struct tls_identities ids;
+    if (tls_conn_local_identities(s->tls_conn, STREAM_IDS_MAX, &ids) != 0)
+        return;
+    const struct config *cfg = s->ctx->cfg;
+    for (size_t i = 0; i < cfg->nhosts; i++) {
+        const char *d = cfg->hosts[i].domain;
+        if (tls_identities_cover(&ids, d, TLS_MATCH_S2S) &&
+            !domset_has(&s->tgt, d))
+            domset_add(&s->snd, d);
+    }
+    tls_identities_fini(&ids);
+    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=mux-senders domains=%zu",
+            s->snd.n);
+}
