@@ -63,17 +63,23 @@ class TestCA:
         if srv_id:
             sans += [f"otherName:1.3.6.1.5.5.7.8.7;IA5STRING:_xmpp-server.{d}"
                      for d in domains]
+        return self.issue_sans(name, sans, cn=domains[0])
+
+    def issue_sans(self, name, sans, cn="test", eku="serverAuth,clientAuth"):
+        """A certificate with exactly these subjectAltName entries (openssl
+        syntax, e.g. "DNS:*.example.org"; none at all for []) and EKU:
+        (cert path, key path)."""
         base = os.path.join(self.dir, name)
         with open(base + ".cnf", "w") as f:
             f.write("basicConstraints=critical,CA:FALSE\n"
                     "keyUsage=critical,digitalSignature\n"
-                    "extendedKeyUsage=serverAuth,clientAuth\n"
+                    f"extendedKeyUsage={eku}\n"
                     "subjectKeyIdentifier=hash\n"
-                    "authorityKeyIdentifier=keyid\n"
-                    f"subjectAltName={','.join(sans)}\n")
+                    "authorityKeyIdentifier=keyid\n" +
+                    (f"subjectAltName={','.join(sans)}\n" if sans else ""))
         sh("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
            "ec_paramgen_curve:P-256", "-nodes", "-keyout", base + ".key",
-           "-out", base + ".csr", "-subj", f"/CN={domains[0]}")
+           "-out", base + ".csr", "-subj", f"/CN={cn}")
         sh("openssl", "x509", "-req", "-in", base + ".csr", "-CA", self.cert,
            "-CAkey", self.key, "-set_serial", str(random.getrandbits(63)),
            "-days", "2", "-sha256", "-extfile", base + ".cnf",

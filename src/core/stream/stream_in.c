@@ -116,8 +116,13 @@ stream__on_header(struct stream *s, const struct stream_header *h)
     log_header(s, to, from, version);
     s->host = lookup_to(s, to);
 
-    if (strcmp(h->el->ns, XML_NS_STREAM) != 0 ||
-        strcmp(h->el->local, "stream") != 0)
+    bool is_stream = strcmp(h->el->local, "stream") == 0;
+    if (!is_stream && s->authenticated)
+        /* After <success/> only a new header may come (MUX.md D-11):
+         * an element pipelined behind <auth/> lands here. */
+        return stream__fail(s, SC_NOT_WELL_FORMED,
+                            "a stream header was expected");
+    if (strcmp(h->el->ns, XML_NS_STREAM) != 0 || !is_stream)
         return stream__fail(s, SC_INVALID_NAMESPACE, NULL);
     if (strcmp(h->el->prefix, "stream") != 0)
         return stream__fail(s, SC_BAD_NAMESPACE_PREFIX, NULL);
