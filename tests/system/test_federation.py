@@ -43,6 +43,7 @@ def certs():
         ca.issue("m", (M, CM))
         ca.issue("c", (C, RC))
         ca.issue("o", ("other.example",))
+        ca.issue("c1", (C,))
     return CERTS
 
 
@@ -593,6 +594,110 @@ def external_failure_falls_back(a, peer):
     check("fallback=dialback" in a.logtext(), "logged")
 
 
+MUX_F = "<mux xmlns='urn:xmpp:mux:0'/>"
+
+
+def host_list(*hosts):
+    return ("<mux xmlns='urn:xmpp:mux:0'>" +
+            "".join(f"<host>{h}</host>" for h in hosts) + "</mux>")
+
+
+def mux_peer(a, peer, post_features, pre=MUX_F + EXTERNAL_F + BIDI_F + DB_F):
+    """Romeo writes to juliet; the peer offers pre (mux, EXTERNAL, bidi,
+    dialback by default), checks that xmuxd sends <bidi/>, <mux/> and
+    <auth/> in that order (MUX-27, BIDI-11), accepts, and sends
+    post_features. Returns (romeo's client, the connection) once the
+    first message arrived on it."""
+    r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+    chat(r, "juliet@" + C, "first", "f1")
+    pc = peer.accept()
+    to_tls(pc, pre)
+    tags = [pc.next_element().tag for _ in range(3)]
+    check(tags == [f"{{{NS_BIDI}}}bidi", "{urn:xmpp:mux:0}mux",
+                   f"{{{NS_SASL}}}auth"], f"MUX-27 order: {tags}")
+    pc.send(f"<success xmlns='{NS_SASL}'/>")
+    pc.restart()
+    pc.wait_header()
+    pc.respond(C, M, post_features, sid="peer-stream-id-3")
+    el = pc.next_element()
+    check(el.get("id") == "f1", f"first message: {ET.tostring(el)!r}")
+    return r, pc
+
+
+@with_peer()
+def mux_25_28_covered_host(a, peer):
+    """The peer lists rooms.capulet.example, which its certificate covers:
+    a stanza to it goes over the same stream (MUX-25, M2), and so does one
+    from our other certificate domain (MUX-28), with no db:result."""
+    r, pc = mux_peer(a, peer, host_list(RC))
+    chat(r, "nurse@" + RC, "to rooms", "f2")
+    el = pc.next_element()
+    check(el.get("to") == "nurse@" + RC and el.get("id") == "f2",
+          f"MUX-25: {ET.tostring(el)!r}")
+    b, bj, _ = login(a, "benvolio@" + CM, "pw", "street")
+    chat(b, "juliet@" + C, "from chat", "f3")
+    el = pc.next_element()
+    check(el.get("from") == bj and el.get("id") == "f3",
+          f"MUX-28: {ET.tostring(el)!r}")
+    check(f"dialback-request sender={CM}" not in a.logtext(),
+          "no dialback needed under mux")
+
+
+@with_peer(cert="c1")
+def mux_24_uncovered_host(a, peer):
+    """A listed host the peer's certificate does not cover is not routed
+    over the stream: a connection of its own is opened for it (MUX-24)."""
+    r, pc = mux_peer(a, peer, host_list(RC))
+    chat(r, "nurse@" + RC, "to rooms", "g2")
+    pc2 = peer.accept()
+    h = pc2.wait_header()
+    check(h.get("to") == RC, f"MUX-24: new stream to {RC}: {h.attrib}")
+    check(len(pc.elements) == pc.taken, "nothing more on the first stream")
+
+
+@with_peer()
+def mux_26_host_list_cleaned(a, peer):
+    """Invalid, duplicate and self entries of the peer's list are dropped
+    (MUX-26)."""
+    mux_peer(a, peer, host_list("", "1.2.3.4", "[::1]", "single", C, RC,
+                                " Rooms.Capulet.Example. ", RC))
+    check("event=mux-hosts listed=1 usable=1" in a.logtext(),
+          "MUX-26: one usable host:\n" + a.logtext()[-2000:])
+
+
+@with_peer()
+def mux_81_preauth_children(a, peer):
+    """A pre-auth <mux> with host children is a plain offer: xmuxd sends
+    <mux/> and never routes to the hosts named there (MUX-81)."""
+    pre = host_list("x.example") + EXTERNAL_F + BIDI_F + DB_F
+    r, pc = mux_peer(a, peer, "", pre=pre)
+    check("event=mux-hosts" not in a.logtext(), "no hosts taken")
+
+
+@with_peer()
+def sec_15_long_host_list(a, peer):
+    """A host list of 5000 entries is read safely, the first 1024 used
+    (SEC-15); the stream goes on."""
+    hosts = [f"h{i}.capulet.example" for i in range(5000)]
+    r, pc = mux_peer(a, peer, host_list(*hosts))
+    chat(r, "juliet@" + C, "still here", "h2")
+    el = pc.next_element()
+    check(el.get("id") == "h2", "stream still works")
+    # The certificate covers none of them: read, then not used.
+    check("event=mux-hosts listed=1024 usable=0" in a.logtext(),
+          "SEC-15: 1024 read")
+
+
+@with_peer(cert="c1")
+def sec_24_listed_not_sender(a, peer):
+    """Over bidi, a listed host the peer's certificate does not cover is
+    no sender (SEC-24): invalid-from."""
+    r, pc = mux_peer(a, peer, host_list(RC))
+    rj = f"romeo@{M}/orchard"
+    pc.send(f"<message from='nurse@{RC}' to='{rj}' id='z1'/>")
+    pc.expect_stream_error("invalid-from")
+
+
 def dialback_peer(a, peer, answer):
     """Dialback-only peer: answers our db:result with answer (a string
     fragment) and returns the connection."""
@@ -683,6 +788,12 @@ TESTS = {
     "BIDI-09-BIDI-11-external-bidi": bidi_11_and_external,
     "BIDI-10-wrong-target": bidi_10_wrong_target,
     "s2s-external-failure-dialback": external_failure_falls_back,
+    "MUX-25-MUX-28-MUX-27-covered-host": mux_25_28_covered_host,
+    "MUX-24-uncovered-host": mux_24_uncovered_host,
+    "MUX-26-host-list-cleaned": mux_26_host_list_cleaned,
+    "MUX-81-preauth-children": mux_81_preauth_children,
+    "SEC-15-long-host-list": sec_15_long_host_list,
+    "SEC-24-listed-not-sender": sec_24_listed_not_sender,
     "DB-14-invalid": db_14_invalid_bounces,
     "DB-14-error": db_14_error_bounces,
     "DB-17-timeout": db_17_timeout_bounces,
