@@ -3,13 +3,14 @@
 #   make test   install, build with ASan+UBSan (clang) and gcc, run every test
 #   make fuzz   run every libFuzzer target for FUZZ_SECONDS each
 #   make bench  build optimised and run the benchmarks
+#   make demo   two servers on 127.0.0.2/.3: connections with and without mux
 #   make clean  remove build trees
 
 JOBS         ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 ARGS         ?=
 
-.PHONY: all deps build run test fuzz bench clean
+.PHONY: all deps build run test fuzz bench demo clean
 
 all: build
 
@@ -41,6 +42,9 @@ fuzz: deps
 
 bench: build
 	scripts/bench.sh build/release
+
+demo: build
+	/usr/bin/python3 scripts/demo.py build/release
 
 clean:
 	rm -rf build
