@@ -7,8 +7,10 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "base/alloc.h"
@@ -1577,6 +1579,96 @@ test_dialback_DB_17_timeout(void **state)
     dialback_pairs_fini(&t);
 }
 
+/* --- connection authorization secrets (MUX.md §9) ------------------------ */
+
+static const unsigned char vec_key[32] = {
+    0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+    16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+static const unsigned char vec_nonce[MUX_NONCE_BYTES] = {
+    0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, 0x18,
+    0x29, 0x3a, 0x4b, 0x5c, 0x6d, 0x7e, 0x8f, 0x90};
+static const struct mux_secret_ctx vec_ctx = {
+    "montague.example", "rooms.capulet.example", "capulet.example",
+    "p-5f1c2a9e07", "s-0b7d44e1c3"};
+#define VEC_SECRET                                                         \
+    "1-1767225600-a1b2c3d4e5f60718293a4b5c6d7e8f90-bf04d5eec3be35f85ece1b1" \
+    "1addfbcd2d182f66f7f9152f84f68808d781ff5a6"
+
+/* MUX-51: the §9 test vector, exactly. */
+static void
+test_mux_MUX_51_secret_vector(void **state)
+{
+    (void)state;
+    char out[MUX_SECRET_LEN + 1];
+    assert_int_equal(mux_secret_make(vec_key, sizeof(vec_key), &vec_ctx,
+                                     1767225600, vec_nonce, out),
+                     0);
+    assert_string_equal(out, VEC_SECRET);
+    assert_int_equal(strlen(out), 110);
+}
+
+/* Verification: right inputs pass before E; a changed digit, another
+ * context, an expired or too distant E, another version all fail. */
+static void
+test_mux_secret_check(void **state)
+{
+    (void)state;
+    const char *sec = VEC_SECRET;
+    size_t n = strlen(sec);
+    unsigned char nonce[MUX_NONCE_BYTES];
+    assert_true(mux_secret_check(vec_key, sizeof(vec_key), &vec_ctx,
+                                 1767225600 - 60, sec, n, nonce));
+    assert_memory_equal(nonce, vec_nonce, MUX_NONCE_BYTES);
+    char bad[MUX_SECRET_LEN + 1];
+    memcpy(bad, sec, n + 1);
+    bad[n - 1] = bad[n - 1] == '6' ? '7' : '6'; /* MUX-62 */
+    assert_false(mux_secret_check(vec_key, sizeof(vec_key), &vec_ctx,
+                                  1767225600 - 60, bad, n, NULL));
+    memcpy(bad, sec, n + 1);
+    bad[0] = '2';
+    assert_false(mux_secret_check(vec_key, sizeof(vec_key), &vec_ctx,
+                                  1767225600 - 60, bad, n, NULL));
+    /* MUX-63: expired; and E more than 120 s ahead. */
+    assert_false(mux_secret_check(vec_key, sizeof(vec_key), &vec_ctx,
+                                  1767225600, sec, n, NULL));
+    assert_false(mux_secret_check(vec_key, sizeof(vec_key), &vec_ctx,
+                                  1767225600 - 121, sec, n, NULL));
+    struct mux_secret_ctx other = vec_ctx;
+    other.via_host = "rooms.capulet.example";
+    assert_false(mux_secret_check(vec_key, sizeof(vec_key), &other,
+                                  1767225600 - 60, sec, n, NULL));
+    assert_false(mux_secret_check(vec_key, sizeof(vec_key), &vec_ctx,
+                                  1767225600 - 60, sec, n - 1, NULL));
+    assert_false(mux_secret_check(vec_key, sizeof(vec_key), &vec_ctx,
+                                  1767225600 - 60, "1-", 2, NULL));
+}
+
+/* SEC-08: 10^5 secrets from CSPRNG nonces are all distinct. */
+static int
+cmp_secret(const void *a, const void *b)
+{
+    return memcmp(a, b, MUX_SECRET_LEN + 1);
+}
+
+static void
+test_mux_SEC_08_distinct(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    char(*v)[MUX_SECRET_LEN + 1] = x_calloc(N, sizeof(*v));
+    for (size_t i = 0; i < N; i++) {
+        unsigned char nonce[MUX_NONCE_BYTES];
+        assert_int_equal(RAND_bytes(nonce, sizeof(nonce)), 1);
+        assert_int_equal(mux_secret_make(vec_key, sizeof(vec_key), &vec_ctx,
+                                         1767225600, nonce, v[i]),
+                         0);
+    }
+    qsort(v, N, sizeof(*v), cmp_secret);
+    for (size_t i = 1; i < N; i++)
+        assert_int_not_equal(memcmp(v[i - 1], v[i], sizeof(*v)), 0);
+    x_free(v);
+}
+
 int
 main(void)
 {
@@ -1624,6 +1716,9 @@ main(void)
         cmocka_unit_test(test_dialback_DB_11_no_dialback_peer),
         cmocka_unit_test(test_dialback_DB_14_bounce),
         cmocka_unit_test(test_dialback_DB_17_timeout),
+        cmocka_unit_test(test_mux_MUX_51_secret_vector),
+        cmocka_unit_test(test_mux_secret_check),
+        cmocka_unit_test(test_mux_SEC_08_distinct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "jid/jid.h"
 #include "stanza/stanza.h"
@@ -326,5 +327,40 @@ enum dialback_verdict dialback_authoritative(const unsigned char *secret,
                                              const struct dialback_elem *req,
                                              const struct dialback_rx *rx,
                                              enum dialback_cond *cond);
+
+/* --- connection authorization secrets (MUX.md §9) --------------------- */
+
+#define NS_MUX_SECRET "urn:xmpp:mux:0"
+/* Nonce bytes, and the length of a secret: "1-" E "-" 32 hex "-" 64 hex
+ * with E at most 20 digits. */
+#define MUX_NONCE_BYTES 16
+#define MUX_SECRET_LEN  (2 + 20 + 1 + 2 * MUX_NONCE_BYTES + 1 + DIALBACK_KEY_HEX)
+
+/* What a secret is bound to: I's domain (origin), the new host, the via
+ * host and the ids of R's latest response headers on P and S. */
+struct mux_secret_ctx {
+    const char *origin, *new_host, *via_host, *p_id, *s_id;
+};
+
+/* SECRET = "1-" E "-" hex(N) "-" MAC, MAC = HMAC-SHA256 keyed with the hex
+ * of SHA-256(key) over "urn:xmpp:mux:0 origin new_host via_host P_id S_id
+ * E hex(N)" (the test vector of §9 is a unit test). Returns 0, XE_INVAL or
+ * XE_TLS. */
+int mux_secret_make(const unsigned char *key,
+                    size_t len,
+                    const struct mux_secret_ctx *c,
+                    uint64_t expiry,
+                    const unsigned char nonce[MUX_NONCE_BYTES],
+                    char out[MUX_SECRET_LEN + 1]);
+/* True if secret[0..n) is version 1, unexpired (now < E <= now + 120)
+ * and its MAC verifies for c, compared in constant time (SEC-09); its
+ * nonce is written to nonce_out (may be NULL) for the replay cache. */
+bool mux_secret_check(const unsigned char *key,
+                      size_t len,
+                      const struct mux_secret_ctx *c,
+                      uint64_t now,
+                      const char *secret,
+                      size_t n,
+                      unsigned char nonce_out[MUX_NONCE_BYTES]);
 
 #endif

@@ -50,23 +50,16 @@ dialback_msg(const char *receiving,
     return n > 0 && (size_t)n < DIALBACK_MSG_MAX ? (size_t)n : 0;
 }
 
-int
-dialback_key(const unsigned char *secret,
-             size_t len,
-             const char *receiving,
-             const char *originating,
-             const char *stream_id,
-             char out[DIALBACK_KEY_HEX + 1])
+/* The XEP-0185 convention (MUX.md §9 uses it too): HMAC-SHA256 keyed with
+ * the lowercase hex of SHA-256(secret), over msg[0..mlen), written to out
+ * as 64 hex digits and a NUL. Returns 0 or XE_TLS. */
+static int
+hmac_hex(const unsigned char *secret,
+         size_t len,
+         const char *msg,
+         size_t mlen,
+         char out[DIALBACK_KEY_HEX + 1])
 {
-    out[0] = '\0';
-    if (secret == NULL || len == 0 || receiving == NULL ||
-        originating == NULL || stream_id == NULL)
-        return XE_INVAL;
-    char msg[DIALBACK_MSG_MAX];
-    size_t mlen = dialback_msg(receiving, originating, stream_id, msg);
-    if (mlen == 0)
-        return XE_INVAL;
-
     /* XEP-0185 §3: the HMAC key is the hex string of the secret's SHA-256,
      * not the raw digest; interoperable keys depend on that detail. */
     unsigned char digest[SHA256_DIGEST_LENGTH];
@@ -91,6 +84,25 @@ dialback_key(const unsigned char *secret,
     return ok ? 0 : XE_TLS;
 }
 
+int
+dialback_key(const unsigned char *secret,
+             size_t len,
+             const char *receiving,
+             const char *originating,
+             const char *stream_id,
+             char out[DIALBACK_KEY_HEX + 1])
+{
+    out[0] = '\0';
+    if (secret == NULL || len == 0 || receiving == NULL ||
+        originating == NULL || stream_id == NULL)
+        return XE_INVAL;
+    char msg[DIALBACK_MSG_MAX];
+    size_t mlen = dialback_msg(receiving, originating, stream_id, msg);
+    if (mlen == 0)
+        return XE_INVAL;
+    return hmac_hex(secret, len, msg, mlen, out);
+}
+
 bool
 dialback_key_check(const unsigned char *secret,
                    size_t len,
@@ -109,5 +121,101 @@ dialback_key_check(const unsigned char *secret,
     bool ok = key_len == DIALBACK_KEY_HEX &&
               CRYPTO_memcmp(want, key, DIALBACK_KEY_HEX) == 0;
     OPENSSL_cleanse(want, sizeof want);
+    return ok;
+}
+
+/* --- connection authorization secrets (MUX.md §9) ---------------------- */
+
+int
+mux_secret_make(const unsigned char *key,
+                size_t len,
+                const struct mux_secret_ctx *c,
+                uint64_t expiry,
+                const unsigned char nonce[MUX_NONCE_BYTES],
+                char out[MUX_SECRET_LEN + 1])
+{
+    out[0] = '\0';
+    if (key == NULL || len == 0 || c->origin == NULL || c->new_host == NULL ||
+        c->via_host == NULL || c->p_id == NULL || c->s_id == NULL)
+        return XE_INVAL;
+    char nhex[2 * MUX_NONCE_BYTES + 1];
+    dialback_hex(nonce, MUX_NONCE_BYTES, nhex);
+    char msg[4 * JID_PART_MAX + 2 * DIALBACK_ID_MAX + 96];
+    int n = snprintf(msg, sizeof(msg), "%s %s %s %s %s %s %llu %s", NS_MUX_SECRET,
+                     c->origin, c->new_host, c->via_host, c->p_id, c->s_id,
+                     (unsigned long long)expiry, nhex);
+    if (n <= 0 || (size_t)n >= sizeof(msg))
+        return XE_INVAL;
+    char mac[DIALBACK_KEY_HEX + 1];
+    int rc = hmac_hex(key, len, msg, (size_t)n, mac);
+    if (rc != 0)
+        return rc;
+    snprintf(out, MUX_SECRET_LEN + 1, "1-%llu-%s-%s",
+             (unsigned long long)expiry, nhex, mac);
+    OPENSSL_cleanse(mac, sizeof mac);
+    return 0;
+}
+
+/* Read "1-E-N-MAC": the expiry and the nonce. */
+static bool
+secret_fields(const char *s,
+              size_t n,
+              uint64_t *expiry,
+              unsigned char nonce[MUX_NONCE_BYTES])
+{
+    if (n < 4 || s[0] != '1' || s[1] != '-')
+        return false;
+    size_t i = 2;
+    uint64_t e = 0;
+    size_t digits = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 20) {
+        e = e * 10 + (uint64_t)(s[i++] - '0');
+        digits++;
+    }
+    if (digits == 0 || i >= n || s[i++] != '-' ||
+        n - i != 2 * MUX_NONCE_BYTES + 1 + DIALBACK_KEY_HEX ||
+        s[i + 2 * MUX_NONCE_BYTES] != '-')
+        return false;
+    for (size_t k = 0; k < MUX_NONCE_BYTES; k++) {
+        unsigned v = 0;
+        for (int h = 0; h < 2; h++) {
+            char ch = s[i + 2 * k + (size_t)h];
+            v <<= 4;
+            if (ch >= '0' && ch <= '9')
+                v |= (unsigned)(ch - '0');
+            else if (ch >= 'a' && ch <= 'f')
+                v |= (unsigned)(ch - 'a' + 10);
+            else
+                return false;
+        }
+        nonce[k] = (unsigned char)v;
+    }
+    *expiry = e;
+    return true;
+}
+
+bool
+mux_secret_check(const unsigned char *key,
+                 size_t len,
+                 const struct mux_secret_ctx *c,
+                 uint64_t now,
+                 const char *secret,
+                 size_t n,
+                 unsigned char nonce_out[MUX_NONCE_BYTES])
+{
+    uint64_t expiry = 0;
+    unsigned char nonce[MUX_NONCE_BYTES];
+    if (secret == NULL || !secret_fields(secret, n, &expiry, nonce))
+        return false;
+    /* §9: E in (now, now + 120 s]. */
+    if (expiry <= now || expiry > now + 120)
+        return false;
+    char want[MUX_SECRET_LEN + 1];
+    if (mux_secret_make(key, len, c, expiry, nonce, want) != 0)
+        return false;
+    bool ok = strlen(want) == n && CRYPTO_memcmp(want, secret, n) == 0;
+    OPENSSL_cleanse(want, sizeof want);
+    if (ok && nonce_out)
+        memcpy(nonce_out, nonce, MUX_NONCE_BYTES);
     return ok;
 }
