@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -164,9 +165,26 @@ s2s_now(void *arg)
     return uv_now(srv->loop);
 }
 
+static uint64_t
+s2s_wall(void *arg)
+{
+    (void)arg;
+    return (uint64_t)time(NULL);
+}
+
+static void
+ops_mux_authz(void *arg, struct stream *s, const char *via, const char *secret,
+              size_t len)
+{
+    struct server *srv = arg;
+    router_mux_authz(srv->router, s, via, secret, len);
+}
+
 static const struct router_s2s_ops s2s_ops = {
     .connect = s2s_connect,
     .now = s2s_now,
+    .wall = s2s_wall,
+    .random = server__random,
 };
 
 const struct stream_ops server__stream_ops = {
@@ -179,6 +197,7 @@ const struct stream_ops server__stream_ops = {
     .s2s_changed = ops_s2s_changed,
     .db_verify = ops_db_verify,
     .db_verified = ops_db_verified,
+    .mux_authz = ops_mux_authz,
 };
 
 int

@@ -44,6 +44,7 @@ def certs():
         ca.issue("c", (C, RC))
         ca.issue("o", ("other.example",))
         ca.issue("c1", (C,))
+        ca.issue("r1", (RC,))
     return CERTS
 
 
@@ -71,8 +72,10 @@ def hosts_of(names, cert):
 class Pair:
     """xmuxd A (montague side) and B (capulet side), routed to each other."""
 
-    def __init__(self, ca=True, a_s2s="", b_s2s="", timeouts=""):
-        """timeouts: extra members of both servers' timeouts group."""
+    def __init__(self, ca=True, a_s2s="", b_s2s="", timeouts="",
+                 b_certs=None):
+        """timeouts: extra members of both servers' timeouts group;
+        b_certs: a certificate name per B domain (default: c for both)."""
         self.aaddr, self.baddr = loopback_pair()
         tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n' if ca else ""
         # One s2s port on both addresses: connections are counted by
@@ -87,7 +90,12 @@ class Pair:
         self.a = Server(hosts=hosts_of((M, CM), cm), addr=self.aaddr,
                         ports=ports_a, timeouts=timeouts,
                         extra=tls + s2s_block(routes_a, a_s2s))
-        self.b = Server(hosts=hosts_of((C, RC), cc), addr=self.baddr,
+        b_hosts = hosts_of((C, RC), cc)
+        if b_certs:
+            d = certs()
+            b_hosts = tuple({"domain": h, "cert": f"{d}/{b_certs[h]}.crt",
+                             "key": f"{d}/{b_certs[h]}.key"} for h in (C, RC))
+        self.b = Server(hosts=b_hosts, addr=self.baddr,
                         ports=ports_b, timeouts=timeouts,
                         extra=tls + s2s_block(routes_b, b_s2s))
         for u in ("romeo@" + M, "benvolio@" + CM):
@@ -266,6 +274,41 @@ def converse_2x2(p):
                 k += 1
                 chat(c, dj, f"m{k}", f"id{k}")
                 expect_message(d, f"m{k}")
+
+
+@with_pair(ca=True, b_certs={C: "c1", RC: "r1"})
+def m3_connection_authorization(p):
+    """B uses one certificate per domain, so A's stream to capulet.example
+    lists rooms.capulet.example without covering it. A stanza for it makes
+    A open a secondary stream to rooms.capulet.example, send the secret
+    there (F4), get it back from capulet.example in an IQ over the bidi
+    primary stream (MUX-53, MUX-54), answer it over P (MUX-59, MUX-79) and
+    send the stanza over P (MUX-60); B closes the secondary stream
+    (MUX-56), the answer comes back over P too: one connection. No log
+    holds the secret, only its fingerprint (SEC-10)."""
+    r, rj, _ = login(p.a, "romeo@" + M, "pw", "orchard")
+    j, jj, _ = login(p.b, "juliet@" + C, "pw", "balcony")
+    n, nj, _ = login(p.b, "nurse@" + RC, "pw", "kitchen")
+    chat(r, jj, "to capulet", "a1")
+    expect_message(j, "to capulet")
+    chat(r, nj, "to rooms", "a2")
+    expect_message(n, "to rooms")
+    chat(n, rj, "from rooms", "a3")
+    expect_message(r, "from rooms")
+    la, lb = p.a.logtext(), p.b.logtext()
+    check("event=mux-authorization-success new=rooms.capulet.example" in la,
+          "M3 succeeded at A")
+    check("event=mux-authorization-done result=success" in lb,
+          "MUX-56: B ended the authorization")
+    deadline = time.time() + 5
+    while p.conns() > 1 and time.time() < deadline:
+        time.sleep(0.1)
+    check(p.conns() == 1, f"one connection after M3, got {p.conns()}")
+    import re
+    secret = re.compile(r"1-[0-9]{10}-[0-9a-f]{32}-[0-9a-f]{64}")
+    check(not secret.search(la + lb), "SEC-10: a secret in the logs")
+    check("secret_sha256=" in la and "secret_sha256=" in lb,
+          "SEC-10: fingerprints logged")
 
 
 @with_pair(ca=True, timeouts="idle = 1;")
@@ -779,6 +822,7 @@ TESTS = {
         ca=True, a_s2s="mux = false; bidi = false;",
         b_s2s="mux = false; bidi = false;")(two_by_two(4)),
     "s2s-idle-close": idle_close_and_reopen,
+    "MUX-53-54-56-59-60-SEC-10-m3": m3_connection_authorization,
     "s2s-srv-direct-tls": srv_direct_tls,
     "s2s-srv-fallback": srv_fallback_across_targets,
     "s2s-route-direct-tls": route_direct_tls,

@@ -363,4 +363,8 @@ bool mux_secret_check(const unsigned char *key,
                       size_t n,
                       unsigned char nonce_out[MUX_NONCE_BYTES]);
 
+/* For logs (SEC-10): the first 8 hex digits of SHA-256(secret), never
+ * the secret itself. */
+void mux_secret_fingerprint(const char *secret, size_t n, char out[9]);
+
 #endif

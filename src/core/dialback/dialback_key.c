@@ -173,8 +173,8 @@ secret_fields(const char *s,
         digits++;
     }
     if (digits == 0 || i >= n || s[i++] != '-' ||
-        n - i != 2 * MUX_NONCE_BYTES + 1 + DIALBACK_KEY_HEX ||
-        s[i + 2 * MUX_NONCE_BYTES] != '-')
+        n - i != (size_t)2 * MUX_NONCE_BYTES + 1 + DIALBACK_KEY_HEX ||
+        s[i + (size_t)2 * MUX_NONCE_BYTES] != '-')
         return false;
     for (size_t k = 0; k < MUX_NONCE_BYTES; k++) {
         unsigned v = 0;
@@ -218,4 +218,19 @@ mux_secret_check(const unsigned char *key,
     if (ok && nonce_out)
         memcpy(nonce_out, nonce, MUX_NONCE_BYTES);
     return ok;
+}
+
+void
+mux_secret_fingerprint(const char *secret, size_t n, char out[9])
+{
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    char hex[2 * SHA256_DIGEST_LENGTH + 1];
+    if (SHA256((const unsigned char *)secret, n, d) == NULL) {
+        ERR_clear_error();
+        memcpy(out, "--------", 9);
+        return;
+    }
+    dialback_hex(d, sizeof d, hex);
+    memcpy(out, hex, 8);
+    out[8] = '\0';
 }

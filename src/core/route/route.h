@@ -66,6 +66,10 @@ struct router_s2s_ops {
                               const char *to);
     /* Milliseconds of a monotonic clock. */
     uint64_t (*now)(void *arg);
+    /* Seconds since the Unix epoch (secret expiry, MUX.md §9). */
+    uint64_t (*wall)(void *arg);
+    /* n bytes from a CSPRNG (secrets, nonces, IQ ids). */
+    void (*random)(void *arg, void *buf, size_t n);
 };
 /* Use ops (borrowed) for s2s; without them remote stanzas bounce with
  * remote-server-not-found. */
@@ -86,6 +90,10 @@ void router_s2s_verify(struct router *r, struct stream *in,
 /* stream_ops.db_verified: the authoritative server answered on out. */
 void router_s2s_verified(struct router *r, struct stream *out,
                          const struct dialback_elem *ans);
+/* stream_ops.mux_authz: an F4 for our host via came on s: send the F5 IQ
+ * with the secret to s's authenticated domain (MUX.md §8.4). */
+void router_mux_authz(struct router *r, struct stream *s, const char *via,
+                      const char *secret, size_t len);
 /* Once a second: T_dialback for piggybacked pairs and verifications. */
 void router_s2s_tick(struct router *r);
 

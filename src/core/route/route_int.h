@@ -131,6 +131,38 @@ struct route_verify {
     char key[DIALBACK_KEY_MAX + 1];
 };
 
+/* Receiving server: an F5 IQ we sent for an F4 received on s. */
+struct route_authz_r {
+    struct route_authz_r *next;
+    struct stream *s; /* S; NULL once it has gone */
+    uint64_t since;
+    char id[33];
+    char via[JID_DOMAIN_BUFSZ];      /* our host that vouches */
+    char peer[JID_DOMAIN_BUFSZ];     /* S's authenticated domain (I) */
+    char new_host[JID_DOMAIN_BUFSZ]; /* S's stream 'to' */
+};
+
+/* Initiating server: an authorization of new_host via P's peer. */
+struct route_authz_i {
+    struct route_authz_i *next;
+    struct stream *p, *s; /* primary and secondary; NULL once gone */
+    bool sent;            /* F4 went out on S */
+    bool granted;         /* success: waiting for S to be closed */
+    uint64_t since;       /* ms: created, F4 sent, or granted */
+    uint64_t expiry;      /* E, Unix seconds */
+    unsigned char nonce[MUX_NONCE_BYTES];
+    char secret[MUX_SECRET_LEN + 1];
+    char via[JID_DOMAIN_BUFSZ], new_host[JID_DOMAIN_BUFSZ];
+    char origin[JID_DOMAIN_BUFSZ];
+};
+
+/* A used or expired nonce, refused until 'until' (Unix seconds). */
+struct route_nonce {
+    struct route_nonce *next;
+    unsigned char nonce[MUX_NONCE_BYTES];
+    uint64_t until;
+};
+
 /* Stanzas waiting for one pair's stream, at most. */
 #define ROUTE_S2S_QUEUE_MAX 10000
 
@@ -145,6 +177,11 @@ struct router {
     struct route_verify *verifies;
     const struct router_s2s_ops *s2s_ops;
     void *s2s_arg;
+    struct route_authz_r *authz_r;
+    struct route_authz_i *authz_i;
+    struct route_nonce *replay;
+    unsigned char mux_key[32]; /* K of MUX.md §9, drawn at first use */
+    bool mux_key_set;
 };
 
 /* Where a stanza's 'to' points (RFC 6120 §8.5, RFC 6121 §8.5). */
@@ -220,6 +257,20 @@ void route__s2s_send(struct router *r,
                      struct stanza *st,
                      const char *sender,
                      const char *target);
+/* route_s2s.c: move the pairs to target waiting on from onto to (after
+ * a connection authorization), flushing what may leave. */
+void route__s2s_move(struct router *r, struct stream *from, struct stream *to,
+                     const char *target);
+/* route_mux.c: connection authorization (M3). */
+struct stream *route__mux_primary(struct router *r, const char *target);
+struct stream *route__mux_secondary(struct router *r, struct stream *p,
+                                    const char *target);
+void route__mux_secondary_ready(struct router *r, struct stream *s);
+bool route__mux_iq(struct router *r, struct stream *in,
+                   const struct stanza *st);
+void route__mux_gone(struct router *r, const struct stream *s);
+void route__mux_tick(struct router *r);
+void route__mux_free(struct router *r);
 /* route_s2s.c: free the s2s tables (router_free). */
 void route__s2s_free(struct router *r);
 /* Connection id for logs of rc (0 for the server's own stanzas). */

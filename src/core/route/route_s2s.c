@@ -212,7 +212,12 @@ pair_place(struct router *r, struct route_pair *p, const struct stream *skip)
     }
     const struct cfg_host *h = config_host(r->cfg, p->sender);
     struct stream *s = NULL;
-    if (h != NULL && r->s2s_ops && r->s2s_ops->connect)
+    /* A listed host the primary's certificate does not cover: a stream
+     * of its own that asks to join the primary (M3, MUX.md §6.5 step 3). */
+    struct stream *prim = r->s2s_ops ? route__mux_primary(r, p->target) : NULL;
+    if (prim != NULL)
+        s = route__mux_secondary(r, prim, p->target);
+    if (s == NULL && h != NULL && r->s2s_ops && r->s2s_ops->connect)
         s = r->s2s_ops->connect(r->s2s_arg, h, p->target);
     if (s == NULL || s->route_data == NULL) {
         pair_bounce_all(r, p, XC_REMOTE_SERVER_NOT_FOUND);
@@ -282,6 +287,58 @@ verifies_send(struct router *r, struct stream *out)
 }
 
 void
+route__s2s_move(struct router *r,
+                struct stream *from,
+                struct stream *to,
+                const char *target)
+{
+    struct route_link *l = from->route_data;
+    struct route_pair *p = l ? l->pairs : NULL;
+    while (p != NULL) {
+        struct route_pair *next = p->next_on;
+        if (strcmp(p->target, target) == 0) {
+            pair_attach(p, to);
+            if (stream_s2s_pair(to, p->sender, p->target, NULL) ==
+                STREAM_PAIR_READY)
+                pair_flush(r, p);
+        }
+        p = next;
+    }
+    router_s2s_changed(r, to);
+}
+
+/* What a change of s means for one of its pairs: flush it, ask for it by
+ * piggybacking, move it to another stream, or bounce what waits. */
+static void
+pair_changed(struct router *r, struct stream *s, struct route_pair *p)
+{
+    enum stanza_cond cond = XC_NONE;
+    enum stream_pair sp = stream_s2s_pair(s, p->sender, p->target, &cond);
+    if (sp == STREAM_PAIR_READY) {
+        pair_flush(r, p);
+        return;
+    }
+    if (sp == STREAM_PAIR_NONE && s->state == STREAM_ST_SESSION) {
+        if (stream_s2s_request(s, p->sender, p->target) == 0) {
+            p->requested = true;
+            p->since = now_ms(r);
+            return;
+        }
+        cond = XC_NONE; /* another stream, below */
+    } else if (sp != STREAM_PAIR_FAILED) {
+        return; /* still pending */
+    }
+    pair_attach(p, NULL);
+    if (cond != XC_NONE) {
+        pair_bounce_all(r, p, cond);
+        pair_maybe_free(r, p);
+    } else if (!pair_place(r, p, s)) {
+        /* Piggybacking refused or impossible: a stream of its own. */
+        pair_maybe_free(r, p);
+    }
+}
+
+void
 router_s2s_changed(struct router *r, struct stream *s)
 {
     struct route_link *l = s->route_data;
@@ -289,34 +346,12 @@ router_s2s_changed(struct router *r, struct stream *s)
         return;
     if (s->can_verify)
         verifies_send(r, s);
+    if (s->initiating && s->state == STREAM_ST_SESSION)
+        route__mux_secondary_ready(r, s);
     struct route_pair *p = l->pairs;
     while (p != NULL) {
         struct route_pair *next = p->next_on;
-        enum stanza_cond cond = XC_NONE;
-        enum stream_pair sp = stream_s2s_pair(s, p->sender, p->target, &cond);
-        if (sp == STREAM_PAIR_READY) {
-            pair_flush(r, p);
-        } else if (sp == STREAM_PAIR_NONE && s->state == STREAM_ST_SESSION) {
-            int rc = stream_s2s_request(s, p->sender, p->target);
-            if (rc == 0) {
-                p->requested = true;
-                p->since = now_ms(r);
-            } else {
-                pair_attach(p, NULL);
-                if (!pair_place(r, p, s))
-                    pair_maybe_free(r, p);
-            }
-        } else if (sp == STREAM_PAIR_FAILED) {
-            pair_attach(p, NULL);
-            if (cond == XC_NONE) {
-                /* Piggybacking refused: a stream of the pair's own. */
-                if (!pair_place(r, p, s))
-                    pair_maybe_free(r, p);
-            } else {
-                pair_bounce_all(r, p, cond);
-                pair_maybe_free(r, p);
-            }
-        }
+        pair_changed(r, s, p);
         p = next;
     }
 }
@@ -329,6 +364,7 @@ router_s2s_gone(struct router *r, struct stream *s)
     struct route_link *l = s->route_data;
     if (l == NULL)
         return;
+    route__mux_gone(r, s);
     struct route_pair *p = l->pairs;
     while (p != NULL) {
         struct route_pair *next = p->next_on;
@@ -452,6 +488,7 @@ router_s2s_verified(struct router *r,
 void
 router_s2s_tick(struct router *r)
 {
+    route__mux_tick(r);
     uint64_t now = now_ms(r);
     uint64_t limit = r->cfg->timeouts.dialback;
     size_t slot = 0;
@@ -493,6 +530,7 @@ router_s2s_tick(struct router *r)
 void
 route__s2s_free(struct router *r)
 {
+    route__mux_free(r);
     size_t slot = 0;
     struct rtab_node *nd = route__tab_next(&r->pairs, &slot, NULL);
     while (nd != NULL) {

@@ -273,7 +273,10 @@ void
 router_stanza(struct router *r, struct stream *from, struct stanza *st)
 {
     if (from->s2s) {
-        /* From another server: its stream checked the addresses. */
+        /* From another server: its stream checked the addresses. An IQ
+         * may belong to a connection authorization (MUX.md §8). */
+        if (strcmp(stanza_name(st), "iq") == 0 && route__mux_iq(r, from, st))
+            return;
         route__dispatch(r, NULL, from, st);
         return;
     }

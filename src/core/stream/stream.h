@@ -78,6 +78,11 @@ struct stream_ops {
     /* s2s initiating: the answer to a db:verify we sent on s. */
     void (*db_verified)(void *arg, struct stream *s,
                         const struct dialback_elem *ans);
+    /* s2s receiving: a valid connection-authorization request (F4,
+     * MUX.md §8.4) for our host via arrived on s with secret[0..len):
+     * send the F5 IQ; answer later with stream_mux_authz_done. */
+    void (*mux_authz)(void *arg, struct stream *s, const char *via,
+                      const char *secret, size_t len);
 };
 
 /* What all streams of one server share; borrowed, outlives the streams. */
@@ -147,6 +152,9 @@ enum stream_action {
 #define MUX_ELEMENT_MAX    4096
 #define MUX_HOSTS_EMIT_MAX 256
 #define MUX_HOSTS_READ_MAX 1024
+/* §8.4: longest secret relayed; authorizations asked on one stream. */
+#define MUX_SECRET_MAX     1024
+#define MUX_F4_MAX         3
 /* Stream ids carry this many random bytes (>= 128 bits, CORE-01). */
 #define STREAM_ID_BYTES 18
 
@@ -224,6 +232,9 @@ struct stream {
     bool mux_offered;   /* R: F1 was in the last features sent */
     bool mux_requested; /* R: F3 received; I: F3 sent */
     struct domset snd, hosts, tgt;
+    unsigned f4_count;  /* R: connection authorizations asked here */
+    bool f4_pending;    /* R: one is waiting for its IQ answer */
+    bool m3_hold;       /* I: F4 sent: nothing more goes out here (§8.7) */
 };
 
 /* Set up a receiving stream for a connection accepted on a listener of
@@ -323,6 +334,18 @@ int stream_db_verify(struct stream *s, const char *from, const char *to,
 void stream_db_complete(struct stream *s, const char *sender,
                         const char *target, enum dialback_type outcome,
                         enum dialback_cond cond);
+/* Initiating, on a secondary stream S: ask for connection authorization
+ * of S's host via P's host 'via' with secret (F4, MUX.md §8.3); from now
+ * on stanzas wait (m3_hold). Returns 0, XE_STATE (S not negotiated with
+ * SASL, or via not listed on it) or XE_CLOSED. */
+int stream_mux_request_authz(struct stream *s, const char *via,
+                             const char *secret);
+/* Initiating: the authorization ended; stanzas may use s again (failure)
+ * or s is done with (success: the peer closes it). */
+void stream_mux_release(struct stream *s);
+/* Receiving: the authorization asked on s ended: success closes s
+ * gracefully (§8.4), failure keeps it as an ordinary stream. */
+void stream_mux_authz_done(struct stream *s, bool ok);
 /* The stream went quiet for the idle timeout: close it gracefully. */
 void stream_idle_close(struct stream *s);
 

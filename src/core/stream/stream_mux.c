@@ -131,16 +131,108 @@ stream__mux_element(struct stream *s, const struct stanza *el)
     return 0;
 }
 
-/* Connection authorization (F4, MUX.md §8.4) is not built yet: the
- * element is counted as ignored (an unlisted host gets the same, MUX-70)
- * and the stream stays open. */
+/* The secret of an F4: the element's text, trimmed. NULL (bad-format)
+ * if it has children or no text. */
+static const char *
+f4_secret(const struct stanza *el, size_t *n)
+{
+    if (stanza_first_child(el) != NULL)
+        return NULL;
+    const char *t = stanza_text(el, n);
+    if (t == NULL)
+        return NULL;
+    while (*n > 0 && (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n')) {
+        t++;
+        (*n)--;
+    }
+    while (*n > 0 && (t[*n - 1] == ' ' || t[*n - 1] == '\t' ||
+                      t[*n - 1] == '\r' || t[*n - 1] == '\n'))
+        (*n)--;
+    return *n > 0 ? t : NULL;
+}
+
+/* F4 on an authenticated s2s stream (MUX.md §8.4), checks in order: SASL
+ * (dialback-only streams never get here: they are not authenticated),
+ * size (done by the caller), host, secret, attempts; a host not listed
+ * on this stream is logged and ignored (MUX-70), else the router sends
+ * the F5 IQ. The secret is never logged (SEC-10). */
 int
 stream__mux_authorization(struct stream *s, const struct stanza *el)
 {
-    (void)el;
+    const char *host = stanza_attr(el, "host");
+    char via[JID_DOMAIN_BUFSZ];
+    if (jid_domain_prep(host, strlen(host), via, sizeof(via), NULL) != 0 ||
+        !mux_hostname(via))
+        return stream__fail(s, SC_BAD_FORMAT, "invalid host");
+    size_t n = 0;
+    const char *secret = f4_secret(el, &n);
+    if (secret == NULL)
+        return stream__fail(s, SC_BAD_FORMAT, "no secret");
+    if (n > MUX_SECRET_MAX)
+        return stream__fail(s, SC_POLICY_VIOLATION, "secret too long");
+    if (s->f4_pending || s->f4_count >= MUX_F4_MAX)
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "too many authorization attempts");
+    s->f4_count++;
+    if (!domset_has(&s->hosts, via) || !s->ctx->cfg->s2s.mux_authorization ||
+        s->ctx->ops == NULL || s->ctx->ops->mux_authz == NULL) {
+        log_msg(s->ctx->log, LOG_INFO, s->conn,
+                "event=mux-authorization-ignored host=%s reason=%s", via,
+                domset_has(&s->hosts, via) ? "disabled" : "not-listed");
+        return 0;
+    }
+    s->f4_pending = true;
     log_msg(s->ctx->log, LOG_INFO, s->conn,
-            "event=mux-authorization-ignored reason=unsupported");
+            "event=mux-authorization-request via=%s new=%s from=%s", via,
+            s->host->domain, s->peer_domain);
+    s->ctx->ops->mux_authz(s->ctx->ops_arg, s, via, secret, n);
     return 0;
+}
+
+void
+stream_mux_authz_done(struct stream *s, bool ok)
+{
+    if (!s->f4_pending)
+        return;
+    s->f4_pending = false;
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=mux-authorization-done result=%s", ok ? "success" : "failed");
+    if (ok && s->state != STREAM_ST_CLOSED) {
+        /* §8.4: S has served its purpose; what I still sends before its
+         * closing tag is processed (CORE-19). */
+        stream__close(s, "mux-authorized");
+        if (!s->in_feed && s->ctx->ops && s->ctx->ops->wake)
+            s->ctx->ops->wake(s->ctx->ops_arg, s);
+    }
+}
+
+int
+stream_mux_request_authz(struct stream *s, const char *via, const char *secret)
+{
+    if (s->state == STREAM_ST_CLOSED)
+        return XE_CLOSED;
+    if (!s->initiating || s->state != STREAM_ST_SESSION ||
+        s->auth != STREAM_AUTH_SASL || !s->peer_valid ||
+        !domset_has(&s->hosts, via))
+        return XE_STATE;
+    struct stanza *m = stanza_new(NS_MUX, "mux");
+    stanza_set_attr(m, "host", via);
+    stanza_add_text(m, secret, strlen(secret));
+    s->m3_hold = true;
+    int rc = stream__send_take(s, m);
+    if (!s->in_feed && s->ctx->ops && s->ctx->ops->wake)
+        s->ctx->ops->wake(s->ctx->ops_arg, s);
+    return rc;
+}
+
+void
+stream_mux_release(struct stream *s)
+{
+    if (!s->m3_hold)
+        return;
+    s->m3_hold = false;
+    if (s->ctx->ops && s->ctx->ops->s2s_changed)
+        s->ctx->ops->s2s_changed(s->ctx->ops_arg, s);
 }
 
 /* After SASL EXTERNAL on s2s (MUX.md §5.4): SND = {stream from}, plus

@@ -430,7 +430,8 @@ out_pair(const struct stream *s,
          const char *target,
          enum stanza_cond *cond)
 {
-    bool ready = s->state == STREAM_ST_SESSION;
+    /* While connection authorization runs nothing goes out (§8.7). */
+    bool ready = s->state == STREAM_ST_SESSION && !s->m3_hold;
     if (eq(sender, s->host->domain) && eq(target, s->peer_domain))
         return ready ? STREAM_PAIR_READY : STREAM_PAIR_PENDING;
     if (ready && s->authenticated && domset_has(&s->snd, sender) &&
@@ -482,7 +483,7 @@ stream_s2s_request(struct stream *s, const char *sender, const char *target)
 {
     if (!s->initiating || s->state == STREAM_ST_CLOSED)
         return XE_PROTO;
-    if (s->state != STREAM_ST_SESSION)
+    if (s->state != STREAM_ST_SESSION || s->m3_hold)
         return XE_STATE;
     /* Sender piggybacking needs the dialback namespace only; target
      * piggybacking is not used (a stream per target, DB-09). */
@@ -543,4 +544,6 @@ stream_idle_close(struct stream *s)
     log_msg(s->ctx->log, LOG_INFO, s->conn, "event=idle-close");
     s->fail_cond = XC_REMOTE_SERVER_TIMEOUT;
     stream__close(s, "idle");
+    if (!s->in_feed && s->ctx->ops && s->ctx->ops->wake)
+        s->ctx->ops->wake(s->ctx->ops_arg, s);
 }
