@@ -506,29 +506,35 @@ DB_F = ("<dialback xmlns='urn:xmpp:features:dialback'><errors/>"
         "</dialback>")
 
 
-def with_peer(cert="c", extra="", timeouts=""):
-    """timeouts: extra members of the timeouts group ("dialback = 1;")."""
+def with_peer(cert="c", extra="", timeouts="", rooms_cert=None):
     """xmuxd A (montague, chat.montague) whose route to capulet and
-    rooms.capulet leads to a Peer."""
+    rooms.capulet leads to a Peer; with rooms_cert, rooms.capulet has a
+    Peer of its own (another port, that certificate) and fn gets both.
+    timeouts: extra members of the timeouts group ("dialback = 1;")."""
     def deco(fn):
         def wrapped():
             aaddr, baddr = loopback_pair()
             peer = Peer(baddr, cert)
+            rooms = Peer(baddr, rooms_cert) if rooms_cert else peer
             tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
             a = Server(hosts=hosts_of((M, CM), "m"), addr=aaddr,
                        timeouts=timeouts,
                        extra=tls + s2s_block([(C, baddr, peer.port),
-                                              (RC, baddr, peer.port)],
+                                              (RC, baddr, rooms.port)],
                                              extra))
             a.add_user("romeo@" + M, "pw")
             a.add_user("benvolio@" + CM, "pw")
             a.start()
             try:
-                fn(a, peer)
+                if rooms_cert:
+                    fn(a, peer, rooms)
+                else:
+                    fn(a, peer)
             except TestFailure as e:
                 raise TestFailure(f"{e}\n--- xmuxd ---\n{a.logtext()[-5000:]}")
             finally:
                 peer.lsock.close()
+                rooms.lsock.close()
                 a.stop()
         return wrapped
     return deco
@@ -741,6 +747,144 @@ def sec_24_listed_not_sender(a, peer):
     pc.expect_stream_error("invalid-from")
 
 
+# --- connection authorization, xmuxd initiating (MUX.md §8.5) -------------
+
+def m3_start(a, peer, rooms, s_hosts=(C,)):
+    """P to capulet.example (certificate c1: rooms not covered, listed),
+    then a stanza for nurse@rooms.capulet.example: xmuxd opens S to the
+    rooms peer (its own route, MUX-80), which lists s_hosts. Returns
+    (romeo, P, S, the element xmuxd sent after S's post-auth features or
+    None)."""
+    r, pc = mux_peer(a, peer, host_list(RC))
+    chat(r, "nurse@" + RC, "to rooms", "n1")
+    sc = rooms.accept()
+    h = sc.wait_header()
+    check(h.get("to") == RC and h.get("from") == M,
+          f"MUX-80: S to {RC} from {M}: {h.attrib}")
+    sc.respond(RC, M, STARTTLS_F)
+    sc.tls()
+    sc.wait_header()
+    sc.respond(RC, M, MUX_F + EXTERNAL_F + BIDI_F + DB_F, sid="s-stream-2")
+    tags = [sc.next_element().tag for _ in range(3)]
+    check(tags[-1] == f"{{{NS_SASL}}}auth", f"S auth: {tags}")
+    sc.send(f"<success xmlns='{NS_SASL}'/>")
+    sc.restart()
+    sc.wait_header()
+    sc.respond(RC, M, host_list(*s_hosts), sid="s-stream-3")
+    try:
+        el = sc.next_element(timeout=3)
+    except TestFailure:
+        el = None
+    return r, pc, sc, el
+
+
+def f5(secret, frm=C, to=M, iid="q1", typ="set"):
+    return (f"<iq type='{typ}' id='{iid}' from='{frm}' to='{to}'>"
+            f"<mux xmlns='urn:xmpp:mux:0'>{secret}</mux></iq>")
+
+
+def expect_iq(pc, iid, typ, cond=None):
+    el = pc.next_element()
+    check(el.tag == "{jabber:server}iq" and el.get("id") == iid and
+          el.get("type") == typ, f"iq {iid} {typ}: {ET.tostring(el)!r}")
+    if cond:
+        check(el.find(f"{{jabber:server}}error/{{{NS_STANZAS}}}{cond}")
+              is not None, f"{cond}: {ET.tostring(el)!r}")
+        check(el.find("{jabber:server}error").get("type") == "modify",
+              "type modify")
+    return el
+
+
+def f4_of(el):
+    check(el is not None and el.tag == "{urn:xmpp:mux:0}mux" and
+          el.get("host") == C and len(el.text or "") == 110,
+          f"F4 on S: {el if el is None else ET.tostring(el)!r}")
+    return el.text
+
+
+@with_peer(cert="c1", rooms_cert="r1")
+def m3_i_success(a, peer, rooms):
+    """The secret comes back from capulet.example over P: an empty result
+    from our domain over P (MUX-59), then the waiting stanza over P
+    (MUX-60, MUX-52: nothing more on S); a replay is refused (MUX-64)."""
+    r, pc, sc, el = m3_start(a, peer, rooms)
+    secret = f4_of(el)
+    pc.send(f5(secret))
+    res = expect_iq(pc, "q1", "result")
+    check(res.get("from") == M and res.get("to") == C and len(res) == 0,
+          f"MUX-59: {ET.tostring(res)!r}")
+    msg = pc.next_element()
+    check(msg.get("id") == "n1" and msg.get("to") == "nurse@" + RC,
+          f"MUX-60: {ET.tostring(msg)!r}")
+    check(len(sc.elements) == sc.taken, "MUX-52: nothing more on S")
+    pc.send(f5(secret, iid="q2"))
+    expect_iq(pc, "q2", "error", "not-acceptable")
+
+
+@with_peer(cert="c1", rooms_cert="r1",
+           timeouts="secondary_close = 1;")
+def m3_i_secondary_close(a, peer, rooms):
+    """If the receiving server does not close S after the result, xmuxd
+    does within T_secondary_close (MUX-61)."""
+    r, pc, sc, el = m3_start(a, peer, rooms)
+    pc.send(f5(f4_of(el)))
+    expect_iq(pc, "q1", "result")
+    sc.wait(lambda: sc.closed_tag, "xmuxd's closing tag on S", timeout=5)
+
+
+@with_peer(cert="c1", rooms_cert="r1")
+def m3_i_wrong_secret(a, peer, rooms):
+    """A wrong secret → not-acceptable (modify) (MUX-62); the stanzas
+    then go over S (MUX-68 path)."""
+    r, pc, sc, el = m3_start(a, peer, rooms)
+    secret = f4_of(el)
+    bad = secret[:-1] + ("0" if secret[-1] != "0" else "1")
+    pc.send(f5(bad))
+    expect_iq(pc, "q1", "error", "not-acceptable")
+
+
+@with_peer(cert="c1", rooms_cert="r1")
+def m3_i_wrong_from_to(a, peer, rooms):
+    """IQ from a domain other than the via host, or to another of our
+    domains → not-acceptable (MUX-65, MUX-66)."""
+    r, pc, sc, el = m3_start(a, peer, rooms)
+    secret = f4_of(el)
+    pc.send(f5(secret, to=CM, iid="q3"))
+    expect_iq(pc, "q3", "error", "not-acceptable")
+
+
+@with_peer(cert="c1", rooms_cert="r1")
+def m3_i_malformed(a, peer, rooms):
+    """No text, a child, or type get → bad-request (MUX-67)."""
+    r, pc, sc, el = m3_start(a, peer, rooms)
+    pc.send(f"<iq type='set' id='b1' from='{C}' to='{M}'>"
+            "<mux xmlns='urn:xmpp:mux:0'/></iq>")
+    expect_iq(pc, "b1", "error", "bad-request")
+    pc.send(f"<iq type='set' id='b2' from='{C}' to='{M}'>"
+            "<mux xmlns='urn:xmpp:mux:0'><x/></mux></iq>")
+    expect_iq(pc, "b2", "error", "bad-request")
+    pc.send(f5(f4_of(el), typ="get", iid="b3"))
+    expect_iq(pc, "b3", "error", "bad-request")
+
+
+@with_peer(cert="c1", rooms_cert="r1", timeouts="authz = 1;")
+def m3_i_timeout(a, peer, rooms):
+    """No IQ within T_authz_I: the waiting stanza goes over S (MUX-68)."""
+    r, pc, sc, el = m3_start(a, peer, rooms)
+    f4_of(el)
+    msg = sc.next_element(timeout=5)
+    check(msg.get("id") == "n1", f"MUX-68: over S: {ET.tostring(msg)!r}")
+
+
+@with_peer(cert="c1", rooms_cert="r1")
+def m3_i_not_listed(a, peer, rooms):
+    """S does not list the via host: no F4, S is an ordinary stream
+    (MUX-50); the stanza goes over it."""
+    r, pc, sc, el = m3_start(a, peer, rooms, s_hosts=())
+    check(el is not None and el.get("id") == "n1",
+          f"MUX-50: no F4, the stanza instead: {el}")
+
+
 def dialback_peer(a, peer, answer):
     """Dialback-only peer: answers our db:result with answer (a string
     fragment) and returns the connection."""
@@ -838,6 +982,13 @@ TESTS = {
     "MUX-81-preauth-children": mux_81_preauth_children,
     "SEC-15-long-host-list": sec_15_long_host_list,
     "SEC-24-listed-not-sender": sec_24_listed_not_sender,
+    "MUX-59-60-52-64-80-m3-success": m3_i_success,
+    "MUX-61-secondary-close": m3_i_secondary_close,
+    "MUX-62-wrong-secret": m3_i_wrong_secret,
+    "MUX-65-66-wrong-from-to": m3_i_wrong_from_to,
+    "MUX-67-malformed": m3_i_malformed,
+    "MUX-68-timeout": m3_i_timeout,
+    "MUX-50-not-listed": m3_i_not_listed,
     "DB-14-invalid": db_14_invalid_bounces,
     "DB-14-error": db_14_error_bounces,
     "DB-17-timeout": db_17_timeout_bounces,
