@@ -51,12 +51,12 @@ def certs():
     return CERTS
 
 
-def server(hosts=(C, RC), extra=""):
+def server(hosts=(C, RC), extra="", timeouts=""):
     d = certs()
     hs = tuple({"domain": h, "cert": f"{d}/c.crt", "key": f"{d}/c.key"}
                for h in hosts)
-    srv = Server(hosts=hs, extra=f'tls = {{ ca_file = "{d}/ca.crt"; }};\n'
-                 + extra)
+    srv = Server(hosts=hs, timeouts=timeouts,
+                 extra=f'tls = {{ ca_file = "{d}/ca.crt"; }};\n' + extra)
     srv.add_user("juliet@" + C, "pw")
     if RC in hosts:
         srv.add_user("nurse@" + RC, "pw")
@@ -73,18 +73,18 @@ def with_server(fn, **kw):
     return wrapped
 
 
-def tls_stream(srv, cert="m", frm=M):
+def tls_stream(srv, cert="m", frm=M, to=C):
     """STARTTLS with a client certificate, header #2: (client, features)."""
     c = srv.client("s2s")
-    _, f = c.open_stream(C, kind="s2s", frm=frm)
+    _, f = c.open_stream(to, kind="s2s", frm=frm)
     c.send(f"<starttls xmlns='{NS_TLS}'/>")
     check(c.next_element().tag == f"{{{NS_TLS}}}proceed", "proceed")
     kw = {}
     if cert:
         d = certs()
         kw = dict(cert=f"{d}/{cert}.crt", key=f"{d}/{cert}.key")
-    c.wrap_tls(C, **kw)
-    _, f = c.open_stream(C, kind="s2s", frm=frm)
+    c.wrap_tls(to, **kw)
+    _, f = c.open_stream(to, kind="s2s", frm=frm)
     return c, f
 
 
@@ -103,18 +103,20 @@ def auth(c, authzid=M):
     return c.next_element()
 
 
-def negotiate(srv, cert="m", mux=True, frm=M):
-    """Through SASL EXTERNAL (with <mux/> first if mux) and the post-auth
-    features: (client, post-auth features)."""
-    c, f = tls_stream(srv, cert, frm)
+def negotiate(srv, cert="m", mux=True, frm=M, to=C, bidi=False):
+    """Through SASL EXTERNAL (with <bidi/> and <mux/> first if asked) and
+    the post-auth features: (client, post-auth features)."""
+    c, f = tls_stream(srv, cert, frm, to)
     check(has_external(f), f"EXTERNAL offered for {cert}")
+    if bidi:
+        c.send("<bidi xmlns='urn:xmpp:bidi'/>")
     if mux:
         check(has_mux(f), f"<mux/> offered for {cert}")
         c.send(f"<mux xmlns='{NS_MUX}'/>")
     r = auth(c, frm)
     check(r.tag == f"{{{NS_SASL}}}success", f"auth: {ET.tostring(r)!r}")
     c.restart()
-    _, f = c.open_stream(C, kind="s2s", frm=frm)
+    _, f = c.open_stream(to, kind="s2s", frm=frm)
     return c, f
 
 
@@ -411,6 +413,138 @@ def mux_29_state_dies(srv):
     c.expect_stream_error("invalid-from")
 
 
+# --- connection authorization, xmuxd receiving (MUX.md §8.4) ----------------
+
+def primary_and_secondary(srv):
+    """P: montague.example -> capulet.example with bidi and mux; S:
+    montague.example -> rooms.capulet.example, whose host list names
+    capulet.example. Returns (P, S)."""
+    pc, f = negotiate(srv, bidi=True)
+    sc, f2 = negotiate(srv, to=RC, mux=False)
+    hosts = [h.text for h in f2.find(f"{{{NS_MUX}}}mux")]
+    check(hosts == [C], f"S lists the via host: {hosts}")
+    return pc, sc
+
+
+def f4(host, secret):
+    return f"<mux xmlns='{NS_MUX}' host='{host}'>{secret}</mux>"
+
+
+def relayed_iq(pc, secret):
+    """MUX-53/54/76, SEC-11: the IQ on P, exactly."""
+    iq = pc.next_element()
+    check(iq.tag == "{jabber:server}iq" and iq.get("type") == "set" and
+          iq.get("from") == C and iq.get("to") == M and iq.get("id"),
+          f"F5 IQ: {ET.tostring(iq)!r}")
+    m = iq.find(f"{{{NS_MUX}}}mux")
+    check(m is not None and not m.attrib and len(m) == 0 and
+          m.text == secret and len(iq) == 1, f"payload: {ET.tostring(iq)!r}")
+    return iq
+
+
+def m3_r_success(srv):
+    """A valid F4 on S: the IQ over the bidi primary (MUX-53, MUX-54),
+    secret trimmed (MUX-76); the result closes S (MUX-56), and rooms may
+    then send to montague over P (RSND)."""
+    n, nj, _ = login(srv, "nurse@" + RC, "pw", "kitchen")
+    pc, sc = primary_and_secondary(srv)
+    sc.send(f4(C, "\n   the-secret-1234  \n"))
+    iq = relayed_iq(pc, "the-secret-1234")
+    pc.send(f"<iq type='result' id='{iq.get('id')}' from='{M}' to='{C}'/>")
+    sc.wait(lambda: sc.closed_tag, "MUX-56: S closed", timeout=5)
+    n.send(f"<message to='romeo@{M}/x' id='r1' type='chat'>"
+           "<body>over P</body></message>")
+    el = pc.next_element()
+    check(el.get("id") == "r1" and el.get("from") == nj,
+          f"rooms now sends over P: {ET.tostring(el)!r}")
+
+
+def m3_r_error(srv):
+    """An error answer keeps S open as an ordinary stream (MUX-57)."""
+    n, nj, _ = login(srv, "nurse@" + RC, "pw", "kitchen")
+    pc, sc = primary_and_secondary(srv)
+    sc.send(f4(C, "s3cr3t"))
+    iq = relayed_iq(pc, "s3cr3t")
+    pc.send(f"<iq type='error' id='{iq.get('id')}' from='{M}' to='{C}'>"
+            "<error type='modify'><not-acceptable xmlns='urn:ietf:params:"
+            "xml:ns:xmpp-stanzas'/></error></iq>")
+    time.sleep(0.3)
+    sc.send(msg(f"romeo@{M}", nj, body="still open"))
+    delivered(n, "still open")
+
+
+def m3_r_timeout(srv):
+    """No answer within T_iq_R: S stays open (MUX-58)."""
+    n, nj, _ = login(srv, "nurse@" + RC, "pw", "kitchen")
+    pc, sc = primary_and_secondary(srv)
+    sc.send(f4(C, "s3cr3t"))
+    relayed_iq(pc, "s3cr3t")
+    time.sleep(2.5)
+    sc.send(msg(f"romeo@{M}", nj, body="after the timeout"))
+    delivered(n, "after the timeout")
+    check("result=failed" in srv.logtext(), "the attempt timed out")
+
+
+def m3_r_unlisted(srv):
+    """A host not listed on S: no IQ, S stays open (MUX-70)."""
+    n, nj, _ = login(srv, "nurse@" + RC, "pw", "kitchen")
+    pc, sc = primary_and_secondary(srv)
+    sc.send(f4("unlisted.example", "s3cr3t"))
+    quiet(pc)
+    sc.send(msg(f"romeo@{M}", nj, body="open"))
+    delivered(n, "open")
+
+
+def f4_error(srv, element, cond):
+    pc, sc = primary_and_secondary(srv)
+    sc.send(element)
+    sc.expect_stream_error(cond)
+
+
+def m3_r_bad_host(srv):
+    """host invalid (MUX-71) or an IP literal (SEC-14) → bad-format."""
+    f4_error(srv, f4("not a domain", "x"), "bad-format")
+    f4_error(srv, f4("[::1]", "x"), "bad-format")
+
+
+def m3_r_blank(srv):
+    """Empty or whitespace-only secret → bad-format (MUX-72)."""
+    f4_error(srv, f4(C, "   "), "bad-format")
+
+
+def m3_r_long(srv):
+    """A 1025-octet secret → policy-violation (MUX-73)."""
+    f4_error(srv, f4(C, "a" * 1025), "policy-violation")
+
+
+def m3_r_child(srv):
+    """A child element → bad-format (MUX-74)."""
+    f4_error(srv, f4(C, "<x/>"), "bad-format")
+
+
+def m3_r_pending(srv):
+    """A second F4 while one is pending → policy-violation (MUX-75)."""
+    f4_error(srv, f4(C, "one") + f4(C, "two"), "policy-violation")
+
+
+def m3_r_fourth(srv):
+    """The fourth F4 on one stream → policy-violation (MUX-75, D-12:
+    ignored ones count)."""
+    f4_error(srv, f4("unlisted.example", "1") + f4("unlisted.example", "2") +
+             f4("unlisted.example", "3") + f4("unlisted.example", "4"),
+             "policy-violation")
+
+
+def m3_r_dialback_only(srv):
+    """F4 on a dialback-only stream → policy-violation (MUX-77)."""
+    c, f = tls_stream(srv)
+    c.send(f"<db:result xmlns:db='{NS_DB}' from='{M}' to='{C}'>"
+           f"{'a' * 64}</db:result>")
+    check(c.next_element().get("type") == "valid", "dialback valid")
+    c.send(f4(RC, "x"))
+    c.expect_stream_error("policy-violation")
+
+
 def s(fn, **kw):
     return with_server(fn, **kw)
 
@@ -446,6 +580,17 @@ TESTS = {
     "SEC-05-ip-uri-email": s(sec_05_ip_uri_email),
     "SEC-06-client-srv-id": s(sec_06_client_srv_id),
     "SEC-07-xmppaddr-localpart": s(sec_07_xmppaddr_localpart),
+    "MUX-53-54-56-76-SEC-11-m3-relay": s(m3_r_success),
+    "MUX-57-m3-error": s(m3_r_error),
+    "MUX-58-m3-timeout": s(m3_r_timeout, timeouts="iq_response = 1;"),
+    "MUX-70-m3-unlisted": s(m3_r_unlisted),
+    "MUX-71-SEC-14-m3-bad-host": s(m3_r_bad_host),
+    "MUX-72-m3-blank": s(m3_r_blank),
+    "MUX-73-m3-long": s(m3_r_long),
+    "MUX-74-m3-child": s(m3_r_child),
+    "MUX-75-m3-pending": s(m3_r_pending),
+    "MUX-75-m3-fourth": s(m3_r_fourth),
+    "MUX-77-m3-dialback-only": s(m3_r_dialback_only),
     "SEC-22-eku-required": s(sec_22_eku),
     "SEC-22-eku-relaxed": s(sec_22_eku_relaxed,
                             extra="s2s = { require_client_eku = false; };\n"),
