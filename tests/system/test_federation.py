@@ -311,6 +311,45 @@ def m3_connection_authorization(p):
           "SEC-10: fingerprints logged")
 
 
+@with_pair(ca=True, b_certs={C: "c1", RC: "r1"}, a_s2s="bidi = false;")
+def m3_without_bidi(p):
+    """A does not ask for bidi: B sends the F5 IQ over its own stream to
+    montague.example, opened for it (MUX-55), and A accepts it there, the
+    via host being a sender on it (MUX-78); the result still goes over P
+    (MUX-79)."""
+    r, rj, _ = login(p.a, "romeo@" + M, "pw", "orchard")
+    j, jj, _ = login(p.b, "juliet@" + C, "pw", "balcony")
+    n, nj, _ = login(p.b, "nurse@" + RC, "pw", "kitchen")
+    chat(r, jj, "to capulet", "a1")
+    expect_message(j, "to capulet")
+    chat(r, nj, "to rooms", "a2")
+    expect_message(n, "to rooms")
+    la, lb = p.a.logtext(), p.b.logtext()
+    check("event=mux-authorization-success" in la, "M3 succeeded")
+    check(f"event=s2s-out from={C} to={M}" in lb, "MUX-55: B's own stream")
+
+
+@with_pair(ca=True, b_certs={C: "c1", RC: "r1"}, timeouts="idle = 1;")
+def m3_grant_ends_with_p(p):
+    """The grant belongs to P: once P is gone (idle), a stanza for the
+    authorized host needs a stream again (MUX-69)."""
+    r, rj, _ = login(p.a, "romeo@" + M, "pw", "orchard")
+    n, nj, _ = login(p.b, "nurse@" + RC, "pw", "kitchen")
+    j, jj, _ = login(p.b, "juliet@" + C, "pw", "balcony")
+    chat(r, jj, "to capulet", "a1")
+    expect_message(j, "to capulet")
+    chat(r, nj, "to rooms", "a2")
+    expect_message(n, "to rooms")
+    deadline = time.time() + 8
+    while p.conns() > 0 and time.time() < deadline:
+        time.sleep(0.2)
+    check(p.conns() == 0, "P closed when idle")
+    chat(r, nj, "again", "a3")
+    expect_message(n, "again")
+    starts = p.a.logtext().count(f"event=s2s-out from={M} to={RC}")
+    check(starts == 2, f"MUX-69: a new stream for {RC} ({starts})")
+
+
 @with_pair(ca=True, timeouts="idle = 1;")
 def idle_close_and_reopen(p):
     """An s2s stream with no traffic for timeouts.idle closes gracefully;
@@ -967,6 +1006,8 @@ TESTS = {
         b_s2s="mux = false; bidi = false;")(two_by_two(4)),
     "s2s-idle-close": idle_close_and_reopen,
     "MUX-53-54-56-59-60-SEC-10-m3": m3_connection_authorization,
+    "MUX-55-78-79-m3-without-bidi": m3_without_bidi,
+    "MUX-69-grant-ends-with-p": m3_grant_ends_with_p,
     "s2s-srv-direct-tls": srv_direct_tls,
     "s2s-srv-fallback": srv_fallback_across_targets,
     "s2s-route-direct-tls": route_direct_tls,
@@ -982,7 +1023,7 @@ TESTS = {
     "MUX-81-preauth-children": mux_81_preauth_children,
     "SEC-15-long-host-list": sec_15_long_host_list,
     "SEC-24-listed-not-sender": sec_24_listed_not_sender,
-    "MUX-59-60-52-64-80-m3-success": m3_i_success,
+    "MUX-59-60-52-64-80-SEC-23-m3-success": m3_i_success,
     "MUX-61-secondary-close": m3_i_secondary_close,
     "MUX-62-wrong-secret": m3_i_wrong_secret,
     "MUX-65-66-wrong-from-to": m3_i_wrong_from_to,

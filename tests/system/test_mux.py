@@ -545,6 +545,22 @@ def m3_r_dialback_only(srv):
     c.expect_stream_error("policy-violation")
 
 
+def sec_21_isolation(srv):
+    """A stream error on one s2s stream leaves the others working: another
+    s2s stream and a c2s session keep exchanging (SEC-21)."""
+    j, jj, _ = login(srv, "juliet@" + C, "pw", "balcony")
+    good, _ = negotiate(srv, bidi=True)
+    bad, _ = negotiate(srv, mux=False)
+    bad.send(msg(f"x@{CM}", jj, body="spoofed"))
+    bad.expect_stream_error("invalid-from")
+    good.send(msg(f"romeo@{M}", jj, body="unaffected"))
+    delivered(j, "unaffected")
+    j.send(f"<message to='romeo@{M}/x' id='back' type='chat'>"
+           "<body>reply</body></message>")
+    el = good.next_element()
+    check(el.get("id") == "back", f"reply over the good stream: {el}")
+
+
 def s(fn, **kw):
     return with_server(fn, **kw)
 
@@ -591,6 +607,7 @@ TESTS = {
     "MUX-75-m3-pending": s(m3_r_pending),
     "MUX-75-m3-fourth": s(m3_r_fourth),
     "MUX-77-m3-dialback-only": s(m3_r_dialback_only),
+    "SEC-21-isolation": s(sec_21_isolation),
     "SEC-22-eku-required": s(sec_22_eku),
     "SEC-22-eku-relaxed": s(sec_22_eku_relaxed,
                             extra="s2s = { require_client_eku = false; };\n"),
