@@ -3,7 +3,8 @@
  * sans-I/O stream: the receiving role after TLS (EXTERNAL, bidi, dialback
  * requests and answers, addressing checks) and the initiating role (the
  * peer's headers and features, STARTTLS, SASL and dialback answers,
- * piggybacked pairs, db:verify, reverse stanzas over bidi). */
+ * piggybacked pairs, db:verify, reverse stanzas over bidi), with mux:
+ * offers, requests, host lists and connection-authorization elements. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -85,7 +86,20 @@ db_verified(void *arg, struct stream *s, const struct dialback_elem *ans)
         abort();
 }
 
+/* An F4 passed the stream's checks: the secret is never empty and within
+ * its bound. */
+static void
+mux_authz(void *arg, struct stream *s, const char *via, const char *sec,
+          size_t len)
+{
+    (void)arg;
+    (void)s;
+    if (via == NULL || sec == NULL || len == 0 || len > MUX_SECRET_MAX)
+        abort();
+}
+
 static const struct stream_ops ops = {
+    .mux_authz = mux_authz,
     .unbind = unbind,
     .stanza = stanza,
     .s2s_changed = changed,
@@ -129,6 +143,10 @@ poke(struct run *r, uint8_t b)
         stream_s2s_timeout(s, "rooms.capulet.example", "montague.example");
     if (b & 32)
         (void)stream_s2s_pair(s, "capulet.example", "montague.example", NULL);
+    if (b & 64)
+        stream_mux_authz_done(s, (b & 1) != 0);
+    if (b & 128)
+        stream_mux_request_authz(s, "montague.example", "1-2-3");
 }
 
 /* The first byte chooses the role, TLS and the chunk size; each chunk is
