@@ -11,23 +11,12 @@
 #include <openssl/sha.h>
 
 #include "base/err.h"
+#include "base/hex.h"
 #include "dialback/dialback.h"
 
 /* receiving SP originating SP stream_id, each part at its maximum, and a
  * NUL. */
 #define DIALBACK_MSG_MAX (2 * JID_PART_MAX + DIALBACK_ID_MAX + 3)
-
-/* Write the lowercase hex of p[0..n) and a NUL to out (2n + 1 bytes). */
-static void
-dialback_hex(const unsigned char *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 0x0f];
-    }
-    out[2 * n] = '\0';
-}
 
 /* Build "receiving SP originating SP stream_id" into msg
  * (DIALBACK_MSG_MAX bytes) and return its length; 0 if an input is empty
@@ -68,13 +57,13 @@ hmac_hex(const unsigned char *secret,
     unsigned int maclen = 0;
     bool ok = SHA256(secret, len, digest) != NULL;
     if (ok) {
-        dialback_hex(digest, sizeof digest, hkey);
+        hex_lower(digest, sizeof digest, hkey);
         ok = HMAC(EVP_sha256(), hkey, (int)(sizeof hkey - 1),
                   (const unsigned char *)msg, mlen, mac, &maclen) != NULL &&
              maclen * 2 == DIALBACK_KEY_HEX;
     }
     if (ok)
-        dialback_hex(mac, maclen, out);
+        hex_lower(mac, maclen, out);
     else
         ERR_clear_error();
     /* The hashed secret is as good as the secret for forging keys. */
@@ -139,7 +128,7 @@ mux_secret_make(const unsigned char *key,
         c->via_host == NULL || c->p_id == NULL || c->s_id == NULL)
         return XE_INVAL;
     char nhex[2 * MUX_NONCE_BYTES + 1];
-    dialback_hex(nonce, MUX_NONCE_BYTES, nhex);
+    hex_lower(nonce, MUX_NONCE_BYTES, nhex);
     char msg[4 * JID_PART_MAX + 2 * DIALBACK_ID_MAX + 96];
     int n = snprintf(msg, sizeof(msg), "%s %s %s %s %s %s %llu %s", NS_MUX_SECRET,
                      c->origin, c->new_host, c->via_host, c->p_id, c->s_id,
@@ -230,7 +219,7 @@ mux_secret_fingerprint(const char *secret, size_t n, char out[9])
         memcpy(out, "--------", 9);
         return;
     }
-    dialback_hex(d, sizeof d, hex);
+    hex_lower(d, sizeof d, hex);
     memcpy(out, hex, 8);
     out[8] = '\0';
 }

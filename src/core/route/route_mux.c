@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/hex.h"
 #include "route/route_int.h"
 
 #define NS_MUX_IQ "urn:xmpp:mux:0"
@@ -50,17 +51,6 @@ mux_key(struct router *r)
     return r->mux_key;
 }
 
-static void
-hex(const unsigned char *p, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* --- receiving server: relay the secret (§8.4) ----------------------------- */
 
 void
@@ -75,7 +65,7 @@ router_mux_authz(struct router *r,
     a->since = now_ms(r);
     unsigned char rnd[16];
     random_bytes(r, rnd, sizeof(rnd));
-    hex(rnd, sizeof(rnd), a->id);
+    hex_lower(rnd, sizeof(rnd), a->id);
     snprintf(a->via, sizeof(a->via), "%s", via);
     snprintf(a->peer, sizeof(a->peer), "%s", jid_str(&s->jid));
     snprintf(a->new_host, sizeof(a->new_host), "%s", s->host->domain);

@@ -6,6 +6,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/hex.h"
 #include "stream/stream_int.h"
 
 static const char *const state_names[] = {
@@ -107,13 +108,8 @@ static void
 new_stream_id(struct stream *s)
 {
     unsigned char rnd[STREAM_ID_BYTES];
-    static const char hex[] = "0123456789abcdef";
     s->ctx->random(s->ctx->random_arg, rnd, sizeof(rnd));
-    for (size_t i = 0; i < sizeof(rnd); i++) {
-        s->id[2 * i] = hex[rnd[i] >> 4];
-        s->id[2 * i + 1] = hex[rnd[i] & 15];
-    }
-    s->id[sizeof(s->id) - 1] = '\0';
+    hex_lower(rnd, sizeof(rnd), s->id);
 }
 
 static void

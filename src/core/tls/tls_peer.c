@@ -187,16 +187,21 @@ tls__cert_identities(X509 *cert, size_t cap, struct tls_identities *ids)
     return 0;
 }
 
+static int
+identities_of(X509 *cert, size_t cap, struct tls_identities *ids)
+{
+    memset(ids, 0, sizeof *ids);
+    if (cert == NULL)
+        return XE_NOTFOUND;
+    return tls__cert_identities(cert, cap, ids);
+}
+
 int
 tls_conn_peer_identities(const struct tls_conn *t,
                          size_t cap,
                          struct tls_identities *ids)
 {
-    memset(ids, 0, sizeof *ids);
-    X509 *cert = SSL_get0_peer_certificate(t->ssl);
-    if (cert == NULL)
-        return XE_NOTFOUND;
-    return tls__cert_identities(cert, cap, ids);
+    return identities_of(SSL_get0_peer_certificate(t->ssl), cap, ids);
 }
 
 int
@@ -204,11 +209,7 @@ tls_conn_local_identities(const struct tls_conn *t,
                           size_t cap,
                           struct tls_identities *ids)
 {
-    memset(ids, 0, sizeof *ids);
-    X509 *cert = SSL_get_certificate(t->ssl);
-    if (cert == NULL)
-        return XE_NOTFOUND;
-    return tls__cert_identities(cert, cap, ids);
+    return identities_of(SSL_get_certificate(t->ssl), cap, ids);
 }
 
 void
