@@ -8,7 +8,7 @@ build-essential cmake pkg-config clang clang-tidy clang-format cppcheck
 libclang-rt-14-dev llvm
 libuv1-dev libssl-dev libexpat1-dev libgsasl-dev libc-ares-dev
 libidn-dev libidn2-dev libsqlite3-dev libconfig-dev libcmocka-dev
-openssl ca-certificates python3 python3-slixmpp
+openssl ca-certificates python3 python3-slixmpp python3-cryptography
 prosody lua-unbound dnsmasq-base iproute2 procps gnuplot-nox
 "
 

@@ -180,6 +180,8 @@ on_idle_sweep(uv_timer_t *t)
     close_idle_s2s(srv);
     size_t released = 0;
     for (struct conn *c = srv->conns; c; c = c->next) {
+        if (!c->closing && stream_check_expiry(&c->st))
+            server__flush_later(srv, c);
         if (!c->active && !c->closing && stream_hibernate(&c->st)) {
             tls_conn_hibernate(c->tls);
             released++;

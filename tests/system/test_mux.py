@@ -561,6 +561,53 @@ def sec_21_isolation(srv):
     check(el.get("id") == "back", f"reply over the good stream: {el}")
 
 
+def short_lived(name, secs):
+    """A certificate for montague.example (and chat) from the test CA that
+    expires secs seconds from now."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    d = certs()
+    with open(f"{d}/ca.key", "rb") as f:
+        ca_key = serialization.load_pem_private_key(f.read(), None)
+    with open(f"{d}/ca.crt", "rb") as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                        M)]))
+            .issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(seconds=secs))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName(M), x509.DNSName(CM)]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH,
+                 ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    with open(f"{d}/{name}.crt", "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(f"{d}/{name}.key", "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+
+
+def sec_12_expiry(srv):
+    """A peer certificate that expires while its mux stream is open: the
+    stream ends with <reset/> (SEC-12, MUX.md §11)."""
+    short_lived("soon", 3)
+    c, f = negotiate(srv, cert="soon")
+    el = c.next_element(timeout=10)
+    check(el.tag == f"{{{NS_STREAM}}}error" and
+          el.find("{urn:ietf:params:xml:ns:xmpp-streams}reset") is not None,
+          f"SEC-12: {ET.tostring(el)!r}")
+
+
 def s(fn, **kw):
     return with_server(fn, **kw)
 
@@ -608,6 +655,7 @@ TESTS = {
     "MUX-75-m3-fourth": s(m3_r_fourth),
     "MUX-77-m3-dialback-only": s(m3_r_dialback_only),
     "SEC-21-isolation": s(sec_21_isolation),
+    "SEC-12-certificate-expiry": s(sec_12_expiry),
     "SEC-22-eku-required": s(sec_22_eku),
     "SEC-22-eku-relaxed": s(sec_22_eku_relaxed,
                             extra="s2s = { require_client_eku = false; };\n"),

@@ -554,6 +554,21 @@ stream_hibernate(struct stream *s)
 }
 
 bool
+stream_check_expiry(struct stream *s)
+{
+    if (s->state == STREAM_ST_CLOSED || s->tls_conn == NULL)
+        return false;
+    bool relies = s->s2s ? s->peer_valid
+                         : s->authenticated && s->sasl_mech != NULL &&
+                               strcmp(s->sasl_mech, "EXTERNAL") == 0;
+    if (!relies || !tls_conn_peer_expired(s->tls_conn))
+        return false;
+    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=certificate-expired");
+    stream_kill(s, SC_RESET, "the peer certificate has expired");
+    return true;
+}
+
+bool
 stream_finished(const struct stream *s)
 {
     return s->state == STREAM_ST_CLOSED;

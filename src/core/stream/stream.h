@@ -346,6 +346,11 @@ void stream_mux_release(struct stream *s);
 /* Receiving: the authorization asked on s ended: success closes s
  * gracefully (§8.4), failure keeps it as an ordinary stream. */
 void stream_mux_authz_done(struct stream *s, bool ok);
+/* Called now and then (every second): a stream whose authorization
+ * rests on the peer's certificate (SASL EXTERNAL, mux sets, covered
+ * targets) ends with <reset/> once that certificate has expired (MUX.md
+ * §11, SEC-12). Returns true if it did. */
+bool stream_check_expiry(struct stream *s);
 /* The stream went quiet for the idle timeout: close it gracefully. */
 void stream_idle_close(struct stream *s);
 

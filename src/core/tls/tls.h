@@ -145,6 +145,9 @@ const char *tls_conn_error(const struct tls_conn *t);
 int tls_conn_peer_identities(const struct tls_conn *t,
                              size_t cap,
                              struct tls_identities *ids);
+/* True if the peer presented a certificate whose notAfter has passed
+ * (MUX.md §11: a stream relying on it must end). */
+bool tls_conn_peer_expired(const struct tls_conn *t);
 /* Identities of the certificate this session presents (ours: the one
  * chosen by SNI, or set with tls_conn_set_client_cert), like
  * tls_conn_peer_identities. */

@@ -187,6 +187,14 @@ tls__cert_identities(X509 *cert, size_t cap, struct tls_identities *ids)
     return 0;
 }
 
+bool
+tls_conn_peer_expired(const struct tls_conn *t)
+{
+    X509 *cert = t ? SSL_get0_peer_certificate(t->ssl) : NULL;
+    return cert != NULL &&
+           X509_cmp_current_time(X509_get0_notAfter(cert)) < 0;
+}
+
 static int
 identities_of(X509 *cert, size_t cap, struct tls_identities *ids)
 {
