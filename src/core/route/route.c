@@ -179,35 +179,39 @@ replace_session(struct router *r, struct route_session *old)
 {
     struct stream *os = old->s;
     log_session(r, old, "route-conflict");
-    os->route_data = NULL;
-    session_end(r, old);
+    /* The whole older stream goes, with every identity it carries. */
+    router_unbind(r, os);
     stream_kill(os, SC_CONFLICT, "replaced by a new session");
 }
 
-int
-router_bind(struct router *r, struct stream *s)
+/* A new session for full on s; an older holder of the same full JID is
+ * replaced (RFC 6120 §7.7.2.2). Returns it, or NULL with *err set. */
+static struct route_session *
+session_new(struct router *r, struct stream *s, const struct jid *full,
+            int *err)
 {
-    if (!jid_has_node(&s->jid) || !jid_has_resource(&s->jid))
-        return XE_INVAL;
-    if (s->route_data != NULL)
-        return XE_STATE;
+    if (!jid_has_node(full) || !jid_has_resource(full)) {
+        *err = XE_INVAL;
+        return NULL;
+    }
     struct route_session *old =
-        route__session(r, jid_str(&s->jid), jid_len(&s->jid));
+        route__session(r, jid_str(full), jid_len(full));
     size_t n;
-    const char *bare = jid_bare(&s->jid, &n);
+    const char *bare = jid_bare(full, &n);
     const struct route_account *cur = route__account(r, bare, n);
     if (old == NULL && cur != NULL &&
         cur->nsessions >= ROUTE_ACCOUNT_SESSIONS_MAX) {
         log_msg(r->log, LOG_INFO, s->conn,
                 "event=limit what=account-sessions max=%d",
                 ROUTE_ACCOUNT_SESSIONS_MAX);
-        return XE_LIMIT;
+        *err = XE_LIMIT;
+        return NULL;
     }
     if (old != NULL)
         replace_session(r, old);
     struct route_session *sess = x_calloc(1, sizeof(*sess));
     sess->s = s;
-    jid_dup(&sess->jid, &s->jid);
+    jid_dup(&sess->jid, full);
     route__tab_init(&sess->directed, r->key);
     struct route_account *acct = account_get(r, &sess->jid);
     sess->acct = acct;
@@ -216,9 +220,54 @@ router_bind(struct router *r, struct stream *s)
     acct->nsessions++;
     route__tab_insert(&r->sessions, &sess->node, jid_str(&sess->jid),
                       jid_len(&sess->jid));
-    s->route_data = sess;
     log_session(r, sess, "route-bind");
+    return sess;
+}
+
+int
+router_bind(struct router *r, struct stream *s)
+{
+    if (s->route_data != NULL)
+        return XE_STATE;
+    int err = 0;
+    struct route_session *sess = session_new(r, s, &s->jid, &err);
+    if (sess == NULL)
+        return err;
+    s->route_data = sess;
     return 0;
+}
+
+int
+router_bind_also(struct router *r, struct stream *s, const struct jid *full)
+{
+    struct route_session *prim = s->route_data;
+    if (prim == NULL)
+        return XE_STATE;
+    int err = 0;
+    struct route_session *sess = session_new(r, s, full, &err);
+    if (sess == NULL)
+        return err;
+    sess->also = prim->also;
+    prim->also = sess;
+    return 0;
+}
+
+bool
+router_is_bound(const struct router *r, const struct jid *full)
+{
+    return route__session(r, jid_str(full), jid_len(full)) != NULL;
+}
+
+struct route_session *
+route__session_of(struct stream *s, const char *from)
+{
+    struct route_session *sess = s->route_data;
+    if (from == NULL)
+        return sess;
+    for (struct route_session *x = sess; x; x = x->also)
+        if (strcmp(jid_str(&x->jid), from) == 0)
+            return x;
+    return sess;
 }
 
 void
@@ -232,8 +281,15 @@ router_unbind(struct router *r, struct stream *s)
     if (r == NULL || sess == NULL)
         return;
     s->route_data = NULL;
-    log_session(r, sess, "route-unbind");
-    session_end(r, sess);
+    /* Every identity of the stream ends, each with its own unavailable
+     * presence (MUX.md §10.5). */
+    while (sess != NULL) {
+        struct route_session *also = sess->also;
+        sess->also = NULL;
+        log_session(r, sess, "route-unbind");
+        session_end(r, sess);
+        sess = also;
+    }
 }
 
 /* --- stream_ops adapters ------------------------------------------------- */

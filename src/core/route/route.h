@@ -42,6 +42,13 @@ void router_free(struct router *r);
  * XE_STATE (s is already bound) or XE_LIMIT (the account already has
  * ROUTE_ACCOUNT_SESSIONS_MAX other resources). */
 int router_bind(struct router *r, struct stream *s);
+/* Bind one more full JID to s, already bound (c2s mux, MUX.md §10.4):
+ * stanzas to it are delivered over s, and it has its own availability.
+ * Same errors as router_bind. */
+int router_bind_also(struct router *r, struct stream *s,
+                     const struct jid *full);
+/* True if a stream holds the full JID. */
+bool router_is_bound(const struct router *r, const struct jid *full);
 /* s goes away: if it was available, its other available resources get
  * unavailable presence; every full JID it sent available directed
  * presence to gets it too (RFC 6121 §4.6.3). Then s is forgotten; s is

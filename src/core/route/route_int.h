@@ -64,6 +64,9 @@ struct route_account;
 struct route_session {
     struct rtab_node node;      /* in router.sessions, key = full JID */
     struct route_session *next; /* next resource of the same account */
+    struct route_session *also; /* next identity of the same stream (c2s
+                                   mux, MUX.md §10.5); the stream's
+                                   route_data is the primary */
     struct route_account *acct; /* owner of the list this is on */
     struct stream *s;           /* borrowed */
     struct jid jid;             /* own copy of the full JID */
@@ -204,6 +207,9 @@ struct route_ctx {
     struct jid to; /* prepared 'to' (unset for ROUTE_TO_NONE) */
 };
 
+/* The identity of stream s that 'from' (stamped by the stream) names:
+ * with c2s mux a stream carries several; the primary otherwise. */
+struct route_session *route__session_of(struct stream *s, const char *from);
 /* The session bound to full JID k[0..n), or NULL. */
 struct route_session *
 route__session(const struct router *r, const char *k, size_t n);

@@ -280,7 +280,9 @@ router_stanza(struct router *r, struct stream *from, struct stanza *st)
         route__dispatch(r, NULL, from, st);
         return;
     }
-    struct route_session *sess = from->route_data;
+    struct route_session *sess =
+        from->route_data ? route__session_of(from, stanza_attr(st, "from"))
+                         : NULL;
     if (sess == NULL) {
         /* Only a stream the router has let go of (replaced, or not bound
          * through it) gets here; it has no session to act for. */
