@@ -109,6 +109,20 @@ ops_bind(void *arg, struct stream *s)
     return router_bind(srv->router, s);
 }
 
+static int
+ops_bind_also(void *arg, struct stream *s, const struct jid *full)
+{
+    struct server *srv = arg;
+    return router_bind_also(srv->router, s, full);
+}
+
+static bool
+ops_is_bound(void *arg, const struct jid *full)
+{
+    struct server *srv = arg;
+    return router_is_bound(srv->router, full);
+}
+
 static void
 ops_unbind(void *arg, struct stream *s)
 {
@@ -190,6 +204,8 @@ static const struct router_s2s_ops s2s_ops = {
 const struct stream_ops server__stream_ops = {
     .need_creds = ops_need_creds,
     .bind = ops_bind,
+    .bind_also = ops_bind_also,
+    .is_bound = ops_is_bound,
     .unbind = ops_unbind,
     .stanza = ops_stanza,
     .auth_failed = ops_auth_failed,

@@ -127,8 +127,13 @@ def core_25_feature_order(srv):
     c.restart()
     h, f = c.open_stream("capulet.example")
     kids = [k.tag for k in f]
-    check(kids == [f"{{{NS_BIND}}}bind", f"{{{NS_SESSION}}}session"],
+    check(kids == ["{urn:xmpp:mux:0}mux", f"{{{NS_BIND}}}bind",
+                   f"{{{NS_SESSION}}}session"],
           f"post-auth features {kids}")
+    # MUX-82: the other local hosts, never the stream 'to'.
+    hosts = [h.text for h in f[0]]
+    check("capulet.example" not in hosts and hosts and
+          set(hosts) <= set(srv.hosts), f"MUX-82: F2 hosts {hosts}")
 
 
 def core_26_bind(srv):
@@ -474,7 +479,7 @@ def slow_reader_is_cut(srv):
 TESTS = {
     "CORE-07-starttls": with_server(core_07_starttls),
     "CORE-02-new-ids": with_server(core_02_three_ids),
-    "CORE-08-CORE-25-feature-order": with_server(core_25_feature_order),
+    "CORE-08-CORE-25-MUX-82-feature-order": with_server(core_25_feature_order),
     "CORE-26-bind": with_server(core_26_bind),
     "resource-conflict": with_server(resource_conflict),
     "sasl-plain-failures": with_server(sasl_failures),

@@ -151,6 +151,7 @@ copy_params(struct sasl_session *s, const struct sasl_params *p)
         s->cb_data = x_memdup(p->cb_data, p->cb_len);
         s->cb_len = p->cb_len;
     }
+    s->authzid_required = p->authzid_required;
     if (p->cert_jids && p->ncert_jids > 0) {
         s->cert_jids = x_calloc(p->ncert_jids, sizeof *s->cert_jids);
         for (size_t i = 0; i < p->ncert_jids; i++)

@@ -66,6 +66,9 @@ struct sasl_params {
     /* EXTERNAL (XEP-0178): JIDs of a verified client certificate. */
     const char *const *cert_jids;
     size_t ncert_jids;
+    /* EXTERNAL needs an explicit authzid even with one usable JID: the
+     * certificate has several (c2s mux, MUX.md §10.2). */
+    bool authzid_required;
     const char *host; /* the served domain of the stream ('to') */
 };
 

@@ -36,7 +36,7 @@ static enum sasl_status
 external_implicit(struct sasl_session *s)
 {
     struct jid j;
-    if (s->ncert_jids != 1)
+    if (s->ncert_jids != 1 || s->authzid_required)
         return sasl__fail(s, SASL_INVALID_AUTHZID, SASL_WHY_PROTOCOL);
     if (!cert_jid(s, 0, &j))
         return sasl__fail(s, SASL_NOT_AUTHORIZED, SASL_WHY_PROTOCOL);

@@ -89,6 +89,7 @@ struct sasl_session {
     size_t cb_len;
     char **cert_jids;
     size_t ncert_jids;
+    bool authzid_required; /* EXTERNAL: no implicit identity */
     bool cb_offered; /* -PLUS mechanisms were on offer */
     /* Results. */
     char *user;    /* prepared localpart, once known */

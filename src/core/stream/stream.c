@@ -300,6 +300,17 @@ stream_init(struct stream *s,
 }
 
 void
+stream__mux_jids_clear(struct stream *s)
+{
+    for (size_t i = 0; i < s->nmux_jids; i++)
+        x_free(s->mux_jids[i]);
+    x_free(s->mux_jids);
+    s->mux_jids = NULL;
+    s->nmux_jids = 0;
+    s->mux_next = 0;
+}
+
+void
 stream_unbind(struct stream *s)
 {
     if (s->bound && s->ctx->ops && s->ctx->ops->unbind)
@@ -323,6 +334,7 @@ stream_fini(struct stream *s)
     x_free(s->cert_jids);
     s->cert_jids = NULL;
     s->ncert_jids = 0;
+    stream__mux_jids_clear(s);
     sasl_session_free(s->sasl);
     s->sasl = NULL;
     jid_fini(&s->jid);

@@ -78,6 +78,11 @@ struct stream_ops {
     /* s2s initiating: the answer to a db:verify we sent on s. */
     void (*db_verified)(void *arg, struct stream *s,
                         const struct dialback_elem *ans);
+    /* c2s mux: bind one more full JID to s (router_bind_also); errors as
+     * bind. */
+    int (*bind_also)(void *arg, struct stream *s, const struct jid *full);
+    /* True if some stream holds the full JID. */
+    bool (*is_bound)(void *arg, const struct jid *full);
     /* s2s receiving: a valid connection-authorization request (F4,
      * MUX.md §8.4) for our host via arrived on s with secret[0..len):
      * send the F5 IQ; answer later with stream_mux_authz_done. */
@@ -197,7 +202,11 @@ struct stream {
     struct stanza *queued[STREAM_QUEUE_MAX]; /* parsed while paused */
     size_t nqueued;
     char **cert_jids; /* XmppAddr JIDs of a verified client certificate */
-    size_t ncert_jids;
+    size_t ncert_jids; /* ... on the stream's host: EXTERNAL's choices */
+    char **mux_jids;   /* c2s mux: every candidate of §5.6 (bare JIDs) */
+    size_t nmux_jids;
+    size_t mux_next;    /* next candidate whose account is looked up */
+    bool mux_checking;  /* waiting for such a lookup */
     /* The session. */
     struct jid jid; /* authenticated bare JID, full once bound */
     /* The identities the peer may use as 'from' (MUX.md §6.1): a set from

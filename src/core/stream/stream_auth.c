@@ -31,8 +31,11 @@ stream__starttls(struct stream *s, struct stanza *el)
 
 /* --- SASL ---------------------------------------------------------------- */
 
-/* The XmppAddr JIDs of a verified client certificate on this host are
- * what EXTERNAL may authorize (XEP-0178). Computed once per stream. */
+/* The XmppAddr JIDs of a verified client certificate (XEP-0178): those
+ * on this host are what EXTERNAL may authorize; for c2s mux every bare
+ * JID on a local host counts as a candidate (MUX.md §5.6; domain-only
+ * JIDs only with c2s.mux_allow_domain_jids; accounts are checked at
+ * bind). Computed once per stream. */
 static void
 collect_cert_jids(struct stream *s)
 {
@@ -42,9 +45,12 @@ collect_cert_jids(struct stream *s)
     if (!peer || !peer->present || !peer->verified || !peer->client_auth_eku)
         return;
     struct tls_identities ids;
-    if (tls_conn_peer_identities(s->tls_conn, 256, &ids) != 0)
+    if (tls_conn_peer_identities(s->tls_conn, STREAM_IDS_MAX + 1, &ids) != 0)
         return;
-    s->cert_jids = x_calloc(ids.n ? ids.n : 1, sizeof(char *));
+    size_t cap = ids.n ? ids.n : 1;
+    s->cert_jids = x_calloc(cap, sizeof(char *));
+    s->mux_jids = x_calloc(cap, sizeof(char *));
+    const struct config *cfg = s->ctx->cfg;
     for (size_t i = 0; i < ids.n; i++) {
         if (ids.v[i].type != TLS_ID_XMPPADDR)
             continue;
@@ -54,13 +60,30 @@ collect_cert_jids(struct stream *s)
             continue;
         size_t dlen;
         const char *d = jid_domain(&j, &dlen);
-        if (jid_has_node(&j) && !jid_has_resource(&j) &&
-            dlen == strlen(s->host->domain) &&
-            memcmp(d, s->host->domain, dlen) == 0)
+        char dom[JID_DOMAIN_BUFSZ];
+        memcpy(dom, d, dlen);
+        dom[dlen] = '\0';
+        bool local = config_host(cfg, dom) != NULL;
+        bool node = jid_has_node(&j);
+        if (!jid_has_resource(&j) && local &&
+            (node || cfg->c2s.mux_allow_domain_jids))
+            s->mux_jids[s->nmux_jids++] = x_strdup(jid_str(&j));
+        if (node && !jid_has_resource(&j) &&
+            strcmp(dom, s->host->domain) == 0)
             s->cert_jids[s->ncert_jids++] = x_strdup(jid_str(&j));
         jid_fini(&j);
     }
+    if (ids.truncated)
+        stream__mux_jids_clear(s); /* too many: no mux (§5.5) */
     tls_identities_fini(&ids);
+}
+
+/* F1 on c2s (MUX.md §10.2): EXTERNAL offered, at most 256 candidates. */
+static bool
+c2s_mux_offer(const struct stream *s)
+{
+    return s->ctx->cfg->c2s.mux && s->host->mux && s->ncert_jids > 0 &&
+           s->nmux_jids > 0 && s->nmux_jids <= STREAM_IDS_MAX;
 }
 
 /* Fill params for this stream; cb must hold TLS_CB_MAX bytes and live as
@@ -95,6 +118,9 @@ sasl_params(struct stream *s, struct sasl_params *p, unsigned char *cb)
     collect_cert_jids(s);
     p->cert_jids = (const char *const *)s->cert_jids;
     p->ncert_jids = s->ncert_jids;
+    /* With mux the certificate's other JIDs count too: the client must
+     * name its primary one (MUX-43). */
+    p->authzid_required = s->mux_requested && s->nmux_jids > 1;
 }
 
 int
@@ -106,6 +132,9 @@ stream__send_mechanisms(struct stream *s)
     const char *names[16];
     size_t n = sasl_mechanisms(&p, names, 16);
     struct stanza *f = stanza_new(XML_NS_STREAM, "features");
+    s->mux_offered = c2s_mux_offer(s);
+    if (s->mux_offered)
+        stanza_add_child(f, NS_MUX, "mux");
     if (n > 0) {
         struct stanza *m = stanza_add_child(f, NS_SASL, "mechanisms");
         for (size_t i = 0; i < n; i++) {
@@ -178,6 +207,8 @@ sasl_succeeded(struct stream *s, const struct buf *out)
     s->authenticated = true;
     if (s->s2s)
         stream__mux_sasl_done(s);
+    else if (!s->mux_requested || strcmp(s->sasl_mech, "EXTERNAL") != 0)
+        stream__mux_jids_clear(s); /* §10.2 item 4: no extra identities */
     send_sasl(s, "success", out);
     /* The initiating entity now sends a new header (RFC 6120 §6.4.6). */
     s->restart_pending = true;
@@ -292,6 +323,8 @@ stream__sasl_element(struct stream *s, struct stanza *el)
 int
 stream_provide_creds(struct stream *s, const struct sasl_creds *creds)
 {
+    if (s->mux_checking && s->state != STREAM_ST_CLOSED)
+        return stream__mux_account(s, creds != NULL);
     if (!s->paused || s->sasl == NULL || s->state == STREAM_ST_CLOSED)
         return s->state == STREAM_ST_CLOSED ? XE_CLOSED : 0;
     s->paused = false;

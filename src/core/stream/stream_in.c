@@ -200,13 +200,14 @@ send_features(struct stream *s)
         stream__set_state(s, STREAM_ST_PREAUTH);
         return stream__send_mechanisms(s);
     }
-    static const char bind[] =
-        "<stream:features><bind xmlns='" NS_BIND "'/>"
-        "<session xmlns='" NS_SESSION "'><optional/></session>"
-        "</stream:features>";
-    stream__send_raw(s, bind, sizeof(bind) - 1);
+    /* MUX.md §4.2: F2 (other hosts), bind, session. */
+    struct stanza *f = stanza_new(XML_NS_STREAM, "features");
+    stream__c2s_mux_features(s, f);
+    stanza_add_child(f, NS_BIND, "bind");
+    stanza_add_child(stanza_add_child(f, NS_SESSION, "session"), NULL,
+                     "optional");
     stream__set_state(s, STREAM_ST_BIND);
-    return 0;
+    return stream__send_take(s, f);
 }
 
 /* --- first-level elements before TLS (MUX.md §4.1) ---------------------- */

@@ -48,6 +48,16 @@ int stream__s2s_features(struct stream *s);
 int stream__s2s_element(struct stream *s, struct stanza *el);
 int stream__s2s_session_element(struct stream *s, struct stanza *el);
 
+/* stream_mux.c: c2s multiplexing (MUX.md §10). */
+void stream__mux_jids_clear(struct stream *s);
+int stream__mux_account(struct stream *s, bool exists);
+bool stream__mux_check_accounts(struct stream *s, struct stanza *el);
+void stream__c2s_mux_features(struct stream *s, struct stanza *features);
+int stream__mux_bind_also(struct stream *s, const char *resource,
+                          size_t rlen);
+bool stream__mux_resource_busy(struct stream *s, const char *resource,
+                               size_t rlen);
+
 /* stream_mux.c: certificate-based multiplexing on s2s. */
 bool stream__mux_offer(struct stream *s);
 int stream__mux_element(struct stream *s, const struct stanza *el);

@@ -359,3 +359,148 @@ stream__mux_out_senders(struct stream *s)
     log_msg(s->ctx->log, LOG_INFO, s->conn, "event=mux-senders domains=%zu",
             s->snd.n);
 }
+
+/* --- c2s (MUX.md §10) ---------------------------------------------------------- */
+
+/* Skip the primary's own JID and keep domain-only candidates (allowed by
+ * config when collected) without a lookup; stop at one to look up. */
+static void
+mux_skip(struct stream *s)
+{
+    size_t n;
+    const char *bare = jid_bare(&s->jid, &n);
+    while (s->mux_next < s->nmux_jids) {
+        const char *c = s->mux_jids[s->mux_next];
+        if (strlen(c) == n && memcmp(c, bare, n) == 0) {
+            s->mux_next++;
+        } else if (strchr(c, '@') == NULL) {
+            domset_add(&s->snd, c);
+            s->mux_next++;
+        } else {
+            break;
+        }
+    }
+}
+
+static void
+mux_ask(struct stream *s)
+{
+    const char *c = s->mux_jids[s->mux_next];
+    const char *at = strchr(c, '@');
+    char node[JID_PART_BUFSZ];
+    size_t nn = (size_t)(at - c);
+    memcpy(node, c, nn);
+    node[nn] = '\0';
+    s->ctx->ops->need_creds(s->ctx->ops_arg, s, at + 1, node);
+}
+
+/* Before the first bind: the certificate's other JIDs count only for
+ * accounts that exist (MUX-40). Returns true if a lookup started: el
+ * waits in the queue, the stream is paused. */
+bool
+stream__mux_check_accounts(struct stream *s, struct stanza *el)
+{
+    mux_skip(s);
+    if (s->mux_next >= s->nmux_jids || s->ctx->ops == NULL ||
+        s->ctx->ops->need_creds == NULL)
+        return false;
+    stream__queue(s, el);
+    s->paused = true;
+    s->mux_checking = true;
+    mux_ask(s);
+    return true;
+}
+
+/* The answer to one lookup. */
+int
+stream__mux_account(struct stream *s, bool exists)
+{
+    if (exists) {
+        domset_add(&s->snd, s->mux_jids[s->mux_next]);
+    } else {
+        char e[320];
+        const char *c = s->mux_jids[s->mux_next];
+        log_msg(s->ctx->log, LOG_INFO, s->conn,
+                "event=mux-identity-dropped jid=%s reason=no-account",
+                log_escape(e, sizeof(e), c, strlen(c)));
+    }
+    s->mux_next++;
+    mux_skip(s);
+    if (s->mux_next < s->nmux_jids) {
+        mux_ask(s);
+        return 0;
+    }
+    s->mux_checking = false;
+    s->paused = false;
+    return stream__resume(s);
+}
+
+/* F2 after SASL on c2s (MUX.md §10.3): the other local hosts (the
+ * domains of the certificate's identities are among them), never the
+ * stream 'to'. */
+void
+stream__c2s_mux_features(struct stream *s, struct stanza *features)
+{
+    const struct config *cfg = s->ctx->cfg;
+    if (!cfg->c2s.mux || !s->host->mux)
+        return;
+    struct stanza *m = NULL;
+    for (size_t i = 0; i < cfg->nhosts && i < MUX_HOSTS_EMIT_MAX; i++) {
+        const char *d = cfg->hosts[i].domain;
+        if (strcmp(d, s->host->domain) == 0)
+            continue;
+        if (m == NULL)
+            m = stanza_add_child(features, NS_MUX, "mux");
+        stanza_add_text(stanza_add_child(m, NULL, "host"), d, strlen(d));
+    }
+}
+
+/* True if resource r is taken for the primary or any other identity
+ * (§10.4: then a generated resource serves all of them). */
+bool
+stream__mux_resource_busy(struct stream *s, const char *r, size_t rlen)
+{
+    if (s->snd.n == 0 || s->ctx->ops->is_bound == NULL)
+        return false;
+    for (size_t i = 0; i <= s->snd.n; i++) {
+        struct jid bare, full;
+        const char *b = i == 0 ? NULL : s->snd.v[i - 1];
+        if (b != NULL && jid_parse(&bare, b, strlen(b)) != 0)
+            continue;
+        int rc = jid_with_resource(&full, b ? &bare : &s->jid, r, rlen);
+        if (b != NULL)
+            jid_fini(&bare);
+        if (rc != 0)
+            continue;
+        bool busy = s->ctx->ops->is_bound(s->ctx->ops_arg, &full);
+        jid_fini(&full);
+        if (busy)
+            return true;
+    }
+    return false;
+}
+
+/* Bind resource r for every other identity too, after the primary. */
+int
+stream__mux_bind_also(struct stream *s, const char *r, size_t rlen)
+{
+    for (size_t i = 0; i < s->snd.n; i++) {
+        struct jid bare, full;
+        if (jid_parse(&bare, s->snd.v[i], strlen(s->snd.v[i])) != 0)
+            continue;
+        int rc = jid_with_resource(&full, &bare, r, rlen);
+        jid_fini(&bare);
+        if (rc != 0)
+            continue;
+        rc = s->ctx->ops->bind_also ? s->ctx->ops->bind_also(s->ctx->ops_arg,
+                                                             s, &full)
+                                    : XE_STATE;
+        if (rc == 0) {
+            stream_identity_add(s, &full);
+            log_msg(s->ctx->log, LOG_INFO, s->conn, "event=bound-also jid=%s",
+                    jid_str(&full));
+        }
+        jid_fini(&full);
+    }
+    return 0;
+}

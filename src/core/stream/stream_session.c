@@ -29,6 +29,9 @@ random_resource(struct stream *s, char *out, size_t outlen)
 static int
 bind_resource(struct stream *s, struct stanza *iq, struct stanza *bind)
 {
+    /* c2s mux: the other identities' accounts first (MUX-40). */
+    if (stream__mux_check_accounts(s, iq))
+        return 0;
     struct stanza *res = stanza_child(bind, NS_BIND, "resource");
     char gen[32];
     const char *r = NULL;
@@ -38,7 +41,7 @@ bind_resource(struct stream *s, struct stanza *iq, struct stanza *bind)
         if (r == NULL)
             return iq_error(s, iq, XC_BAD_REQUEST);
     }
-    if (rlen == 0) {
+    if (rlen == 0 || stream__mux_resource_busy(s, r, rlen)) {
         random_resource(s, gen, sizeof(gen));
         r = gen;
         rlen = strlen(gen);
@@ -59,6 +62,7 @@ bind_resource(struct stream *s, struct stanza *iq, struct stanza *bind)
     jid_fini(&bare);
     s->bound = true;
     stream_identity_add(s, &s->jid);
+    stream__mux_bind_also(s, r, rlen);
     log_msg(s->ctx->log, LOG_INFO, s->conn, "event=bound jid=%s",
             jid_str(&s->jid));
     struct stanza *reply = stanza_new(NS_CLIENT, "iq");
