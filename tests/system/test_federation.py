@@ -20,7 +20,7 @@ import time
 import xml.etree.ElementTree as ET
 
 from xmuxtest import (NS_SASL, NS_STANZAS, NS_STREAM, NS_TLS, Client, Server,
-                      TestFailure, check, run)
+                      TestFailure, check, free_port, run)
 from peers import Dns, Net, TestCA, count_conns
 from test_c2s import login
 
@@ -80,7 +80,7 @@ class Pair:
         tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n' if ca else ""
         # One s2s port on both addresses: connections are counted by
         # their listening end.
-        self.port = random.randint(20000, 60000)
+        self.port = free_port(self.aaddr, self.baddr)
         ports_a = ports_b = {"s2s": self.port}
         cm, cc = ("m", "c") if ca else (None, None)
         routes_a = [(C, self.baddr, ports_b["s2s"]),

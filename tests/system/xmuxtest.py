@@ -4,6 +4,7 @@ sockets. Used by the system tests (one CTest test per scenario)."""
 
 import base64
 import os
+import random
 import re
 import signal
 import socket
@@ -39,12 +40,26 @@ def check(cond, msg):
         raise TestFailure(msg)
 
 
-def free_port(addr="127.0.0.1"):
-    s = socket.socket()
-    s.bind((addr, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_port(*addrs):
+    """A TCP port that every address in addrs (default 127.0.0.1) can bind
+    now, chosen below the kernel's ephemeral range (32768-60999): a port
+    the kernel hands out for outgoing connections could be taken again
+    between this check and xmuxd's bind when tests run in parallel."""
+    addrs = addrs or ("127.0.0.1",)
+    for _ in range(200):
+        port = random.randint(10000, 32000)
+        ok = True
+        for addr in addrs:
+            s = socket.socket()
+            try:
+                s.bind((addr, port))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+        if ok:
+            return port
+    raise TestFailure("no free port")
 
 
 def host_config(h):

@@ -1,0 +1,243 @@
+# SPDX-License-Identifier: MIT
+"""System tests: client-to-server multiplexing (MUX.md §10) over real TLS
+with a raw client presenting a certificate with several XmppAddr JIDs
+(CONFORMANCE.md MUX-30..46)."""
+
+import base64
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+from xmuxtest import NS_SASL, NS_STREAM, NS_TLS, Server, check, run
+from peers import TestCA
+from test_c2s import login
+
+NS_MUX = "urn:xmpp:mux:0"
+NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
+C, M = "capulet.example", "montague.example"
+XMPP = "otherName:1.3.6.1.5.5.7.8.5;UTF8:"
+PW = "pw"
+
+CERTS = None
+
+
+def certs():
+    global CERTS
+    if CERTS is None:
+        CERTS = tempfile.mkdtemp(prefix="xmux-c2smux-")
+        ca = TestCA(CERTS)
+        ca.issue_sans("two", [XMPP + "juliet@" + C, XMPP + "juliet@" + M,
+                              XMPP + "ghost@" + M], eku="clientAuth")
+        ca.issue_sans("domain", [XMPP + "juliet@" + C, XMPP + M],
+                      eku="clientAuth")
+    return CERTS
+
+
+def server(extra=""):
+    d = certs()
+    srv = Server(hosts=(C, M),
+                 extra=f'tls = {{ ca_file = "{d}/ca.crt"; }};\n' + extra)
+    for j in ("juliet@" + C, "juliet@" + M, "romeo@" + M, "nurse@" + C):
+        srv.add_user(j, PW)
+    return srv.start()
+
+
+def with_server(fn, **kw):
+    def wrapped():
+        srv = server(**kw)
+        try:
+            fn(srv)
+        except Exception:
+            print(srv.logtext()[-4000:])
+            raise
+        finally:
+            srv.stop()
+    return wrapped
+
+
+def tls(srv, cert="two"):
+    d = certs()
+    c = srv.client("c2s")
+    c.open_stream(C)
+    c.send(f"<starttls xmlns='{NS_TLS}'/>")
+    check(c.next_element().tag == f"{{{NS_TLS}}}proceed", "proceed")
+    c.wrap_tls(C, cert=f"{d}/{cert}.crt", key=f"{d}/{cert}.key")
+    _, f = c.open_stream(C)
+    return c, f
+
+
+def external(c, authzid):
+    b = base64.b64encode(authzid.encode()).decode() if authzid else "="
+    c.send(f"<auth xmlns='{NS_SASL}' mechanism='EXTERNAL'>{b}</auth>")
+    return c.next_element()
+
+
+def mux_session(srv, resource="balcony", cert="two"):
+    """<mux/>, EXTERNAL as juliet@capulet.example, bind: (client, bound
+    JID, post-auth features)."""
+    c, f = tls(srv, cert)
+    check(f.find(f"{{{NS_MUX}}}mux") is not None, "MUX-30: <mux/> offered")
+    c.send(f"<mux xmlns='{NS_MUX}'/>")
+    r = external(c, "juliet@" + C)
+    check(r.tag == f"{{{NS_SASL}}}success", f"auth: {ET.tostring(r)!r}")
+    c.restart()
+    _, f = c.open_stream(C)
+    c.send(f"<iq type='set' id='b1'><bind xmlns='{NS_BIND}'>"
+           f"<resource>{resource}</resource></bind></iq>")
+    r = c.next_element()
+    check(r.get("type") == "result", f"bind: {ET.tostring(r)!r}")
+    return c, r.find(f"{{{NS_BIND}}}bind/{{{NS_BIND}}}jid").text, f
+
+
+def got(c, body=None, timeout=5):
+    """The next element; with body, the next message (presence echoes of
+    the account's own broadcast are skipped) with that body."""
+    el = c.next_element(timeout)
+    while body is not None and el.tag == "{jabber:client}presence":
+        el = c.next_element(timeout)
+    if body is not None:
+        check(el.findtext("{jabber:client}body") == body,
+              f"expected {body!r}: {ET.tostring(el)!r}")
+    return el
+
+
+def m30_31_negotiation(srv):
+    """<mux/> + EXTERNAL with the primary authzid; post-auth features list
+    montague.example with bind (MUX-30); bind gives the primary full JID
+    (MUX-31)."""
+    c, full, f = mux_session(srv)
+    kids = [k.tag for k in f]
+    check(kids[:2] == [f"{{{NS_MUX}}}mux", f"{{{NS_BIND}}}bind"],
+          f"MUX-30 features: {kids}")
+    check([h.text for h in f[0]] == [M], "montague.example listed")
+    check(full == f"juliet@{C}/balcony", f"MUX-31: {full}")
+
+
+def m32_33_36_37_from_and_back(srv):
+    """'from' of the other identity kept (MUX-32), bare stamped with the
+    resource (MUX-33), none means the primary (MUX-36); stanzas to the
+    other full JID come back over the stream (MUX-37)."""
+    r, rj, _ = login(srv, "romeo@" + M, PW, "orchard")
+    c, full, _ = mux_session(srv)
+    c.send(f"<message from='juliet@{M}/balcony' to='{rj}' type='chat'>"
+           "<body>one</body></message>")
+    check(got(r, "one").get("from") == f"juliet@{M}/balcony", "MUX-32")
+    c.send(f"<message from='juliet@{M}' to='{rj}' type='chat'>"
+           "<body>two</body></message>")
+    check(got(r, "two").get("from") == f"juliet@{M}/balcony", "MUX-33")
+    c.send(f"<message to='{rj}' type='chat'><body>three</body></message>")
+    check(got(r, "three").get("from") == f"juliet@{C}/balcony", "MUX-36")
+    r.send(f"<message to='juliet@{M}/balcony' type='chat'>"
+           "<body>back</body></message>")
+    el = got(c, "back")
+    check(el.get("to") == f"juliet@{M}/balcony", "MUX-37")
+
+
+def m34_other_resource(srv):
+    """A multiplexed JID with another resource → invalid-from (MUX-34)."""
+    c, full, _ = mux_session(srv)
+    c.send(f"<message from='juliet@{M}/other' to='romeo@{M}'/>")
+    c.expect_stream_error("invalid-from")
+
+
+def m35_not_in_cert(srv):
+    """A JID not in the certificate → invalid-from (MUX-35)."""
+    c, full, _ = mux_session(srv)
+    c.send(f"<message from='nurse@{C}/x' to='romeo@{M}'/>")
+    c.expect_stream_error("invalid-from")
+
+
+def m40_no_account(srv):
+    """A certificate JID without an account is no identity (MUX-40)."""
+    c, full, _ = mux_session(srv)
+    c.send(f"<message from='ghost@{M}/balcony' to='romeo@{M}'/>")
+    c.expect_stream_error("invalid-from")
+    check("event=mux-identity-dropped" in srv.logtext(), "logged")
+
+
+def m41_domain_jid(srv):
+    """A domain-only XmppAddr is ignored by default (MUX-41)."""
+    c, full, _ = mux_session(srv, cert="domain")
+    c.send(f"<message from='anyone@{M}/x' to='romeo@{M}'/>")
+    c.expect_stream_error("invalid-from")
+
+
+def m42_scram_after_mux(srv):
+    """<mux/> then a password mechanism: no extra identities (MUX-42)."""
+    c, f = tls(srv)
+    c.send(f"<mux xmlns='{NS_MUX}'/>")
+    r = c.auth_plain("juliet", PW)
+    check(r.tag == f"{{{NS_SASL}}}success", "PLAIN")
+    c.restart()
+    c.open_stream(C)
+    c.send(f"<iq type='set' id='b1'><bind xmlns='{NS_BIND}'>"
+           "<resource>r</resource></bind></iq>")
+    check(c.next_element().get("type") == "result", "bound")
+    c.send(f"<message from='juliet@{M}/r' to='romeo@{M}'/>")
+    c.expect_stream_error("invalid-from")
+
+
+def m43_authzid(srv):
+    """With two certificate JIDs an empty authzid, or one not in the
+    certificate, gets invalid-authzid (MUX-43)."""
+    c, f = tls(srv)
+    c.send(f"<mux xmlns='{NS_MUX}'/>")
+    r = external(c, None)
+    check(r.find(f"{{{NS_SASL}}}invalid-authzid") is not None,
+          f"empty: {ET.tostring(r)!r}")
+    r = external(c, "nurse@" + C)
+    check(r.find(f"{{{NS_SASL}}}invalid-authzid") is not None,
+          f"not in the certificate: {ET.tostring(r)!r}")
+
+
+def m44_busy_resource(srv):
+    """The resource taken for any identity: a generated one for all
+    (MUX-44), and the other session is not disturbed."""
+    o, oj, _ = login(srv, "juliet@" + M, PW, "balcony")
+    c, full, _ = mux_session(srv)
+    check(full.startswith(f"juliet@{C}/") and full != f"juliet@{C}/balcony",
+          f"MUX-44: generated resource: {full}")
+    o.send(f"<message to='{full}' type='chat'><body>still here</body>"
+           "</message>")
+    got(c, "still here")
+
+
+def m38_46_presence(srv):
+    """The other identity is an available resource only after presence
+    from it (MUX-38); when the stream ends, unavailable presence goes out
+    for every identity (MUX-46)."""
+    r, rj, _ = login(srv, "romeo@" + M, PW, "orchard")
+    c, full, _ = mux_session(srv)
+    r.send(f"<message to='juliet@{M}' type='chat' id='b1'>"
+           "<body>before</body></message>")
+    el = got(r)
+    check(el.get("type") == "error", f"MUX-38: not yet: {ET.tostring(el)!r}")
+    c.send(f"<presence from='juliet@{M}/balcony'/>")
+    time.sleep(0.2)
+    r.send(f"<message to='juliet@{M}' type='chat'><body>after</body>"
+           "</message>")
+    got(c, "after")
+    for frm in (f"juliet@{C}/balcony", f"juliet@{M}/balcony"):
+        c.send(f"<presence from='{frm}' to='{rj}'/>")
+        check(got(r).get("from") == frm, "directed presence")
+    c.close()
+    left = {got(r).get("from"), got(r).get("from")}
+    check(left == {f"juliet@{C}/balcony", f"juliet@{M}/balcony"},
+          f"MUX-46: unavailable for both: {left}")
+
+
+TESTS = {
+    "MUX-30-31-c2s-negotiation": with_server(m30_31_negotiation),
+    "MUX-32-33-36-37-c2s-from": with_server(m32_33_36_37_from_and_back),
+    "MUX-34-c2s-other-resource": with_server(m34_other_resource),
+    "MUX-35-c2s-not-in-cert": with_server(m35_not_in_cert),
+    "MUX-38-46-c2s-presence": with_server(m38_46_presence),
+    "MUX-40-c2s-no-account": with_server(m40_no_account),
+    "MUX-41-c2s-domain-jid": with_server(m41_domain_jid),
+    "MUX-42-c2s-scram": with_server(m42_scram_after_mux),
+    "MUX-43-c2s-authzid": with_server(m43_authzid),
+    "MUX-44-c2s-busy-resource": with_server(m44_busy_resource),
+}
+
+if __name__ == "__main__":
+    run(TESTS)
