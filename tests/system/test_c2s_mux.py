@@ -226,7 +226,27 @@ def m38_46_presence(srv):
           f"MUX-46: unavailable for both: {left}")
 
 
+def m39_48_iq_for_identity(srv):
+    """An IQ without 'to' from the other identity is answered for that
+    account (MUX-39); an F5-style IQ from a client gets
+    service-unavailable (MUX-48)."""
+    c, full, _ = mux_session(srv)
+    c.send(f"<iq type='get' id='v1' from='juliet@{M}/balcony'>"
+           "<ping xmlns='urn:xmpp:ping'/></iq>")
+    el = got(c)
+    check(el.get("type") == "result" and el.get("from") == f"juliet@{M}" and
+          el.get("to") == f"juliet@{M}/balcony",
+          f"MUX-39: {ET.tostring(el)!r}")
+    c.send(f"<iq type='set' id='f5' to='{C}'><mux xmlns='{NS_MUX}'>abc"
+           "</mux></iq>")
+    el = got(c)
+    check(el.get("type") == "error" and el.find(
+        "{jabber:client}error/{urn:ietf:params:xml:ns:xmpp-stanzas}"
+        "service-unavailable") is not None, f"MUX-48: {ET.tostring(el)!r}")
+
+
 TESTS = {
+    "MUX-39-48-c2s-iq": with_server(m39_48_iq_for_identity),
     "MUX-30-31-c2s-negotiation": with_server(m30_31_negotiation),
     "MUX-32-33-36-37-c2s-from": with_server(m32_33_36_37_from_and_back),
     "MUX-34-c2s-other-resource": with_server(m34_other_resource),
