@@ -245,7 +245,145 @@ def m39_48_iq_for_identity(srv):
         "service-unavailable") is not None, f"MUX-48: {ET.tostring(el)!r}")
 
 
+# --- c2s connection authorization (§10.6) -----------------------------------
+
+def secondary(srv, jid="juliet@" + M, to=M):
+    """S: logged in with a password as jid, no resource bound; returns
+    (client, post-auth features)."""
+    user = jid.split("@")[0]
+    c = srv.client("c2s")
+    c.open_stream(to)
+    c.starttls(server_hostname=to)
+    c.open_stream(to)
+    r = c.auth_plain(user, PW)
+    check(r.tag == f"{{{NS_SASL}}}success", "S auth")
+    c.restart()
+    _, f = c.open_stream(to)
+    return c, f
+
+
+def f4(host, secret="k-secret-1"):
+    return f"<mux xmlns='{NS_MUX}' host='{host}'>{secret}</mux>"
+
+
+def f5_on(p, secret="k-secret-1"):
+    """The IQ on P: from P's domain to P's full JID, the secret."""
+    el = got(p)
+    check(el.tag == "{jabber:client}iq" and el.get("type") == "set" and
+          el.findtext(f"{{{NS_MUX}}}mux") == secret,
+          f"F5 on P: {ET.tostring(el)!r}")
+    return el
+
+
+def m83_84_89_merge(srv):
+    """F4 on S naming P's full JID: one IQ on P from P's domain (MUX-83);
+    P's result merges the account and closes S; P sends and receives as
+    juliet@montague.example/balcony (MUX-84); ending P ends both (MUX-89)."""
+    r, rj, _ = login(srv, "romeo@" + M, PW, "orchard")
+    p, pj, _ = login(srv, "juliet@" + C, PW, "balcony")
+    s, f = secondary(srv)
+    check([h.text for h in f.find(f"{{{NS_MUX}}}mux")] == [C],
+          "MUX-82: S lists capulet.example")
+    s.send(f4(pj))
+    iq = f5_on(p)
+    check(iq.get("from") == C and iq.get("to") == pj, f"MUX-83: {iq.attrib}")
+    p.send(f"<iq type='result' id='{iq.get('id')}' to='{C}'/>")
+    s.wait(lambda: s.closed_tag, "S closed", timeout=5)
+    p.send(f"<message from='juliet@{M}/balcony' to='{rj}' type='chat'>"
+           "<body>merged</body></message>")
+    check(got(r, "merged").get("from") == f"juliet@{M}/balcony", "MUX-84")
+    r.send(f"<message to='juliet@{M}/balcony' type='chat'><body>to P</body>"
+           "</message>")
+    got(p, "to P")
+    p.close()
+    time.sleep(0.5)
+    q, qj, _ = login(srv, "juliet@" + M, PW, "balcony")
+    check(qj == f"juliet@{M}/balcony", f"MUX-89: JID free again: {qj}")
+
+
+def m85_refused(srv):
+    """not-acceptable from P: nothing merged, S can bind (MUX-85)."""
+    p, pj, _ = login(srv, "juliet@" + C, PW, "balcony")
+    s, f = secondary(srv)
+    s.send(f4(pj))
+    iq = f5_on(p)
+    p.send(f"<iq type='error' id='{iq.get('id')}' to='{C}'><error "
+           "type='modify'><not-acceptable xmlns='urn:ietf:params:xml:ns:"
+           "xmpp-stanzas'/></error></iq>")
+    time.sleep(0.3)
+    s.send(f"<iq type='set' id='b2'><bind xmlns='{NS_BIND}'/></iq>")
+    check(got(s).get("type") == "result", "S binds normally")
+    p.send(f"<message from='juliet@{M}/balcony' to='romeo@{M}'/>")
+    p.expect_stream_error("invalid-from")
+
+
+def m86_not_bound(srv):
+    """A full JID nobody holds: no IQ anywhere, S stays open (MUX-86)."""
+    s, f = secondary(srv)
+    s.send(f4(f"nobody@{C}/x"))
+    time.sleep(0.5)
+    s.send(f"<iq type='set' id='b3'><bind xmlns='{NS_BIND}'/></iq>")
+    check(got(s).get("type") == "result", "S still usable")
+
+
+def m87_pending(srv):
+    """A second F4 while one is pending → policy-violation (MUX-87)."""
+    p, pj, _ = login(srv, "juliet@" + C, PW, "balcony")
+    s, f = secondary(srv)
+    s.send(f4(pj) + f4(pj, "k2"))
+    s.expect_stream_error("policy-violation")
+
+
+def m88_only_named(srv):
+    """The IQ reaches only the named stream (MUX-88): another device of the
+    same account gets nothing."""
+    p, pj, _ = login(srv, "juliet@" + C, PW, "balcony")
+    o, oj, _ = login(srv, "juliet@" + C, PW, "garden")
+    s, f = secondary(srv)
+    s.send(f4(pj))
+    f5_on(p)
+    n = len(o.elements)
+    deadline = time.time() + 1
+    while time.time() < deadline:
+        o._pump(deadline)
+    check(len(o.elements) == n, "the other device got something")
+
+
+def m45_bad_host(srv):
+    """After binding on S: policy-violation; on an unbound S a bare JID or
+    domain → bad-format (MUX-45)."""
+    s, f = secondary(srv)
+    s.send(f4(M))
+    s.expect_stream_error("bad-format")
+    s, f = secondary(srv)
+    s.send(f"<iq type='set' id='b4'><bind xmlns='{NS_BIND}'/></iq>")
+    got(s)
+    s.send(f4(f"juliet@{C}/balcony"))
+    s.expect_stream_error("policy-violation")
+
+
+def m91_p_gone(srv):
+    """P closes before answering: nothing merges (MUX-91)."""
+    p, pj, _ = login(srv, "juliet@" + C, PW, "balcony")
+    s, f = secondary(srv)
+    s.send(f4(pj))
+    f5_on(p)
+    p.close()
+    time.sleep(0.5)
+    s.send(f"<iq type='set' id='b5'><bind xmlns='{NS_BIND}'>"
+           "<resource>balcony</resource></bind></iq>")
+    el = got(s)
+    check(el.get("type") == "result", f"S binds: {ET.tostring(el)!r}")
+
+
 TESTS = {
+    "MUX-82-83-84-89-c2s-authz-merge": with_server(m83_84_89_merge),
+    "MUX-85-c2s-authz-refused": with_server(m85_refused),
+    "MUX-86-c2s-authz-not-bound": with_server(m86_not_bound),
+    "MUX-87-c2s-authz-pending": with_server(m87_pending),
+    "MUX-88-c2s-authz-only-named": with_server(m88_only_named),
+    "MUX-45-c2s-authz-bad-host": with_server(m45_bad_host),
+    "MUX-91-c2s-authz-p-gone": with_server(m91_p_gone),
     "MUX-39-48-c2s-iq": with_server(m39_48_iq_for_identity),
     "MUX-30-31-c2s-negotiation": with_server(m30_31_negotiation),
     "MUX-32-33-36-37-c2s-from": with_server(m32_33_36_37_from_and_back),

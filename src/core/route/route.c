@@ -277,6 +277,8 @@ router_unbind(struct router *r, struct stream *s)
         router_s2s_gone(r, s);
         return;
     }
+    if (r != NULL)
+        route__c2s_authz_gone(r, s);
     struct route_session *sess = s->route_data;
     if (r == NULL || sess == NULL)
         return;

@@ -159,6 +159,16 @@ struct route_authz_i {
     char origin[JID_DOMAIN_BUFSZ];
 };
 
+/* c2s connection authorization (MUX.md §10.6): an F5 IQ sent to the
+ * stream p that held full when the F4 came on s. */
+struct route_authz_c {
+    struct route_authz_c *next;
+    struct stream *p, *s; /* NULL once gone */
+    uint64_t since;
+    char id[33];
+    struct jid full; /* p's full JID named by the F4 */
+};
+
 /* A used or expired nonce, refused until 'until' (Unix seconds). */
 struct route_nonce {
     struct route_nonce *next;
@@ -182,6 +192,7 @@ struct router {
     void *s2s_arg;
     struct route_authz_r *authz_r;
     struct route_authz_i *authz_i;
+    struct route_authz_c *authz_c;
     struct route_nonce *replay;
     unsigned char mux_key[32]; /* K of MUX.md §9, drawn at first use */
     bool mux_key_set;
@@ -275,6 +286,10 @@ void route__mux_secondary_ready(struct router *r, struct stream *s);
 bool route__mux_iq(struct router *r, struct stream *in,
                    const struct stanza *st);
 void route__mux_gone(struct router *r, const struct stream *s);
+/* route_mux.c: c2s connection authorization. */
+bool route__c2s_authz_answer(struct router *r, struct stream *from,
+                             const struct stanza *st);
+void route__c2s_authz_gone(struct router *r, const struct stream *s);
 void route__mux_tick(struct router *r);
 void route__mux_free(struct router *r);
 /* route_s2s.c: free the s2s tables (router_free). */

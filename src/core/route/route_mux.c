@@ -53,6 +53,130 @@ mux_key(struct router *r)
 
 /* --- receiving server: relay the secret (§8.4) ----------------------------- */
 
+/* --- c2s: one client, several accounts (§10.6) ------------------------------- */
+
+static void
+authz_c_free(struct router *r, struct route_authz_c *a)
+{
+    struct route_authz_c **pp = &r->authz_c;
+    while (*pp && *pp != a)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = a->next;
+    jid_fini(&a->full);
+    x_free(a);
+}
+
+/* F4 on the unbound stream s names the full JID host: the F5 IQ goes to
+ * the one stream that holds it now, and to no other (MUX-88). */
+static void
+c2s_authz(struct router *r, struct stream *s, const char *host,
+          const char *secret, size_t n)
+{
+    struct jid full;
+    if (jid_parse(&full, host, strlen(host)) != 0)
+        return;
+    struct route_session *sess =
+        route__session(r, jid_str(&full), jid_len(&full));
+    struct route_authz_c *busy = r->authz_c;
+    while (busy && !(sess && busy->p == sess->s))
+        busy = busy->next;
+    if (sess == NULL || !route__alive(sess) || sess->s->s2s || busy) {
+        /* MUX-86, D-01: nothing is sent; S stays open and may bind. */
+        log_msg(r->log, LOG_INFO, s->conn,
+                "event=mux-authorization-ignored reason=%s",
+                busy ? "pending" : "not-bound");
+        jid_fini(&full);
+        stream_mux_authz_done(s, false);
+        return;
+    }
+    struct route_authz_c *a = x_calloc(1, sizeof(*a));
+    a->p = sess->s;
+    a->s = s;
+    a->full = full;
+    a->since = now_ms(r);
+    unsigned char rnd[16];
+    random_bytes(r, rnd, sizeof(rnd));
+    hex_lower(rnd, sizeof(rnd), a->id);
+    a->next = r->authz_c;
+    r->authz_c = a;
+    /* S is tied to the record: the router hears when it goes. */
+    s->bound = true;
+    size_t dn;
+    const char *d = jid_domain(&full, &dn);
+    struct stanza *iq = stanza_new(NS_CLIENT, "iq");
+    stanza_set_attr(iq, "type", "set");
+    stanza_set_attr(iq, "id", a->id);
+    stanza_set_attr_n(iq, "from", d, dn);
+    stanza_set_attr_n(iq, "to", jid_str(&full), jid_len(&full));
+    stanza_add_text(stanza_add_child(iq, NS_MUX_IQ, "mux"), secret, n);
+    char fp[9];
+    mux_secret_fingerprint(secret, n, fp);
+    log_msg(r->log, LOG_INFO, s->conn,
+            "event=mux-authorization-relay to-conn=%llu secret_sha256=%s",
+            (unsigned long long)sess->s->conn, fp);
+    stream_deliver(sess->s, iq);
+    stanza_unref(iq);
+}
+
+/* The client answered on P (MUX-84/85, D-02): a result from the stream
+ * that got the IQ, still holding the JID, joins S's account to P under
+ * P's resource, unless that full JID is taken; then S closes. */
+bool
+route__c2s_authz_answer(struct router *r,
+                        struct stream *from,
+                        const struct stanza *st)
+{
+    const char *id = stanza_attr(st, "id");
+    const char *type = stanza_attr(st, "type");
+    struct route_authz_c *a = r->authz_c;
+    while (a && !(a->p == from && id && strcmp(id, a->id) == 0))
+        a = a->next;
+    if (a == NULL)
+        return false;
+    struct stream *s = a->s;
+    struct route_session *held =
+        route__session(r, jid_str(&a->full), jid_len(&a->full));
+    bool ok = type != NULL && strcmp(type, "result") == 0 && s != NULL &&
+              held != NULL && held->s == from;
+    struct jid joined = {0};
+    if (ok) {
+        size_t rn;
+        const char *res = jid_resource(&a->full, &rn);
+        ok = jid_with_resource(&joined, &s->jid, res, rn) == 0 &&
+             !router_is_bound(r, &joined) &&
+             router_bind_also(r, from, &joined) == 0;
+        if (ok) {
+            stream_identity_add(from, &joined);
+            log_msg(r->log, LOG_INFO, from->conn,
+                    "event=mux-authorization-success joined=%s",
+                    jid_str(&joined));
+        }
+        jid_fini(&joined);
+    }
+    authz_c_free(r, a);
+    if (s != NULL)
+        stream_mux_authz_done(s, ok);
+    return true;
+}
+
+void
+route__c2s_authz_gone(struct router *r, const struct stream *s)
+{
+    struct route_authz_c *a = r->authz_c;
+    while (a != NULL) {
+        struct route_authz_c *next = a->next;
+        if (a->p == s || a->s == s) {
+            /* MUX-91: P or S gone before the answer: nothing merges. */
+            struct stream *sec = a->s == s ? NULL : a->s;
+            authz_c_free(r, a);
+            if (sec != NULL)
+                stream_mux_authz_done(sec, false);
+        }
+        a = next;
+    }
+}
+
 void
 router_mux_authz(struct router *r,
                  struct stream *s,
@@ -60,6 +184,10 @@ router_mux_authz(struct router *r,
                  const char *secret,
                  size_t n)
 {
+    if (!s->s2s) {
+        c2s_authz(r, s, via, secret, n);
+        return;
+    }
     struct route_authz_r *a = x_calloc(1, sizeof(*a));
     a->s = s;
     a->since = now_ms(r);
@@ -450,6 +578,17 @@ route__mux_tick(struct router *r)
         }
         ar = next;
     }
+    struct route_authz_c *ac = r->authz_c;
+    while (ac != NULL) {
+        struct route_authz_c *next = ac->next;
+        if (now - ac->since >= t->iq_response) {
+            struct stream *sec = ac->s;
+            authz_c_free(r, ac);
+            if (sec != NULL)
+                stream_mux_authz_done(sec, false); /* MUX-85 */
+        }
+        ac = next;
+    }
     struct route_authz_i *a = r->authz_i;
     while (a != NULL) {
         if (a->granted && now - a->since >= t->secondary_close) {
@@ -485,6 +624,8 @@ route__mux_free(struct router *r)
         OPENSSL_cleanse(a->secret, sizeof(a->secret));
         x_free(a);
     }
+    while (r->authz_c)
+        authz_c_free(r, r->authz_c);
     while (r->replay) {
         struct route_nonce *n = r->replay;
         r->replay = n->next;

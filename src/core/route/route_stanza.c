@@ -283,6 +283,9 @@ router_stanza(struct router *r, struct stream *from, struct stanza *st)
     struct route_session *sess =
         from->route_data ? route__session_of(from, stanza_attr(st, "from"))
                          : NULL;
+    if (sess != NULL && strcmp(stanza_name(st), "iq") == 0 &&
+        route__c2s_authz_answer(r, from, st))
+        return; /* the answer to a connection authorization (§10.6) */
     if (sess == NULL) {
         /* Only a stream the router has let go of (replaced, or not bound
          * through it) gets here; it has no session to act for. */

@@ -106,10 +106,12 @@ stream__mux_element(struct stream *s, const struct stanza *el)
                             "mux during authentication");
     bool host = stanza_attr(el, "host") != NULL;
     if (s->authenticated) {
-        if (host && s->s2s)
+        /* c2s: only before a resource is bound (state bind). */
+        if (host && (s->s2s || s->state == STREAM_ST_BIND))
             return stream__mux_authorization(s, el);
         return stream__fail(s, SC_POLICY_VIOLATION,
-                            "mux negotiated too late or twice");
+                            host ? "a resource is bound on this stream"
+                                 : "mux negotiated too late or twice");
     }
     if (!s->mux_offered)
         return stream__fail(s, SC_POLICY_VIOLATION, "mux was not offered");
@@ -156,13 +158,44 @@ f4_secret(const struct stanza *el, size_t *n)
  * size (done by the caller), host, secret, attempts; a host not listed
  * on this stream is logged and ignored (MUX-70), else the router sends
  * the F5 IQ. The secret is never logged (SEC-10). */
+/* The host of an F4, prepared into via: a domain on s2s, a full JID on
+ * c2s (MUX.md §10.6: the session to join). Returns false if invalid. On
+ * c2s *listed tells whether its domain is one of the hosts listed on s. */
+static bool
+f4_host(const struct stream *s, const char *host, char *via, size_t cap,
+        bool *listed)
+{
+    if (s->s2s) {
+        *listed = true;
+        return jid_domain_prep(host, strlen(host), via, cap, NULL) == 0 &&
+               mux_hostname(via);
+    }
+    struct jid j;
+    if (jid_parse(&j, host, strlen(host)) != 0)
+        return false;
+    bool ok = jid_has_node(&j) && jid_has_resource(&j) && jid_len(&j) < cap;
+    if (ok) {
+        memcpy(via, jid_str(&j), jid_len(&j) + 1);
+        size_t n;
+        const char *d = jid_domain(&j, &n);
+        char dom[JID_DOMAIN_BUFSZ];
+        memcpy(dom, d, n);
+        dom[n] = '\0';
+        *listed = s->ctx->cfg->c2s.mux && s->host->mux &&
+                  config_host(s->ctx->cfg, dom) != NULL &&
+                  strcmp(dom, s->host->domain) != 0;
+    }
+    jid_fini(&j);
+    return ok;
+}
+
 int
 stream__mux_authorization(struct stream *s, const struct stanza *el)
 {
     const char *host = stanza_attr(el, "host");
-    char via[JID_DOMAIN_BUFSZ];
-    if (jid_domain_prep(host, strlen(host), via, sizeof(via), NULL) != 0 ||
-        !mux_hostname(via))
+    char via[3 * JID_PART_BUFSZ];
+    bool listed = false;
+    if (!f4_host(s, host, via, sizeof(via), &listed))
         return stream__fail(s, SC_BAD_FORMAT, "invalid host");
     size_t n = 0;
     const char *secret = f4_secret(el, &n);
@@ -174,17 +207,24 @@ stream__mux_authorization(struct stream *s, const struct stanza *el)
         return stream__fail(s, SC_POLICY_VIOLATION,
                             "too many authorization attempts");
     s->f4_count++;
-    if (!domset_has(&s->hosts, via) || !s->ctx->cfg->s2s.mux_authorization ||
-        s->ctx->ops == NULL || s->ctx->ops->mux_authz == NULL) {
+    if (s->s2s)
+        listed = domset_has(&s->hosts, via);
+    bool enabled = !s->s2s || s->ctx->cfg->s2s.mux_authorization;
+    if (!listed || !enabled || s->ctx->ops == NULL ||
+        s->ctx->ops->mux_authz == NULL) {
+        char e[3 * JID_PART_BUFSZ];
         log_msg(s->ctx->log, LOG_INFO, s->conn,
-                "event=mux-authorization-ignored host=%s reason=%s", via,
-                domset_has(&s->hosts, via) ? "disabled" : "not-listed");
+                "event=mux-authorization-ignored host=%s reason=%s",
+                log_escape(e, sizeof(e), via, strlen(via)),
+                listed ? "disabled" : "not-listed");
         return 0;
     }
     s->f4_pending = true;
+    char e[3 * JID_PART_BUFSZ];
     log_msg(s->ctx->log, LOG_INFO, s->conn,
-            "event=mux-authorization-request via=%s new=%s from=%s", via,
-            s->host->domain, s->peer_domain);
+            "event=mux-authorization-request via=%s new=%s from=%s",
+            log_escape(e, sizeof(e), via, strlen(via)), s->host->domain,
+            s->s2s ? s->peer_domain : jid_str(&s->jid));
     s->ctx->ops->mux_authz(s->ctx->ops_arg, s, via, secret, n);
     return 0;
 }
