@@ -189,6 +189,23 @@ f4_host(const struct stream *s, const char *host, char *via, size_t cap,
     return ok;
 }
 
+/* Whether a valid F4 for via goes on: its host listed here, the feature
+ * enabled; else it is logged and ignored (MUX-70, MUX-86). */
+static bool
+f4_relayed(const struct stream *s, const char *via, bool listed)
+{
+    bool enabled = (!s->s2s || s->ctx->cfg->s2s.mux_authorization) &&
+                   s->ctx->ops != NULL && s->ctx->ops->mux_authz != NULL;
+    if (listed && enabled)
+        return true;
+    char e[3 * JID_PART_BUFSZ];
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=mux-authorization-ignored host=%s reason=%s",
+            log_escape(e, sizeof(e), via, strlen(via)),
+            listed ? "disabled" : "not-listed");
+    return false;
+}
+
 int
 stream__mux_authorization(struct stream *s, const struct stanza *el)
 {
@@ -209,16 +226,8 @@ stream__mux_authorization(struct stream *s, const struct stanza *el)
     s->f4_count++;
     if (s->s2s)
         listed = domset_has(&s->hosts, via);
-    bool enabled = !s->s2s || s->ctx->cfg->s2s.mux_authorization;
-    if (!listed || !enabled || s->ctx->ops == NULL ||
-        s->ctx->ops->mux_authz == NULL) {
-        char e[3 * JID_PART_BUFSZ];
-        log_msg(s->ctx->log, LOG_INFO, s->conn,
-                "event=mux-authorization-ignored host=%s reason=%s",
-                log_escape(e, sizeof(e), via, strlen(via)),
-                listed ? "disabled" : "not-listed");
+    if (!f4_relayed(s, via, listed))
         return 0;
-    }
     s->f4_pending = true;
     char e[3 * JID_PART_BUFSZ];
     log_msg(s->ctx->log, LOG_INFO, s->conn,
