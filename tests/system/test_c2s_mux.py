@@ -33,9 +33,9 @@ def certs():
     return CERTS
 
 
-def server(extra=""):
+def server(extra="", negotiation=60):
     d = certs()
-    srv = Server(hosts=(C, M),
+    srv = Server(hosts=(C, M), negotiation=negotiation,
                  extra=f'tls = {{ ca_file = "{d}/ca.crt"; }};\n' + extra)
     for j in ("juliet@" + C, "juliet@" + M, "romeo@" + M, "nurse@" + C):
         srv.add_user(j, PW)
@@ -376,7 +376,52 @@ def m91_p_gone(srv):
     check(el.get("type") == "result", f"S binds: {ET.tostring(el)!r}")
 
 
+def m93_taken_jid(srv):
+    """The merged JID is held by another stream: nothing merges, S stays
+    open, nobody is kicked (MUX-93, D-02)."""
+    p, pj, _ = login(srv, "juliet@" + C, PW, "balcony")
+    o, oj, _ = login(srv, "juliet@" + M, PW, "balcony")
+    s, f = secondary(srv)
+    s.send(f4(pj))
+    iq = f5_on(p)
+    p.send(f"<iq type='result' id='{iq.get('id')}' to='{C}'/>")
+    time.sleep(0.3)
+    s.send(f"<iq type='set' id='b6'><bind xmlns='{NS_BIND}'/></iq>")
+    check(got(s).get("type") == "result", "S still open and usable")
+    p.send(f"<message to='{oj}' type='chat'><body>other intact</body>"
+           "</message>")
+    got(o, "other intact")
+
+
+def m94_not_timed_out(srv):
+    """An authenticated, unbound S outlives T_negotiation (MUX-94, D-04)."""
+    s, f = secondary(srv)
+    time.sleep(2.0)
+    s.send(f"<iq type='set' id='b7'><bind xmlns='{NS_BIND}'/></iq>")
+    check(got(s).get("type") == "result", "still open after T_negotiation")
+
+
+def m92_one_pending_per_p(srv):
+    """Two secondaries naming the same P at once: one IQ on P (MUX-92,
+    D-01)."""
+    p, pj, _ = login(srv, "juliet@" + C, PW, "balcony")
+    s1, _ = secondary(srv)
+    s2, _ = secondary(srv, jid="romeo@" + M)
+    s1.send(f4(pj, "first"))
+    f5_on(p, "first")
+    s2.send(f4(pj, "second"))
+    n = len(p.elements)
+    deadline = time.time() + 1
+    while time.time() < deadline:
+        p._pump(deadline)
+    check(len(p.elements) == n, "a second IQ reached P")
+
+
 TESTS = {
+    "MUX-93-c2s-authz-taken-jid": with_server(m93_taken_jid),
+    "MUX-94-c2s-secondary-no-timeout": with_server(m94_not_timed_out,
+                                                   negotiation=1),
+    "MUX-92-c2s-authz-one-per-p": with_server(m92_one_pending_per_p),
     "MUX-82-83-84-89-c2s-authz-merge": with_server(m83_84_89_merge),
     "MUX-85-c2s-authz-refused": with_server(m85_refused),
     "MUX-86-c2s-authz-not-bound": with_server(m86_not_bound),
