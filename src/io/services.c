@@ -186,12 +186,12 @@ s2s_wall(void *arg)
     return (uint64_t)time(NULL);
 }
 
-static void
+static int
 ops_mux_authz(void *arg, struct stream *s, const char *via, const char *secret,
               size_t len)
 {
     struct server *srv = arg;
-    router_mux_authz(srv->router, s, via, secret, len);
+    return router_mux_authz(srv->router, s, via, secret, len);
 }
 
 static const struct router_s2s_ops s2s_ops = {

@@ -88,7 +88,7 @@ db_verified(void *arg, struct stream *s, const struct dialback_elem *ans)
 
 /* An F4 passed the stream's checks: the secret is never empty and within
  * its bound. */
-static void
+static int
 mux_authz(void *arg, struct stream *s, const char *via, const char *sec,
           size_t len)
 {
@@ -96,6 +96,7 @@ mux_authz(void *arg, struct stream *s, const char *via, const char *sec,
     (void)s;
     if (via == NULL || sec == NULL || len == 0 || len > MUX_SECRET_MAX)
         abort();
+    return 0;
 }
 
 static const struct stream_ops ops = {

@@ -417,7 +417,22 @@ def m92_one_pending_per_p(srv):
     check(len(p.elements) == n, "a second IQ reached P")
 
 
+def m92_rate(srv):
+    """The 11th authorization request of one account within a minute ends
+    its stream with policy-violation (MUX-92, D-01)."""
+    three = "".join(f4(f"nobody@{C}/x", f"k{i}") for i in range(3))
+    for _ in range(3):
+        s, _ = secondary(srv)
+        s.send(three)
+        time.sleep(0.2)
+        check(not s.eof, "within the limit")
+    s, _ = secondary(srv)
+    s.send(f4(f"nobody@{C}/x", "k10") + f4(f"nobody@{C}/x", "k11"))
+    s.expect_stream_error("policy-violation")
+
+
 TESTS = {
+    "MUX-92-c2s-authz-rate": with_server(m92_rate),
     "MUX-93-c2s-authz-taken-jid": with_server(m93_taken_jid),
     "MUX-94-c2s-secondary-no-timeout": with_server(m94_not_timed_out,
                                                    negotiation=1),

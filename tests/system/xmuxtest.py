@@ -89,16 +89,29 @@ class Server:
                  ports=None):
         self.dir = tempfile.mkdtemp(prefix="xmux-sys-")
         self.addr = addr
-        ports = ports or {}
+        self.fixed = ports or {}
+        self._pick_ports()
+        self.hosts = tuple(h if isinstance(h, str) else h["domain"]
+                           for h in hosts)
+        self.binary = os.environ.get("XMUXD", "xmuxd")
+        self.hosts_cfg = ",\n".join(host_config(h) for h in hosts)
+        self.negotiation = negotiation
+        self.timeouts = timeouts
+        self.extra = extra
+        self.config = os.path.join(self.dir, "xmux.conf")
+        self._write_config()
+        self.log_path = os.path.join(self.dir, "xmuxd.log")
+        self.proc = None
+
+    def _pick_ports(self):
+        ports, addr = self.fixed, self.addr
         self.c2s_port = ports.get("c2s") or free_port(addr)
         self.c2s_tls_port = ports.get("c2s-tls") or free_port(addr)
         self.s2s_port = ports.get("s2s") or free_port(addr)
         self.s2s_tls_port = ports.get("s2s-tls") or free_port(addr)
-        self.hosts = tuple(h if isinstance(h, str) else h["domain"]
-                           for h in hosts)
-        self.binary = os.environ.get("XMUXD", "xmuxd")
-        hosts_cfg = ",\n".join(host_config(h) for h in hosts)
-        self.config = os.path.join(self.dir, "xmux.conf")
+
+    def _write_config(self):
+        addr = self.addr
         with open(self.config, "w") as f:
             f.write(f"""state_dir = "{self.dir}/state";
 log_level = "debug";
@@ -107,13 +120,11 @@ listen = ( {{ kind = "c2s"; address = "{addr}"; port = {self.c2s_port}; }},
            {{ kind = "s2s"; address = "{addr}"; port = {self.s2s_port}; }},
            {{ kind = "s2s-tls"; address = "{addr}"; port = {self.s2s_tls_port}; }} );
 hosts = (
-{hosts_cfg}
+{self.hosts_cfg}
 );
-timeouts = {{ negotiation = {negotiation}; close_wait = 2; {timeouts} }};
-{extra}
+timeouts = {{ negotiation = {self.negotiation}; close_wait = 2; {self.timeouts} }};
+{self.extra}
 """)
-        self.log_path = os.path.join(self.dir, "xmuxd.log")
-        self.proc = None
 
     def add_user(self, jid, password):
         """Create an account with xmuxctl (env XMUXCTL)."""
@@ -128,14 +139,24 @@ timeouts = {{ negotiation = {negotiation}; close_wait = 2; {timeouts} }};
     def cert_path(self, host):
         return os.path.join(self.dir, "state", "certs", host + ".crt")
 
-    def start(self):
+    def start(self, tries=3):
+        """Start xmuxd and wait until it listens. A port another test took
+        between our check and xmuxd's bind (parallel runs) means new ports
+        and another try, unless the ports were fixed."""
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([self.binary, "--config", self.config],
                                      stdout=self.log, stderr=self.log)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise TestFailure("xmuxd exited early:\n" + self.logtext())
+                text = self.logtext()
+                if (tries > 1 and "event=listen-failed" in text and
+                        "EADDRINUSE" in text and len(self.fixed) < 4):
+                    self.log.close()
+                    self._pick_ports()
+                    self._write_config()
+                    return self.start(tries - 1)
+                raise TestFailure("xmuxd exited early:\n" + text)
             try:
                 socket.create_connection((self.addr, self.s2s_port), 0.2).close()
                 socket.create_connection((self.addr, self.c2s_port), 0.2).close()

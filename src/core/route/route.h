@@ -98,9 +98,11 @@ void router_s2s_verify(struct router *r, struct stream *in,
 void router_s2s_verified(struct router *r, struct stream *out,
                          const struct dialback_elem *ans);
 /* stream_ops.mux_authz: an F4 for our host via came on s: send the F5 IQ
- * with the secret to s's authenticated domain (MUX.md §8.4). */
-void router_mux_authz(struct router *r, struct stream *s, const char *via,
-                      const char *secret, size_t len);
+ * with the secret to s's authenticated domain (MUX.md §8.4), or on c2s
+ * to the stream holding the full JID via (§10.6). Returns 0, or XE_LIMIT
+ * past 10 c2s attempts of one account within a minute (D-01). */
+int router_mux_authz(struct router *r, struct stream *s, const char *via,
+                     const char *secret, size_t len);
 /* Once a second: T_dialback for piggybacked pairs and verifications. */
 void router_s2s_tick(struct router *r);
 

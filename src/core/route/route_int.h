@@ -169,6 +169,15 @@ struct route_authz_c {
     struct jid full; /* p's full JID named by the F4 */
 };
 
+/* How many c2s connection authorizations an account asked for since
+ * start (ms), D-01. */
+struct route_rate {
+    struct route_rate *next;
+    char *bare;
+    uint64_t start;
+    unsigned n;
+};
+
 /* A used or expired nonce, refused until 'until' (Unix seconds). */
 struct route_nonce {
     struct route_nonce *next;
@@ -193,6 +202,7 @@ struct router {
     struct route_authz_r *authz_r;
     struct route_authz_i *authz_i;
     struct route_authz_c *authz_c;
+    struct route_rate *rates;
     struct route_nonce *replay;
     unsigned char mux_key[32]; /* K of MUX.md §9, drawn at first use */
     bool mux_key_set;

@@ -19,6 +19,9 @@
 #define REPLAY_KEEP_S 60
 /* §13: authorizations pending per peer server (counted per P). */
 #define PENDING_PER_PEER 8
+/* D-01: c2s authorizations one account may ask for per minute. */
+#define C2S_AUTHZ_PER_WINDOW 10
+#define C2S_AUTHZ_WINDOW_MS  60000
 
 static uint64_t
 now_ms(const struct router *r)
@@ -177,7 +180,38 @@ route__c2s_authz_gone(struct router *r, const struct stream *s)
     }
 }
 
-void
+/* D-01: an account may ask for 10 connection authorizations a minute. */
+static bool
+c2s_rate_ok(struct router *r, const struct stream *s)
+{
+    uint64_t now = now_ms(r);
+    size_t n;
+    const char *bare = jid_bare(&s->jid, &n);
+    struct route_rate **pp = &r->rates;
+    struct route_rate *hit = NULL;
+    while (*pp) {
+        struct route_rate *x = *pp;
+        if (now - x->start >= C2S_AUTHZ_WINDOW_MS) {
+            *pp = x->next;
+            x_free(x->bare);
+            x_free(x);
+            continue;
+        }
+        if (strlen(x->bare) == n && memcmp(x->bare, bare, n) == 0)
+            hit = x;
+        pp = &x->next;
+    }
+    if (hit == NULL) {
+        hit = x_calloc(1, sizeof(*hit));
+        hit->bare = x_strndup(bare, n);
+        hit->start = now;
+        hit->next = r->rates;
+        r->rates = hit;
+    }
+    return ++hit->n <= C2S_AUTHZ_PER_WINDOW;
+}
+
+int
 router_mux_authz(struct router *r,
                  struct stream *s,
                  const char *via,
@@ -185,8 +219,14 @@ router_mux_authz(struct router *r,
                  size_t n)
 {
     if (!s->s2s) {
+        if (!c2s_rate_ok(r, s)) {
+            log_msg(r->log, LOG_INFO, s->conn,
+                    "event=limit what=c2s-authorizations max=%d",
+                    C2S_AUTHZ_PER_WINDOW);
+            return XE_LIMIT;
+        }
         c2s_authz(r, s, via, secret, n);
-        return;
+        return 0;
     }
     struct route_authz_r *a = x_calloc(1, sizeof(*a));
     a->s = s;
@@ -213,6 +253,7 @@ router_mux_authz(struct router *r,
             via, a->peer, fp);
     route__s2s_send(r, iq, via, a->peer);
     stanza_unref(iq);
+    return 0;
 }
 
 static void
@@ -626,6 +667,12 @@ route__mux_free(struct router *r)
     }
     while (r->authz_c)
         authz_c_free(r, r->authz_c);
+    while (r->rates) {
+        struct route_rate *x = r->rates;
+        r->rates = x->next;
+        x_free(x->bare);
+        x_free(x);
+    }
     while (r->replay) {
         struct route_nonce *n = r->replay;
         r->replay = n->next;

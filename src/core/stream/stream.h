@@ -85,9 +85,11 @@ struct stream_ops {
     bool (*is_bound)(void *arg, const struct jid *full);
     /* s2s receiving: a valid connection-authorization request (F4,
      * MUX.md §8.4) for our host via arrived on s with secret[0..len):
-     * send the F5 IQ; answer later with stream_mux_authz_done. */
-    void (*mux_authz)(void *arg, struct stream *s, const char *via,
-                      const char *secret, size_t len);
+     * send the F5 IQ; answer later with stream_mux_authz_done. Returns
+     * 0, or XE_LIMIT when the account asked too often (D-01: the stream
+     * ends with <policy-violation/>). */
+    int (*mux_authz)(void *arg, struct stream *s, const char *via,
+                     const char *secret, size_t len);
 };
 
 /* What all streams of one server share; borrowed, outlives the streams. */

@@ -234,7 +234,11 @@ stream__mux_authorization(struct stream *s, const struct stanza *el)
             "event=mux-authorization-request via=%s new=%s from=%s",
             log_escape(e, sizeof(e), via, strlen(via)), s->host->domain,
             s->s2s ? s->peer_domain : jid_str(&s->jid));
-    s->ctx->ops->mux_authz(s->ctx->ops_arg, s, via, secret, n);
+    if (s->ctx->ops->mux_authz(s->ctx->ops_arg, s, via, secret, n) != 0) {
+        s->f4_pending = false;
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "too many authorization attempts for the account");
+    }
     return 0;
 }
 
