@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/* client.h -- a small blocking XMPP c2s client: TLS, SASL, bind, mux. */
+#ifndef XMUX_CLIENT_H
+#define XMUX_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "jid/jid.h"
+#include "stanza/stanza.h"
+
+#define NS_MUX  "urn:xmpp:mux:0"
+#define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+
+/* Secrets a client keeps for c2s connection authorization (MUX.md
+ * §10.6): 16 random bytes as 32 hex digits. */
+#define CLIENT_SECRET_LEN  32
+#define CLIENT_SECRETS_MAX 8
+
+/* How to reach the server and what to trust. Strings are borrowed. */
+struct client_cfg {
+    const char *addr;      /* IP address or name of the server */
+    uint16_t port;         /* its c2s (STARTTLS) port */
+    const char *ca_file;   /* PEM trust anchors (a CA or the server's own
+                              certificate); NULL needs insecure */
+    bool insecure;         /* accept any server certificate */
+    const char *cert_file; /* client certificate for EXTERNAL, or NULL */
+    const char *key_file;  /* its key */
+    int timeout_ms;        /* bound on every single wait */
+};
+
+/* One c2s stream over its own TCP connection. */
+struct client_conn;
+
+/* Connect to cfg->addr:port, open a stream to domain, STARTTLS, check the
+ * server certificate (verified by ca_file and naming domain, unless
+ * insecure) and reopen the stream. Stores the new connection in *out.
+ * Returns 0, or -errno / XE_TLS / XE_PROTO / XE_CLOSED with one line in
+ * err. */
+int client_connect(struct client_conn **out,
+                   const struct client_cfg *cfg,
+                   const char *domain,
+                   struct buf *err);
+/* Send </stream:stream>, wait (bounded) for the server's, close the socket
+ * and free everything. Accepts NULL. */
+void client_close(struct client_conn *c);
+
+/* True if the current features offer <mux xmlns='urn:xmpp:mux:0'/>. */
+bool client_offers_mux(const struct client_conn *c);
+/* SASL PLAIN as jid's localpart, then the stream restart. Returns 0,
+ * XE_SASL (refused: err says why) or an I/O error. */
+int client_auth_plain(struct client_conn *c,
+                      const char *user,
+                      const char *password,
+                      struct buf *err);
+/* Optionally <mux/> (F3, only if offered), then SASL EXTERNAL with authzid
+ * (NULL or "" sends "="), then the restart. Errors as client_auth_plain. */
+int client_auth_external(struct client_conn *c,
+                         const char *authzid,
+                         bool mux,
+                         struct buf *err);
+/* The post-auth F2 host list: number of hosts, and the i-th one. */
+size_t client_mux_host_count(const struct client_conn *c);
+const char *client_mux_host(const struct client_conn *c, size_t i);
+/* Bind resource (NULL: the server picks one). Returns 0 or XE_PROTO. */
+int client_bind(struct client_conn *c, const char *resource, struct buf *err);
+/* The bound full JID ("" before binding). */
+const char *client_jid(const struct client_conn *c);
+/* The identities this stream acts for: the primary full JID first, then
+ * the ones joined by client_join. */
+size_t client_identity_count(const struct client_conn *c);
+const char *client_identity(const struct client_conn *c, size_t i);
+
+/* Serialise st and send it. Returns 0 or an I/O error. */
+int client_send(struct client_conn *c, const struct stanza *st);
+/* Wait at most timeout_ms for the next top-level element; *out gets one
+ * reference (NULL on timeout, return value 0). Returns 0, XE_CLOSED when
+ * the server ended the stream, or an error. */
+int client_next(struct client_conn *c, int timeout_ms, struct stanza **out);
+/* True once the server sent </stream:stream> or closed the socket. */
+bool client_closed(const struct client_conn *c);
+
+/* The secrets sent on secondary streams, kept until used. */
+struct client_authz {
+    char secret[CLIENT_SECRETS_MAX][CLIENT_SECRET_LEN + 1];
+    size_t n;
+};
+
+/* Make a fresh random secret, remember it, and copy it to out (at least
+ * CLIENT_SECRET_LEN + 1 bytes). Returns 0, XE_LIMIT (too many pending)
+ * or XE_TLS (no randomness). */
+int client_authz_new_secret(struct client_authz *a, char *out);
+/* Forget a secret (after its authorization ended, either way). */
+void client_authz_drop(struct client_authz *a, const char *secret);
+/* If st is an F5 IQ (<iq type='set'><mux xmlns='urn:xmpp:mux:0'>SECRET
+ * </mux></iq>), return the answer to send: an empty result if SECRET
+ * (trimmed) is one of ours, compared in constant time, which is then
+ * forgotten; else a not-acceptable error (MUX-90). *matched tells which.
+ * Returns NULL if st is not an F5 IQ. The caller owns the answer. */
+struct stanza *client_authz_answer(struct client_authz *a,
+                                   const struct stanza *st,
+                                   bool *matched);
+/* c2s connection authorization (MUX.md §10.6): secondary, authenticated
+ * and not bound, asks to be joined onto primary's bound full JID; the F5
+ * IQ arriving on primary is answered from a; success is the server
+ * closing secondary. Other stanzas on primary stay queued. On success
+ * primary acts for secondary's account with its own resource, and
+ * secondary is closed and freed (also on failure). Returns 0, XE_PROTO
+ * (refused or no IQ in time) or an I/O error, with err set. */
+int client_join(struct client_conn *primary,
+                struct client_conn *secondary,
+                struct client_authz *a,
+                struct buf *err);
+
+#endif
