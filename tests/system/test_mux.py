@@ -563,7 +563,7 @@ def sec_21_isolation(srv):
 
 def short_lived(name, secs):
     """A certificate for montague.example (and chat) from the test CA that
-    expires secs seconds from now."""
+    expires secs seconds from now (already expired if secs < 0)."""
     import datetime
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -581,7 +581,7 @@ def short_lived(name, secs):
                                                         M)]))
             .issuer_name(ca.subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_before(now - datetime.timedelta(days=2))
             .not_valid_after(now + datetime.timedelta(seconds=secs))
             .add_extension(x509.SubjectAlternativeName(
                 [x509.DNSName(M), x509.DNSName(CM)]), critical=False)
@@ -595,6 +595,15 @@ def short_lived(name, secs):
         f.write(key.private_bytes(serialization.Encoding.PEM,
                                   serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption()))
+
+
+def sec_01_expired(srv):
+    """An expired peer certificate: TLS completes (D-10), but neither
+    EXTERNAL nor <mux/> is offered (SEC-01)."""
+    short_lived("expired", -60)
+    c, f = tls_stream(srv, cert="expired")
+    check(not has_external(f) and not has_mux(f),
+          f"SEC-01: {ET.tostring(f)!r}")
 
 
 def sec_12_expiry(srv):
@@ -656,6 +665,7 @@ TESTS = {
     "MUX-77-m3-dialback-only": s(m3_r_dialback_only),
     "SEC-21-isolation": s(sec_21_isolation),
     "SEC-12-certificate-expiry": s(sec_12_expiry),
+    "SEC-01-expired-certificate": s(sec_01_expired),
     "SEC-22-eku-required": s(sec_22_eku),
     "SEC-22-eku-relaxed": s(sec_22_eku_relaxed,
                             extra="s2s = { require_client_eku = false; };\n"),
