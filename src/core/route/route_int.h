@@ -226,6 +226,7 @@ struct route_ctx {
     const char *type;           /* the 'type' attribute, or NULL */
     enum route_dest dest;
     struct jid to; /* prepared 'to' (unset for ROUTE_TO_NONE) */
+    bool to_borrowed; /* to is the stream's stanza_to: not ours to free */
 };
 
 /* The identity of stream s that 'from' (stamped by the stream) names:

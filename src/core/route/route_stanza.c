@@ -221,7 +221,12 @@ classify(struct route_ctx *rc)
         rc->dest = ROUTE_TO_NONE;
         return 0;
     }
-    if (jid_parse(&rc->to, to, strlen(to)) != 0) {
+    /* The stream parsed it while checking the stanza: borrow that. */
+    const struct jid *hint = rc->stream ? &rc->stream->stanza_to : NULL;
+    if (hint && hint->str && strcmp(hint->str, to) == 0) {
+        rc->to = *hint;
+        rc->to_borrowed = true;
+    } else if (jid_parse(&rc->to, to, strlen(to)) != 0) {
         rc->dest = ROUTE_TO_NONE;
         return XE_JID;
     }
@@ -266,7 +271,8 @@ route__dispatch(struct router *r,
         route__iq(&rc);
     else
         route__drop(&rc, "not-a-stanza");
-    jid_fini(&rc.to);
+    if (!rc.to_borrowed)
+        jid_fini(&rc.to);
 }
 
 void

@@ -246,6 +246,10 @@ struct stream {
     unsigned f4_count;  /* R: connection authorizations asked here */
     bool f4_pending;    /* R: one is waiting for its IQ answer */
     bool m3_hold;       /* I: F4 sent: nothing more goes out here (§8.7) */
+    /* The stanza being handed to ops->stanza: its 'to', already parsed by
+     * the checks (the router reuses it instead of parsing again). Set
+     * only during that call. */
+    struct jid stanza_to;
 };
 
 /* Set up a receiving stream for a connection accepted on a listener of

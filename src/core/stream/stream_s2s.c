@@ -353,9 +353,11 @@ s2s_check_addresses(struct stream *s, const struct stanza *st)
     memcpy(td, t, tn);
     td[tn] = '\0';
     jid_fini(&from);
-    jid_fini(&to);
-    if (may_receive(s, fd, td))
+    if (may_receive(s, fd, td)) {
+        s->stanza_to = to; /* for the router, during ops->stanza */
         return 0;
+    }
+    jid_fini(&to);
     if (config_host(s->ctx->cfg, td) == NULL || known_sender(s, fd))
         return stream__fail(s, SC_HOST_UNKNOWN, NULL);
     return stream__fail(s, SC_INVALID_FROM, NULL);
@@ -379,5 +381,6 @@ stream__s2s_session_element(struct stream *s, struct stanza *el)
         return XE_CLOSED;
     if (s->ctx->ops && s->ctx->ops->stanza)
         s->ctx->ops->stanza(s->ctx->ops_arg, s, el);
+    jid_fini(&s->stanza_to);
     return 0;
 }

@@ -143,18 +143,13 @@ check_from(struct stream *s, struct stanza *st)
     return 0;
 }
 
-/* A malformed 'to' gets <jid-malformed/> (RFC 6120 §8.3.3.8). */
+/* A malformed 'to' gets <jid-malformed/> (RFC 6120 §8.3.3.8); a valid
+ * one stays parsed in s->stanza_to for the router. */
 static bool
-to_valid(const struct stanza *st)
+to_valid(struct stream *s, const struct stanza *st)
 {
     const char *to = stanza_attr(st, "to");
-    if (to == NULL)
-        return true;
-    struct jid j;
-    if (jid_parse(&j, to, strlen(to)) != 0)
-        return false;
-    jid_fini(&j);
-    return true;
+    return to == NULL || jid_parse(&s->stanza_to, to, strlen(to)) == 0;
 }
 
 int
@@ -172,7 +167,7 @@ stream__session_element(struct stream *s, struct stanza *el)
         return stream__fail(s, SC_INVALID_NAMESPACE, NULL);
     if (check_from(s, el) != 0)
         return stream__fail(s, SC_INVALID_FROM, NULL);
-    if (!to_valid(el)) {
+    if (!to_valid(s, el)) {
         const char *type = stanza_attr(el, "type");
         if (type && strcmp(type, "error") == 0)
             return 0; /* never answer an error with an error */
@@ -180,5 +175,6 @@ stream__session_element(struct stream *s, struct stanza *el)
             s, stanza_error_reply(el, XC_JID_MALFORMED, NULL));
     }
     s->ctx->ops->stanza(s->ctx->ops_arg, s, el);
+    jid_fini(&s->stanza_to);
     return 0;
 }
