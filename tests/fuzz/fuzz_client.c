@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/* fuzz_client.c -- libFuzzer target: what the client library reads of a
+ * server's stanzas to answer connection authorization (MUX.md §10.6):
+ * any stanza gets no answer, a matching secret a result (once), anything
+ * else not-acceptable. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/client.h"
+#include "xml/xml.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const struct xml_limits fuzz_limits = {
+    .max_depth = 8,
+    .max_attrs = 8,
+    .max_name = 64,
+    .max_text = 4096,
+    .max_stanza = 8192,
+};
+
+static const char hdr[] = "<stream:stream xmlns='jabber:client' "
+                          "xmlns:stream='http://etherx.jabber.org/streams'>";
+
+/* The secrets the client would have sent: fixed, so that seeds can hold
+ * them. */
+static struct client_authz authz_template = {
+    .secret = {"00112233445566778899aabbccddeeff",
+               "ffeeddccbbaa99887766554433221100"},
+    .n = 2,
+};
+
+struct run {
+    struct stanza_builder b;
+    struct client_authz a;
+};
+
+static int
+on_start(void *arg, unsigned depth, const struct xml_name *el,
+         const struct xml_attr *attrs, size_t nattrs)
+{
+    struct run *r = arg;
+    stanza_builder_start(&r->b, depth, el, attrs, nattrs);
+    return 0;
+}
+
+static int
+on_text(void *arg, unsigned depth, const char *s, size_t len)
+{
+    struct run *r = arg;
+    stanza_builder_text(&r->b, depth, s, len);
+    return 0;
+}
+
+/* Every element goes through the answer logic; its invariants: an answer
+ * is an iq result only when a secret matched (and was used up), an error
+ * otherwise; never an answer to a non-F5 stanza. */
+static int
+on_end(void *arg, unsigned depth)
+{
+    struct run *r = arg;
+    struct stanza *st = stanza_builder_end(&r->b, depth);
+    if (st == NULL)
+        return 0;
+    size_t before = r->a.n;
+    bool matched = false;
+    struct stanza *ans = client_authz_answer(&r->a, st, &matched);
+    if (ans != NULL) {
+        const char *type = stanza_attr(ans, "type");
+        if (type == NULL || strcmp(type, matched ? "result" : "error") != 0)
+            abort();
+        if (matched && r->a.n != before - 1)
+            abort();
+        stanza_unref(ans);
+    } else if (matched) {
+        abort();
+    }
+    stanza_unref(st);
+    return 0;
+}
+
+static const struct xml_handler handler = {NULL, on_start, on_text, on_end,
+                                           NULL};
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    r.a = authz_template;
+    stanza_builder_init(&r.b);
+    struct xml_reader *x = xml_reader_new(&fuzz_limits, &handler, &r);
+    size_t used = 0;
+    if (xml_reader_feed(x, hdr, sizeof(hdr) - 1, &used) == 0)
+        xml_reader_feed(x, (const char *)data, size, &used);
+    xml_reader_free(x);
+    stanza_builder_fini(&r.b);
+    return 0;
+}
