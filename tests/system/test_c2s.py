@@ -12,7 +12,8 @@ import time
 import xml.etree.ElementTree as ET
 
 from xmuxtest import (C2S_HEADER, NS_SASL, NS_STANZAS, NS_STREAM, NS_TLS,
-                      S2S_HEADER, Client, Server, check, header_checks, run)
+                      S2S_HEADER, Client, Server, check, header_checks, run,
+                      server_test)
 
 FEATURES = f"{{{NS_STREAM}}}features"
 NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
@@ -31,13 +32,7 @@ def server(**kw):
 
 
 def with_server(fn, **kw):
-    def wrapped():
-        srv = server(**kw)
-        try:
-            fn(srv)
-        finally:
-            srv.stop()
-    return wrapped
+    return server_test(server, fn, **kw)
 
 
 def mechanisms(features):

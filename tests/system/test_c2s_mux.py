@@ -8,7 +8,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from xmuxtest import NS_SASL, NS_STREAM, NS_TLS, Server, check, run
+from xmuxtest import NS_SASL, NS_STREAM, NS_TLS, Server, check, run, server_test
 from peers import TestCA
 from test_c2s import login
 
@@ -43,16 +43,7 @@ def server(extra="", negotiation=60):
 
 
 def with_server(fn, **kw):
-    def wrapped():
-        srv = server(**kw)
-        try:
-            fn(srv)
-        except Exception:
-            print(srv.logtext()[-4000:])
-            raise
-        finally:
-            srv.stop()
-    return wrapped
+    return server_test(server, fn, **kw)
 
 
 def tls(srv, cert="two"):

@@ -12,7 +12,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 
-from xmuxtest import Server, check, run
+from xmuxtest import Server, check, run, server_test
 from peers import TestCA, conns
 from test_c2s import login
 
@@ -95,17 +95,8 @@ class Tool:
         return code, err
 
 
-def with_server(fn):
-    def wrapped():
-        srv = server()
-        try:
-            fn(srv)
-        except Exception:
-            print(srv.logtext()[-4000:])
-            raise
-        finally:
-            srv.stop()
-    return wrapped
+def with_server(fn, **kw):
+    return server_test(server, fn, **kw)
 
 
 def got_message(c, body, timeout=5):

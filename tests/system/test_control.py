@@ -16,7 +16,7 @@ import time
 import test_s2s
 from test_c2s import login
 from test_s2s import external, tls_stream
-from xmuxtest import NS_SASL, Server, TestFailure, check, run
+from xmuxtest import NS_SASL, Server, TestFailure, check, run, server_test
 
 HOST = "capulet.example"
 PEER = "montague.example"
@@ -148,13 +148,7 @@ def connections_lines(srv):
 
 
 def with_server(fn, **kw):
-    def wrapped():
-        srv = server(**kw)
-        try:
-            fn(srv)
-        finally:
-            srv.stop()
-    return wrapped
+    return server_test(server, fn, **kw)
 
 
 def socket_file():

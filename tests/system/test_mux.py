@@ -10,7 +10,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from xmuxtest import NS_SASL, NS_STREAM, NS_TLS, Server, check, run
+from xmuxtest import NS_SASL, NS_STREAM, NS_TLS, Server, check, run, server_test
 from peers import TestCA
 from test_c2s import login
 
@@ -64,13 +64,7 @@ def server(hosts=(C, RC), extra="", timeouts=""):
 
 
 def with_server(fn, **kw):
-    def wrapped():
-        srv = server(**kw)
-        try:
-            fn(srv)
-        finally:
-            srv.stop()
-    return wrapped
+    return server_test(server, fn, **kw)
 
 
 def tls_stream(srv, cert="m", frm=M, to=C):

@@ -15,7 +15,7 @@ import time
 import xml.etree.ElementTree as ET
 
 from xmuxtest import (NS_SASL, NS_STANZAS, NS_STREAM, NS_TLS, S2S_HEADER,
-                      Server, check, run)
+                      Server, check, run, server_test)
 
 NS_DB = "jabber:server:dialback"
 HOST = "capulet.example"
@@ -55,14 +55,8 @@ def server():
                   extra=f'tls = {{ ca_file = "{CERTS}/ca.crt"; }};').start()
 
 
-def with_server(fn):
-    def wrapped():
-        srv = server()
-        try:
-            fn(srv)
-        finally:
-            srv.stop()
-    return wrapped
+def with_server(fn, **kw):
+    return server_test(server, fn, **kw)
 
 
 def tls_stream(srv, cert="m", frm=PEER):

@@ -353,6 +353,21 @@ def header_checks(h, served_from, to=None):
         check(h.get("to") == to, "header to=%r, expected %r" % (h.get("to"), to))
 
 
+def server_test(make, fn, **kw):
+    """A test: fn runs on the server make(**kw) returns (started), which
+    is stopped afterwards; on failure the tail of its log is printed."""
+    def wrapped():
+        srv = make(**kw)
+        try:
+            fn(srv)
+        except Exception:
+            print(srv.logtext()[-4000:])
+            raise
+        finally:
+            srv.stop()
+    return wrapped
+
+
 def run(tests):
     """Run the test named by argv[1] (or all), print a summary, exit."""
     names = sys.argv[1:] or list(tests)
