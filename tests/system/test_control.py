@@ -111,7 +111,7 @@ def connections_lines(srv):
     check(int(a["conn"], 16) < int(b["conn"], 16) < int(c["conn"], 16)
           < int(d["conn"], 16), f"not oldest first: {rows}")
     want_keys = ["conn", "kind", "dir", "peer", "state", "tls", "auth",
-                 "mech", "bidi", "jid", "pairs", "age_s", "bytes_in",
+                 "mech", "bidi", "jid", "pairs", "back", "age_s", "bytes_in",
                  "bytes_out"]
     for r in rows:
         check(list(r) == want_keys, f"keys {list(r)}")
@@ -121,16 +121,19 @@ def connections_lines(srv):
     check(a["kind"] == "c2s" and a["auth"] == "sasl-plain" and
           a["mech"] == "PLAIN" and a["jid"] == full and
           a["jid"] == f"{USER}/the balcony" and a["pairs"] == "-" and
+          a["back"] == "-" and
           a["tls"] == "yes" and a["state"] == "session" and
           a["bidi"] == "no", f"c2s line {a}")
     check(b["kind"] == "s2s" and b["auth"] == "sasl-external" and
           b["mech"] == "EXTERNAL" and b["bidi"] == "yes" and
           b["jid"] == PEER and
-          b["pairs"] == f"{PEER}>{HOST},chat.{PEER}>{HOST}",
+          b["pairs"] == f"{PEER}>{HOST}/host,chat.{PEER}>{HOST}/dialback" and
+          b["back"] == f"{HOST}>{PEER}/host,{HOST}>chat.{PEER}/dialback",
           f"s2s EXTERNAL line {b}")
     check(c["kind"] == "s2s" and c["auth"] == "dialback" and
           c["mech"] == "-" and c["bidi"] == "no" and c["jid"] == "-" and
-          c["pairs"] == f"{PEER}>{HOST}", f"s2s dialback line {c}")
+          c["pairs"] == f"{PEER}>{HOST}/dialback" and c["back"] == "-",
+          f"s2s dialback line {c}")
     check(d["kind"] == "c2s" and d["auth"] == "none" and d["tls"] == "no"
           and d["jid"] == "-" and d["pairs"] == "-", f"fresh c2s line {d}")
 

@@ -127,8 +127,8 @@ def with_pair(**kw):
             try:
                 fn(p)
             except TestFailure as e:
-                raise TestFailure(f"{e}\n--- A ---\n{p.a.logtext()[-4000:]}"
-                                  f"\n--- B ---\n{p.b.logtext()[-4000:]}")
+                raise TestFailure(f"{e}\n--- A ---\n{p.a.logtext()[-40000:]}"
+                                  f"\n--- B ---\n{p.b.logtext()[-40000:]}")
             finally:
                 p.stop()
         return wrapped
@@ -245,7 +245,7 @@ def db_08_sender_piggyback(p):
     check(n == 1, f"DB-08: {n} connections, expected 1")
 
 
-def two_by_two(expected):
+def two_by_two(expected, bidi_12=False):
     """2x2 domains, every user writes to both remote domains, both ways.
     With mux (MUX-28, MUX-25, BIDI-07): A's stream carries every sender
     of its certificate to capulet.example and to the listed
@@ -259,7 +259,68 @@ def two_by_two(expected):
         n = p.conns()
         print(f"2x2 xmuxd<->xmuxd connections: {n}")
         check(n == expected, f"{n} connections for 2x2, expected {expected}")
+        if bidi_12:
+            # Each direction its own stream, each multiplexed.
+            for srv in (p.a, p.b):
+                k = srv.logtext().count("event=mux-requested")
+                check(k == 1, f"BIDI-12: <mux/> received {k} times")
+        if expected == 1:
+            out = [x for x in ctl_connections(p.a) if "kind=s2s" in x]
+            check(len(out) == 1 and f" pairs={M}>{C}/host,{M}+{CM}>{C}+{RC}"
+                  f"/cert back={C}>{M}/host,{C}+{RC}>{M}+{CM}/cert " in out[0],
+                  f"xmuxctl: every pair on the one stream, by certificate: "
+                  f"{out}")
     return test
+
+
+def pair_slot(sender, target, n):
+    """The stream slot xmuxd pins a domain pair to when
+    max_connections_per_peer = n (route_s2s.c pair_slot: FNV-1a, fmix32)."""
+    h = 0x811c9dc5
+    for b in f"{sender} {target}".encode():
+        h = ((h ^ b) * 0x01000193) & 0xffffffff
+    h ^= h >> 16
+    h = (h * 0x85ebca6b) & 0xffffffff
+    h ^= h >> 13
+    h = (h * 0xc2b2ae35) & 0xffffffff
+    h ^= h >> 16
+    return h % n
+
+
+def two_streams_per_peer(p):
+    """max_connections_per_peer = 2 on both servers (MUX.md §6.6): A pins
+    each domain pair to one of two streams by hashing it, B spreads its
+    pairs over A's two bidi streams without opening its own: 2
+    connections for 2x2 both ways, every pair on one stream (its
+    messages in order, also in bursts), and the streams as xmuxctl
+    shows them."""
+    slots = {pair_slot(s, t, 2) for s in (M, CM) for t in (C, RC)}
+    check(slots == {0, 1}, f"the test's pairs use both slots: {slots}")
+    converse_2x2(p)
+    n = p.conns()
+    check(n == 2, f"{n} connections for 2x2 with 2 per peer, expected 2")
+    users_a = [login(p.a, "romeo@" + M, "pw", "r2"),
+               login(p.a, "benvolio@" + CM, "pw", "b2")]
+    users_b = [login(p.b, "juliet@" + C, "pw", "j2"),
+               login(p.b, "nurse@" + RC, "pw", "n2")]
+    for src, dst in ((users_a, users_b), (users_b, users_a)):
+        for c, cj, _ in src:
+            for _, dj, _ in dst:
+                for i in range(20):
+                    chat(c, dj, f"{cj} {i}", f"o{i}")
+        for d, _, _ in dst:
+            seen = {}
+            for _ in range(40):
+                el = d.next_element(timeout=10)
+                body = el.findtext("{jabber:client}body") or ""
+                frm, i = body.rsplit(" ", 1)
+                check(int(i) == seen.get(frm, -1) + 1,
+                      f"order from {frm}: {i} after {seen.get(frm)}")
+                seen[frm] = int(i)
+    check(p.conns() == 2, "still 2 connections after the bursts")
+    out = [x for x in ctl_connections(p.a) if "kind=s2s" in x]
+    check(len(out) == 2 and all("dir=out" in x and "bidi=yes" in x
+                                for x in out), f"A's streams: {out}")
 
 
 def converse_2x2(p):
@@ -348,6 +409,60 @@ def m3_grant_ends_with_p(p):
     expect_message(n, "again")
     starts = p.a.logtext().count(f"event=s2s-out from={M} to={RC}")
     check(starts == 2, f"MUX-69: a new stream for {RC} ({starts})")
+
+
+@with_pair(ca=True, b_certs={C: "c1", RC: "r1"},
+           a_s2s="max_connections_per_peer = 2;")
+def m3_two_streams(p):
+    """Two streams from A to B (max_connections_per_peer = 2: montague >
+    capulet and chat.montague > capulet are pinned to different ones).
+    A stanza from montague.example to rooms.capulet.example, which B's
+    certificate for capulet does not cover, starts connection
+    authorization on the stream of its pair's slot, P (from
+    chat.montague.example). B sends the F5 IQ to chat.montague.example by
+    ordinary routing, over the other stream; A still answers over P
+    itself (MUX-79), and B adds rooms.capulet.example to what it may send
+    over P only: nurse's answer comes back over P."""
+    check(pair_slot(M, C, 2) != pair_slot(CM, C, 2), "pairs on two slots")
+    r, rj, _ = login(p.a, "romeo@" + M, "pw", "orchard")
+    b, bj, _ = login(p.a, "benvolio@" + CM, "pw", "street")
+    j, jj, _ = login(p.b, "juliet@" + C, "pw", "balcony")
+    n, nj, _ = login(p.b, "nurse@" + RC, "pw", "kitchen")
+    chat(r, jj, "from montague", "t1")
+    expect_message(j, "from montague")
+    chat(b, jj, "from chat", "t2")
+    expect_message(j, "from chat")
+    check(p.conns() == 2, f"two streams to B: {p.conns()}")
+    la = p.a.logtext()
+    import re
+    conn_of = dict(re.findall(r"conn=(\w+) event=s2s-out from=(\S+) to=", la))
+    conn_of = {v: k for k, v in conn_of.items()}
+    check(set(conn_of) == {M, CM}, f"A's streams: {conn_of}")
+    prim = conn_of[pair_slot(M, RC, 2) == pair_slot(CM, C, 2) and CM or M]
+    chat(r, nj, "to rooms", "t3")
+    expect_message(n, "to rooms")
+    chat(n, rj, "from rooms", "t4")
+    expect_message(r, "from rooms")
+    la = p.a.logtext()
+    check(f"event=mux-authorization-start new={RC} via={C} primary={prim}"
+          in la, f"M3 on the pair's slot stream {prim}")
+    check(f"conn={prim} event=mux-authorization-success new={RC}" in la,
+          "MUX-79: the result over P")
+    deadline = time.time() + 5
+    while p.conns() > 2 and time.time() < deadline:
+        time.sleep(0.1)
+    check(p.conns() == 2, f"S closed: {p.conns()}")
+    inc = [x for x in ctl_connections(p.b) if "kind=s2s" in x]
+    peer_p = CM if conn_of[CM] == prim else M
+    on_p = [x for x in inc if f" jid={peer_p} " in x]
+    other = [x for x in inc if f" jid={peer_p} " not in x]
+    check(len(on_p) == 1 and f"{RC}>" in on_p[0].split(" back=")[1] and
+          "/secret" in on_p[0], f"MUX-79: RSND of P holds {RC}: {on_p}")
+    check(len(other) == 1 and RC not in other[0],
+          f"MUX-79: not the other stream's: {other}")
+    out = [x for x in ctl_connections(p.a) if f"conn={prim} " in x]
+    check(len(out) == 1 and f">{RC}/secret" in out[0],
+          f"A's P carries {RC} by secret: {out}")
 
 
 @with_pair(ca=True, timeouts="idle = 1;")
@@ -545,11 +660,14 @@ DB_F = ("<dialback xmlns='urn:xmpp:features:dialback'><errors/>"
         "</dialback>")
 
 
-def with_peer(cert="c", extra="", timeouts="", rooms_cert=None):
+def with_peer(cert="c", extra="", timeouts="", rooms_cert=None, more=(),
+              negotiation=60):
     """xmuxd A (montague, chat.montague) whose route to capulet and
     rooms.capulet leads to a Peer; with rooms_cert, rooms.capulet has a
     Peer of its own (another port, that certificate) and fn gets both.
-    timeouts: extra members of the timeouts group ("dialback = 1;")."""
+    timeouts: extra members of the timeouts group ("dialback = 1;");
+    more: further domains routed to the rooms Peer; negotiation: the
+    negotiation timeout (s)."""
     def deco(fn):
         def wrapped():
             aaddr, baddr = loopback_pair()
@@ -557,10 +675,11 @@ def with_peer(cert="c", extra="", timeouts="", rooms_cert=None):
             rooms = Peer(baddr, rooms_cert) if rooms_cert else peer
             tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
             a = Server(hosts=hosts_of((M, CM), "m"), addr=aaddr,
-                       timeouts=timeouts,
+                       timeouts=timeouts, negotiation=negotiation,
                        extra=tls + s2s_block([(C, baddr, peer.port),
-                                              (RC, baddr, rooms.port)],
-                                             extra))
+                                              (RC, baddr, rooms.port)] +
+                                             [(d, baddr, rooms.port)
+                                              for d in more], extra))
             a.add_user("romeo@" + M, "pw")
             a.add_user("benvolio@" + CM, "pw")
             a.start()
@@ -992,19 +1111,56 @@ def db_10_11_piggyback_needs_dialback_ns(a, peer):
           f"DB-11: a stream of its own from {CM}: {h2.attrib}")
 
 
+@with_peer(cert="c1", negotiation=3,
+           more=tuple(f"h{i}.capulet.example" for i in range(10)))
+def sec_19_pending_per_peer(a, peer):
+    """The peer lists ten hosts its certificate does not cover; a stanza
+    for each starts connection authorization for at most eight at once
+    (SEC-19); the other two wait (no stream of their own meanwhile) and
+    start when an authorization ends (here: the secondary streams never
+    get an answer and time out)."""
+    hosts = [f"h{i}.capulet.example" for i in range(10)]
+    r, pc = mux_peer(a, peer, host_list(*hosts))
+    for i, h in enumerate(hosts):
+        chat(r, f"x@{h}", f"to {h}", f"w{i}")
+    time.sleep(1.5)
+    la = a.logtext()
+    starts = la.count("event=mux-authorization-start")
+    waits = la.count("action=wait-authorization")
+    outs = sum(la.count(f"event=s2s-out from={M} to={h}") for h in hosts)
+    check(starts == 8 and outs == 8 and waits >= 2,
+          f"SEC-19: {starts} started, {outs} streams, {waits} waiting")
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if a.logtext().count("event=mux-authorization-start") == 10:
+            break
+        time.sleep(0.2)
+    la = a.logtext()
+    check(la.count("event=mux-authorization-start") == 10,
+          "the waiting two started once slots came free")
+    check(la.count("reason=secondary-not-ready") >= 8, "the first eight ended")
+
+
 TESTS = {
     "DB-04-DB-15-dialback-both-ways": db_04_15_dialback_both_ways,
     "BIDI-06-external-one-connection": bidi_06_external_one_connection,
     "DB-08-sender-piggyback": db_08_sender_piggyback,
-    "MUX-28-BIDI-07-2x2-one-connection": with_pair(ca=True)(two_by_two(1)),
-    "MUX-28-2x2-no-bidi": with_pair(
-        ca=True, a_s2s="bidi = false;", b_s2s="bidi = false;")(two_by_two(2)),
+    "MUX-28-BIDI-07-BIDI-08-2x2-one-connection": with_pair(ca=True)(
+        two_by_two(1)),
+    "MUX-28-BIDI-12-2x2-no-bidi": with_pair(
+        ca=True, a_s2s="bidi = false;", b_s2s="bidi = false;")(
+        two_by_two(2, bidi_12=True)),
     "s2s-2x2-no-mux-bidi": with_pair(
         ca=True, a_s2s="mux = false;", b_s2s="mux = false;")(two_by_two(2)),
     "s2s-2x2-no-mux-no-bidi": with_pair(
         ca=True, a_s2s="mux = false; bidi = false;",
         b_s2s="mux = false; bidi = false;")(two_by_two(4)),
     "s2s-idle-close": idle_close_and_reopen,
+    "MUX-79-m3-two-streams": m3_two_streams,
+    "s2s-two-streams-per-peer": with_pair(
+        ca=True, a_s2s="max_connections_per_peer = 2;",
+        b_s2s="max_connections_per_peer = 2;")(two_streams_per_peer),
+    "SEC-19-pending-per-peer": sec_19_pending_per_peer,
     "MUX-53-54-56-59-60-SEC-10-m3": m3_connection_authorization,
     "MUX-55-78-79-m3-without-bidi": m3_without_bidi,
     "MUX-69-grant-ends-with-p": m3_grant_ends_with_p,

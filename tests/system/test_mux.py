@@ -6,6 +6,7 @@ script, acting for montague.example with certificates from a test CA;
 xmuxd serves capulet.example and rooms.capulet.example."""
 
 import base64
+import socket
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -611,6 +612,48 @@ def sec_12_expiry(srv):
           f"SEC-12: {ET.tostring(el)!r}")
 
 
+def bidi_05_nothing_before_auth():
+    """BIDI-05: stanzas for montague.example wait (xmuxd's own stream to
+    it hangs on a port that never answers); the peer opens a stream from
+    montague.example with <bidi/> and <mux/> and delays its <auth/>: a
+    stanza written meanwhile does not come over it, nothing does before
+    <success/>. Once authenticated, a stanza from a listed host xmuxd's
+    certificate covers, to another domain of the peer's certificate,
+    comes over it (BIDI-08)."""
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(8)
+    port = hole.getsockname()[1]
+    srv = server(extra=f's2s = {{ resolver = "127.0.0.1:1"; routes = ( '
+                 f'{{ domain = "{M}"; host = "127.0.0.1"; port = {port}; }}'
+                 ' ); };\n')
+    try:
+        j, _, _ = login(srv, "juliet@" + C, "pw", "balcony")
+        n, _, _ = login(srv, "nurse@" + RC, "pw", "kitchen")
+        j.send(f"<message to='romeo@{M}/orchard' id='e1' type='chat'>"
+               "<body>early</body></message>")
+        c, f = tls_stream(srv)
+        c.send("<bidi xmlns='urn:xmpp:bidi'/>")
+        c.send(f"<mux xmlns='{NS_MUX}'/>")
+        time.sleep(0.3)
+        n.send(f"<message to='romeo@{M}/orchard' id='e2' type='chat'>"
+               "<body>meanwhile</body></message>")
+        quiet(c, 1.5)
+        r = auth(c, M)
+        check(r.tag == f"{{{NS_SASL}}}success",
+              f"BIDI-05: <success/> comes first: {ET.tostring(r)!r}")
+        c.restart()
+        c.open_stream(C, kind="s2s", frm=M)
+        n.send(f"<message to='benvolio@{CM}/street' id='n1' type='chat'>"
+               "<body>after</body></message>")
+        el = c.next_element()
+        check(el.get("id") == "n1" and el.get("from") == f"nurse@{RC}/kitchen",
+              f"BIDI-08: from the listed host over bidi: {ET.tostring(el)!r}")
+    finally:
+        hole.close()
+        srv.stop()
+
+
 def s(fn, **kw):
     return with_server(fn, **kw)
 
@@ -639,6 +682,7 @@ TESTS = {
     "MUX-21-dialback-instead": s(mux_21_dialback_instead),
     "MUX-22-MUX-23-host-list": s(mux_22_host_list),
     "MUX-22-no-host-list": mux_22_no_host_list,
+    "BIDI-05-BIDI-08-nothing-before-auth": bidi_05_nothing_before_auth,
     "MUX-29-state-dies": s(mux_29_state_dies),
     "SEC-02-cn-only": s(sec_02_cn_only),
     "SEC-03-partial-wildcard": s(sec_03_partial_wildcard),

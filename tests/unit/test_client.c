@@ -13,6 +13,8 @@
 #include "client/client.h"
 #include "stanza/stanza.h"
 
+#include "ct_count.h"
+
 /* An F5 IQ as the server sends it on P (MUX.md §10.6 step 4). */
 static struct stanza *
 f5(const char *secret)
@@ -49,6 +51,7 @@ test_client_MUX_90_own_secret_result(void **state)
     snprintf(padded, sizeof padded, " \n%s\t ", s);
     struct stanza *iq = f5(padded);
     bool ok = false;
+    ct_calls = ct_bytes = 0;
     struct stanza *r = client_authz_answer(&a, iq, &ok);
     assert_non_null(r);
     assert_true(ok);
@@ -57,6 +60,9 @@ test_client_MUX_90_own_secret_result(void **state)
     assert_string_equal(stanza_attr(r, "to"), "capulet.example");
     assert_null(stanza_first_child(r));
     stanza_unref(r);
+    /* SEC-09: compared with CRYPTO_memcmp, in full. */
+    assert_int_equal(ct_calls, 1);
+    assert_int_equal(ct_bytes, CLIENT_SECRET_LEN);
     /* A secret is good once: a replay is refused. */
     r = client_authz_answer(&a, iq, &ok);
     assert_false(ok);

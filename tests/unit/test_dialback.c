@@ -22,6 +22,8 @@
 #include "tls/tls_int.h"
 #include "xml/xml.h"
 
+#include "ct_count.h"
+
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
 
@@ -1643,6 +1645,45 @@ test_mux_secret_check(void **state)
                                   1767225600 - 60, "1-", 2, NULL));
 }
 
+/* SEC-09: a connection-authorization secret and a dialback key are
+ * compared in full with CRYPTO_memcmp, whether they match or differ in
+ * their first byte of MAC. */
+static void
+test_mux_SEC_09_constant_time(void **state)
+{
+    (void)state;
+    const char *sec = VEC_SECRET;
+    size_t n = strlen(sec);
+    ct_calls = ct_bytes = 0;
+    assert_true(mux_secret_check(vec_key, sizeof(vec_key), &vec_ctx,
+                                 1767225600 - 60, sec, n, NULL));
+    assert_int_equal(ct_calls, 1);
+    assert_int_equal(ct_bytes, n);
+    char bad[MUX_SECRET_LEN + 1];
+    memcpy(bad, sec, n + 1);
+    bad[n - 64] = bad[n - 64] == '0' ? '1' : '0';
+    ct_calls = ct_bytes = 0;
+    assert_false(mux_secret_check(vec_key, sizeof(vec_key), &vec_ctx,
+                                  1767225600 - 60, bad, n, NULL));
+    assert_int_equal(ct_calls, 1);
+    assert_int_equal(ct_bytes, n);
+
+    const unsigned char k[] = "s3cr3tf0rd1alb4ck";
+    char key[DIALBACK_KEY_HEX + 1];
+    assert_int_equal(dialback_key(k, sizeof k - 1, "capulet.example",
+                                  "montague.example", "D60000229F", key),
+                     0);
+    for (int wrong = 0; wrong < 2; wrong++) {
+        key[0] = wrong ? (key[0] == 'a' ? 'b' : 'a') : key[0];
+        ct_calls = ct_bytes = 0;
+        assert_true(dialback_key_check(k, sizeof k - 1, "capulet.example",
+                                       "montague.example", "D60000229F", key,
+                                       DIALBACK_KEY_HEX) == !wrong);
+        assert_int_equal(ct_calls, 1);
+        assert_int_equal(ct_bytes, DIALBACK_KEY_HEX);
+    }
+}
+
 /* SEC-08: 10^5 secrets from CSPRNG nonces are all distinct. */
 static int
 cmp_secret(const void *a, const void *b)
@@ -1718,6 +1759,7 @@ main(void)
         cmocka_unit_test(test_dialback_DB_17_timeout),
         cmocka_unit_test(test_mux_MUX_51_secret_vector),
         cmocka_unit_test(test_mux_secret_check),
+        cmocka_unit_test(test_mux_SEC_09_constant_time),
         cmocka_unit_test(test_mux_SEC_08_distinct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

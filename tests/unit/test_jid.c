@@ -170,6 +170,21 @@ test_jid_case_folding(void **state)
               XE_JID_NODE);
 }
 
+/* SEC-13: domains compare after IDNA A-label conversion, lower-casing
+ * and the stripping of one trailing dot: every spelling of a domain
+ * prepares to the same string. */
+static void
+test_jid_SEC_13_domain_compare(void **state)
+{
+    (void)state;
+    dom("Rooms.Capulet.Example.", "rooms.capulet.example");
+    dom("rooms.capulet.example", "rooms.capulet.example");
+    dom("ROOMS.CAPULET.EXAMPLE", "rooms.capulet.example");
+    dom("räume.capulet.example", "xn--rume-loa.capulet.example");
+    dom("xn--rume-loa.capulet.example", "xn--rume-loa.capulet.example");
+    dom("RÄUME.Capulet.Example.", "xn--rume-loa.capulet.example");
+}
+
 static void
 test_jid_domain_idn(void **state)
 {
@@ -691,6 +706,7 @@ main(void)
         cmocka_unit_test(test_jid_rfc7622_3_5_invalid),
         cmocka_unit_test(test_jid_rfc7622_3_1_split_and_empty_parts),
         cmocka_unit_test(test_jid_case_folding),
+        cmocka_unit_test(test_jid_SEC_13_domain_compare),
         cmocka_unit_test(test_jid_domain_idn),
         cmocka_unit_test(test_jid_domain_trailing_dot),
         cmocka_unit_test(test_jid_domain_ip_literals),

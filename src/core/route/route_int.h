@@ -109,6 +109,9 @@ struct route_pair {
     struct route_pair *late_next; /* scratch list of router_s2s_tick */
     bool requested;               /* piggybacked db:result sent on carrier */
     bool retried;                 /* moved once after its stream broke */
+    unsigned slot; /* which of max_connections_per_peer streams (§6.6) */
+    bool m3_wait;  /* no carrier: waits for a free authorization slot */
+    struct route_pair *wait_next; /* router.m3_waiting */
     uint64_t since;               /* when it began waiting (ms) */
     struct stanza **q;            /* ring of qcap, qn from qhead */
     size_t qhead, qn, qcap;
@@ -119,6 +122,7 @@ struct route_link {
     struct stream *s;
     struct route_link *prev, *next; /* router.s2s_head.., oldest first */
     struct route_pair *pairs;       /* pairs it carries or will */
+    unsigned slot; /* we opened it for pairs of this slot (§6.6) */
 };
 
 /* A db:result key waiting for the authoritative server's answer. */
@@ -201,6 +205,8 @@ struct router {
     void *s2s_arg;
     struct route_authz_r *authz_r;
     struct route_authz_i *authz_i;
+    struct route_pair *m3_waiting; /* pairs waiting for an M3 slot */
+    bool m3_freed;                 /* an authorization slot came free */
     struct route_authz_c *authz_c;
     struct route_rate *rates;
     struct route_nonce *replay;
@@ -290,7 +296,8 @@ void route__s2s_send(struct router *r,
 void route__s2s_move(struct router *r, struct stream *from, struct stream *to,
                      const char *target);
 /* route_mux.c: connection authorization (M3). */
-struct stream *route__mux_primary(struct router *r, const char *target);
+struct stream *route__mux_primary(struct router *r, const char *target,
+                                  unsigned slot, bool *full);
 struct stream *route__mux_secondary(struct router *r, struct stream *p,
                                     const char *target);
 void route__mux_secondary_ready(struct router *r, struct stream *s);

@@ -116,7 +116,7 @@ c2s_authz(struct router *r, struct stream *s, const char *host,
     char fp[9];
     mux_secret_fingerprint(secret, n, fp);
     log_msg(r->log, LOG_INFO, s->conn,
-            "event=mux-authorization-relay to-conn=%llu secret_sha256=%s",
+            "event=mux-authorization-relay to-conn=%llx secret_sha256=%s",
             (unsigned long long)sess->s->conn, fp);
     stream_deliver(sess->s, iq);
     stanza_unref(iq);
@@ -285,7 +285,10 @@ authz_r_answer(struct router *r, struct stream *in, const struct stanza *st)
         if (ok && in && !in->initiating && in->bidi &&
             strcmp(in->peer_domain, a->peer) == 0 &&
             strcmp(in->host->domain, a->via) == 0)
+        {
             domset_add(&in->tgt, a->new_host);
+            domset_add(&in->granted, a->new_host);
+        }
         struct stream *s = a->s;
         authz_r_free(r, a);
         if (s != NULL)
@@ -311,26 +314,38 @@ authz_i_count(const struct router *r, const struct stream *p)
 {
     size_t n = 0;
     for (struct route_authz_i *a = r->authz_i; a; a = a->next)
-        n += a->p == p;
+        n += a->p == p && !a->granted;
     return n;
 }
 
 /* A primary stream P that lists target without its certificate covering
- * it, on which an authorization could run; NULL if none. */
+ * it, on which an authorization could run (the one of the pair's slot
+ * when there are several, MUX.md §6.6); NULL if none. *full: one lists
+ * it but has PENDING_PER_PEER authorizations running (SEC-19: wait). */
 struct stream *
-route__mux_primary(struct router *r, const char *target)
+route__mux_primary(struct router *r, const char *target, unsigned slot,
+                   bool *full)
 {
+    *full = false;
     if (!r->cfg->s2s.mux_authorization)
         return NULL;
+    struct stream *any = NULL;
     for (struct route_link *l = r->s2s_head; l; l = l->next) {
         struct stream *p = l->s;
         if (p->initiating && p->state == STREAM_ST_SESSION &&
             p->auth == STREAM_AUTH_SASL && domset_has(&p->hosts, target) &&
-            !domset_has(&p->tgt, target) && authz_i_find(r, p, target) == NULL &&
-            authz_i_count(r, p) < PENDING_PER_PEER)
-            return p;
+            !domset_has(&p->tgt, target) && authz_i_find(r, p, target) == NULL) {
+            if (authz_i_count(r, p) >= PENDING_PER_PEER) {
+                *full = true;
+                continue;
+            }
+            if (l->slot == slot)
+                return p;
+            if (any == NULL)
+                any = p;
+        }
     }
-    return NULL;
+    return any;
 }
 
 /* Open the secondary stream S to target for P (its own resolution and
@@ -351,7 +366,7 @@ route__mux_secondary(struct router *r, struct stream *p, const char *target)
     a->next = r->authz_i;
     r->authz_i = a;
     log_msg(r->log, LOG_INFO, s->conn,
-            "event=mux-authorization-start new=%s via=%s primary=%llu",
+            "event=mux-authorization-start new=%s via=%s primary=%llx",
             target, a->via, (unsigned long long)p->conn);
     return s;
 }
@@ -364,6 +379,7 @@ authz_i_free(struct router *r, struct route_authz_i *a)
         pp = &(*pp)->next;
     if (*pp)
         *pp = a->next;
+    r->m3_freed = true;
     OPENSSL_cleanse(a->secret, sizeof(a->secret));
     x_free(a);
 }
@@ -503,6 +519,7 @@ authz_i_grant(struct router *r, struct route_authz_i *a, const char *id)
 {
     struct stream *p = a->p, *s = a->s;
     domset_add(&p->tgt, a->new_host);
+    domset_add(&p->granted, a->new_host);
     struct stanza *res = stanza_new(NS_SERVER, "iq");
     stanza_set_attr(res, "type", "result");
     if (id)
@@ -515,6 +532,7 @@ authz_i_grant(struct router *r, struct route_authz_i *a, const char *id)
             "event=mux-authorization-success new=%s via=%s", a->new_host,
             a->via);
     a->granted = true;
+    r->m3_freed = true;
     a->since = now_ms(r);
     if (s != NULL)
         route__s2s_move(r, s, p, a->new_host);

@@ -48,6 +48,27 @@ pair_key(char *k, const char *sender, const char *target)
     return a + 1 + b;
 }
 
+/* A pair's stream slot when max_connections_per_peer > 1 (MUX.md §6.6):
+ * FNV-1a over "sender target", finished with murmur3's fmix32 so that
+ * every bit counts. Deterministic, so a pair keeps its slot over time. */
+static unsigned
+pair_slot(const char *key, size_t n, unsigned max)
+{
+    if (max <= 1)
+        return 0;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 16777619u;
+    }
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h % max;
+}
+
 static struct route_pair *
 pair_get(struct router *r, const char *sender, const char *target, bool make)
 {
@@ -61,6 +82,7 @@ pair_get(struct router *r, const char *sender, const char *target, bool make)
     p->klen = n;
     p->sender = x_strdup(sender);
     p->target = x_strdup(target);
+    p->slot = pair_slot(k, n, r->cfg->s2s.max_connections_per_peer);
     route__tab_insert(&r->pairs, &p->node, p->key, p->klen);
     return p;
 }
@@ -168,7 +190,7 @@ pair_bounce_all(struct router *r, struct route_pair *p, enum stanza_cond c)
 static void
 pair_maybe_free(struct router *r, struct route_pair *p)
 {
-    if (p->carrier != NULL || p->qn > 0)
+    if (p->carrier != NULL || p->qn > 0 || p->m3_wait)
         return;
     route__tab_remove(&r->pairs, &p->node);
     route__tab_shrink(&r->pairs);
@@ -179,6 +201,72 @@ pair_maybe_free(struct router *r, struct route_pair *p)
 
 static void pair_flush(struct router *r, struct route_pair *p);
 
+/* A stream of p's slot we are still setting up towards the server that
+ * cover reaches, or NULL. */
+static struct stream *
+slot_opening(struct router *r,
+             const struct route_pair *p,
+             const struct stream *skip,
+             const struct stream *cover)
+{
+    for (struct route_link *l = r->s2s_head; l; l = l->next) {
+        struct stream *s = l->s;
+        if (s != skip && s->initiating && l->slot == p->slot &&
+            s->state != STREAM_ST_SESSION && !stream_finished(s) &&
+            stream_s2s_covers(cover, s->peer_domain))
+            return s;
+    }
+    return NULL;
+}
+
+/* A stream that carries p, or will once negotiated (MUX.md §6.5, §6.6).
+ * With one stream per peer: the oldest that may. With more: the one we
+ * opened for p's slot; else, if only the peer opened streams for it (bidi),
+ * one of those by p's slot; else a stream of p's slot still being set up
+ * towards the same server; else NULL with *more set when a stream for p's
+ * slot should be opened (the server is reached by a name its certificate
+ * covers and fewer than the limit are open), or the oldest one. */
+static struct stream *
+pair_existing(struct router *r,
+              const struct route_pair *p,
+              const struct stream *skip,
+              bool *more)
+{
+    unsigned max = r->cfg->s2s.max_connections_per_peer;
+    struct stream *first = NULL, *cover = NULL, *in[4];
+    size_t nin = 0, nout = 0;
+    *more = false;
+    for (struct route_link *l = r->s2s_head; l; l = l->next) {
+        struct stream *s = l->s;
+        if (s == skip)
+            continue;
+        enum stream_pair sp = stream_s2s_pair(s, p->sender, p->target, NULL);
+        if (sp != STREAM_PAIR_READY && sp != STREAM_PAIR_PENDING)
+            continue;
+        if (max <= 1)
+            return s;
+        if (!s->initiating) {
+            if (nin < sizeof(in) / sizeof(in[0]))
+                in[nin++] = s;
+            continue;
+        }
+        if (l->slot == p->slot)
+            return s;
+        nout++;
+        if (first == NULL)
+            first = s;
+        if (cover == NULL && stream_s2s_covers(s, p->target))
+            cover = s;
+    }
+    if (nout == 0)
+        return nin > 0 ? in[p->slot % nin] : NULL;
+    if (cover == NULL || nout >= max)
+        return first;
+    struct stream *s = slot_opening(r, p, skip, cover);
+    *more = s == NULL;
+    return s;
+}
+
 /* Give p a carrier: a stream that may carry it or will once negotiated;
  * else sender piggybacking on a stream to the same target; else a new
  * stream. Returns false (after bouncing the queue) if none can be had. */
@@ -187,18 +275,17 @@ pair_place(struct router *r, struct route_pair *p, const struct stream *skip)
 {
     p->requested = false;
     p->since = now_ms(r);
-    for (struct route_link *l = r->s2s_head; l; l = l->next) {
-        if (l->s == skip)
-            continue;
-        enum stream_pair sp = stream_s2s_pair(l->s, p->sender, p->target, NULL);
-        if (sp == STREAM_PAIR_READY || sp == STREAM_PAIR_PENDING) {
-            pair_attach(p, l->s);
-            return true;
-        }
+    bool more = false;
+    struct stream *s = pair_existing(r, p, skip, &more);
+    if (s != NULL) {
+        pair_attach(p, s);
+        return true;
     }
+    bool pinned = r->cfg->s2s.max_connections_per_peer > 1;
     for (struct route_link *l = r->s2s_head; l; l = l->next) {
-        struct stream *s = l->s;
+        s = l->s;
         if (s == skip || !s->initiating || stream_finished(s) ||
+            (pinned && l->slot != p->slot) ||
             strcmp(s->peer_domain, p->target) != 0 ||
             stream_s2s_pair(s, p->sender, p->target, NULL) != STREAM_PAIR_NONE)
             continue;
@@ -211,10 +298,23 @@ pair_place(struct router *r, struct route_pair *p, const struct stream *skip)
         }
     }
     const struct cfg_host *h = config_host(r->cfg, p->sender);
-    struct stream *s = NULL;
+    s = NULL;
     /* A listed host the primary's certificate does not cover: a stream
-     * of its own that asks to join the primary (M3, MUX.md §6.5 step 3). */
-    struct stream *prim = r->s2s_ops ? route__mux_primary(r, p->target) : NULL;
+     * of its own that asks to join the primary (M3, MUX.md §6.5 step 3),
+     * or a wait while the peer has its share of them running (§13). */
+    bool full = false;
+    struct stream *prim = r->s2s_ops && !more ? route__mux_primary(
+                                                    r, p->target, p->slot, &full)
+                                              : NULL;
+    if (prim == NULL && full) {
+        p->m3_wait = true;
+        p->wait_next = r->m3_waiting;
+        r->m3_waiting = p;
+        log_msg(r->log, LOG_DEBUG, 0,
+                "event=route action=wait-authorization sender=%s target=%s",
+                p->sender, p->target);
+        return true;
+    }
     if (prim != NULL)
         s = route__mux_secondary(r, prim, p->target);
     if (s == NULL && h != NULL && r->s2s_ops && r->s2s_ops->connect)
@@ -223,6 +323,7 @@ pair_place(struct router *r, struct route_pair *p, const struct stream *skip)
         pair_bounce_all(r, p, XC_REMOTE_SERVER_NOT_FOUND);
         return false;
     }
+    ((struct route_link *)s->route_data)->slot = p->slot;
     pair_attach(p, s);
     return true;
 }
@@ -264,12 +365,55 @@ route__s2s_send(struct router *r,
         bounce(r, st, XC_RESOURCE_CONSTRAINT);
         return;
     }
+    if (p->m3_wait)
+        return;
     if (p->carrier == NULL && !pair_place(r, p, NULL)) {
         pair_maybe_free(r, p);
         return;
     }
-    if (stream_s2s_pair(p->carrier, sender, target, NULL) == STREAM_PAIR_READY)
+    if (p->carrier != NULL &&
+        stream_s2s_pair(p->carrier, sender, target, NULL) == STREAM_PAIR_READY)
         pair_flush(r, p);
+}
+
+/* Pairs that waited for an authorization slot try again (when one came
+ * free), or bounce once they have waited timeouts.authz. */
+static void
+m3_waiting_retry(struct router *r)
+{
+    uint64_t now = now_ms(r);
+    bool freed = r->m3_freed;
+    r->m3_freed = false;
+    struct route_pair *list = r->m3_waiting, *keep = NULL;
+    r->m3_waiting = NULL;
+    while (list != NULL) {
+        struct route_pair *p = list;
+        list = p->wait_next;
+        p->wait_next = NULL;
+        if (now - p->since >= r->cfg->timeouts.authz) {
+            p->m3_wait = false;
+            pair_bounce_all(r, p, XC_REMOTE_SERVER_TIMEOUT);
+            pair_maybe_free(r, p);
+        } else if (freed) {
+            p->m3_wait = false;
+            if (!pair_place(r, p, NULL))
+                pair_maybe_free(r, p);
+            else if (p->carrier != NULL &&
+                     stream_s2s_pair(p->carrier, p->sender, p->target, NULL) ==
+                         STREAM_PAIR_READY)
+                pair_flush(r, p);
+        } else {
+            p->wait_next = keep;
+            keep = p;
+        }
+    }
+    /* pair_place may have queued some again meanwhile. */
+    while (keep != NULL) {
+        struct route_pair *p = keep;
+        keep = p->wait_next;
+        p->wait_next = r->m3_waiting;
+        r->m3_waiting = p;
+    }
 }
 
 /* --- what streams tell the router -------------------------------------------- */
@@ -354,6 +498,8 @@ router_s2s_changed(struct router *r, struct stream *s)
         pair_changed(r, s, p);
         p = next;
     }
+    if (r->m3_freed && r->m3_waiting != NULL)
+        m3_waiting_retry(r);
 }
 
 /* s is gone (or going): its pairs find other streams once, or bounce
@@ -489,6 +635,8 @@ void
 router_s2s_tick(struct router *r)
 {
     route__mux_tick(r);
+    if (r->m3_waiting != NULL)
+        m3_waiting_retry(r);
     uint64_t now = now_ms(r);
     uint64_t limit = r->cfg->timeouts.dialback;
     size_t slot = 0;

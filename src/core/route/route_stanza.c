@@ -50,7 +50,7 @@ route__deliver(struct route_ctx *rc,
         /* The target's stream is closing or its output queue is full
          * (the stream then ends itself): nothing else to do here. */
         log_msg(rc->r->log, LOG_DEBUG, route__conn(rc),
-                "event=route action=deliver-failed target-conn=%llu err=%s",
+                "event=route action=deliver-failed target-conn=%llx err=%s",
                 (unsigned long long)conn, xerr_name(err));
         return false;
     }

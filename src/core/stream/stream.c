@@ -347,6 +347,7 @@ stream_fini(struct stream *s)
     domset_fini(&s->snd);
     domset_fini(&s->hosts);
     domset_fini(&s->tgt);
+    domset_fini(&s->granted);
     jid_fini(&s->stanza_to);
     tls_identities_fini(&s->peer_ids);
     x_free(s->peer_domain);

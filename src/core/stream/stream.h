@@ -243,6 +243,7 @@ struct stream {
     bool mux_offered;   /* R: F1 was in the last features sent */
     bool mux_requested; /* R: F3 received; I: F3 sent */
     struct domset snd, hosts, tgt;
+    struct domset granted; /* hosts in tgt by connection authorization */
     unsigned f4_count;  /* R: connection authorizations asked here */
     bool f4_pending;    /* R: one is waiting for its IQ answer */
     bool m3_hold;       /* I: F4 sent: nothing more goes out here (§8.7) */
@@ -330,6 +331,10 @@ void stream_fail_setup(struct stream *s, enum stanza_cond cond,
  * item 5: use a stream of the pair's own). */
 enum stream_pair stream_s2s_pair(const struct stream *s, const char *sender,
                                  const char *target, enum stanza_cond *cond);
+/* Whether a stream we opened reaches the server that hosts target: its
+ * stream 'to', or a name its validated certificate covers (a fresh
+ * stream to target would meet the same server). */
+bool stream_s2s_covers(const struct stream *s, const char *target);
 /* Ask for the pair (sender, target) on s by dialback piggybacking
  * (MUX.md §12.2). Returns 0 (asked; wait for s2s_changed), XE_STATE (s
  * is not negotiated yet: ask again later), XE_PROTO (the peer cannot

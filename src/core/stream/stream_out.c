@@ -434,9 +434,9 @@ out_pair(const struct stream *s,
     bool ready = s->state == STREAM_ST_SESSION && !s->m3_hold;
     if (eq(sender, s->host->domain) && eq(target, s->peer_domain))
         return ready ? STREAM_PAIR_READY : STREAM_PAIR_PENDING;
-    if (ready && s->authenticated && domset_has(&s->snd, sender) &&
-        domset_has(&s->tgt, target))
-        return STREAM_PAIR_READY;
+    if (s->state == STREAM_ST_SESSION && s->authenticated &&
+        domset_has(&s->snd, sender) && domset_has(&s->tgt, target))
+        return ready ? STREAM_PAIR_READY : STREAM_PAIR_PENDING;
     switch (dialback_pairs_get(&s->db, DIALBACK_OUT, sender, target)) {
     case DIALBACK_ST_VALID:
         return ready ? STREAM_PAIR_READY : STREAM_PAIR_PENDING;
@@ -476,6 +476,17 @@ stream_s2s_pair(const struct stream *s,
     if (dialback_pairs_valid(&s->db, DIALBACK_IN, target, sender))
         return STREAM_PAIR_READY;
     return STREAM_PAIR_NONE;
+}
+
+bool
+stream_s2s_covers(const struct stream *s, const char *target)
+{
+    if (!s->s2s || !s->initiating || s->host == NULL)
+        return false;
+    if (eq(target, s->peer_domain))
+        return true;
+    return s->peer_valid &&
+           tls_identities_cover(&s->peer_ids, target, TLS_MATCH_S2S);
 }
 
 int
