@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* xmux-client.c -- command-line XMPP client: log in, join accounts, talk. */
+#include <ctype.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,19 +11,28 @@
 #include "base/err.h"
 #include "client/client.h"
 #include "jid/jid.h"
+#include "sasl/sasl.h"
 #include "stanza/stanza.h"
 
 #define MAX_ALSO CLIENT_SECRETS_MAX
 
-struct opts {
-    struct client_cfg cfg;
+/* How one account logs in: a password (SASL mechanism mech, NULL for the
+ * best offered) or a certificate (EXTERNAL). */
+struct cred {
     const char *jid;
     const char *password;
+    const char *cert;
+    const char *key;
+};
+
+struct opts {
+    struct client_cfg cfg;
+    struct cred main;
+    const char *mech;
+    char mech_buf[32];
     const char *resource;
-    const char *also[MAX_ALSO];
-    const char *also_pw[MAX_ALSO];
+    struct cred also[MAX_ALSO];
     size_t nalso;
-    size_t nalso_pw;
     bool mux;
     const char *send_to;
     const char *send_body;
@@ -33,12 +43,24 @@ struct opts {
 static void
 usage(FILE *f)
 {
-    fputs("usage: xmux-client --host ADDR --port N [--ca FILE | --insecure]\n"
-          "         --jid JID (--password PW | --cert FILE --key FILE)\n"
+    fputs("usage: xmux-client [--host ADDR --port N | --resolver ADDR[:PORT]]\n"
+          "         [--direct-tls] (--ca FILE | --insecure)\n"
+          "         --jid JID (--password PW [--mech NAME] | --cert FILE "
+          "--key FILE)\n"
           "         [--resource R] [--mux] [--timeout SECONDS]\n"
-          "         [--also JID2 --also-password PW2]...\n"
+          "         [--also JID2 (--also-password PW2 | --also-cert FILE "
+          "--also-key FILE)]...\n"
           "         [--send TO BODY [--from JID]] [--listen SECONDS]\n",
           f);
+}
+
+/* Bad usage: say why; the caller prints the usage and exits with 2. */
+static int
+bad(const char *why, const char *what)
+{
+    fprintf(stderr, "xmux-client: error: %s%s%s\n", why, what ? ": " : "",
+            what ? what : "");
+    return -1;
 }
 
 static int
@@ -63,13 +85,18 @@ num(const char *s, long lo, long hi)
 enum {
     OPT_HOST = 256,
     OPT_PORT,
+    OPT_DIRECT_TLS,
+    OPT_RESOLVER,
     OPT_CA,
     OPT_INSECURE,
     OPT_JID,
     OPT_PASSWORD,
+    OPT_MECH,
     OPT_RESOURCE,
     OPT_ALSO,
     OPT_ALSO_PW,
+    OPT_ALSO_CERT,
+    OPT_ALSO_KEY,
     OPT_CERT,
     OPT_KEY,
     OPT_MUX,
@@ -83,13 +110,18 @@ enum {
 static const struct option longopts[] = {
     {"host", required_argument, NULL, OPT_HOST},
     {"port", required_argument, NULL, OPT_PORT},
+    {"direct-tls", no_argument, NULL, OPT_DIRECT_TLS},
+    {"resolver", required_argument, NULL, OPT_RESOLVER},
     {"ca", required_argument, NULL, OPT_CA},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"jid", required_argument, NULL, OPT_JID},
     {"password", required_argument, NULL, OPT_PASSWORD},
+    {"mech", required_argument, NULL, OPT_MECH},
     {"resource", required_argument, NULL, OPT_RESOURCE},
     {"also", required_argument, NULL, OPT_ALSO},
     {"also-password", required_argument, NULL, OPT_ALSO_PW},
+    {"also-cert", required_argument, NULL, OPT_ALSO_CERT},
+    {"also-key", required_argument, NULL, OPT_ALSO_KEY},
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
     {"mux", no_argument, NULL, OPT_MUX},
@@ -101,6 +133,49 @@ static const struct option longopts[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* Where an --also-* option goes: the credential of the latest --also,
+ * each given once. */
+static int
+parse_also(struct opts *o, int ch, const char *arg)
+{
+    if (ch == OPT_ALSO) {
+        if (o->nalso == MAX_ALSO)
+            return bad("too many --also accounts", NULL);
+        o->also[o->nalso++].jid = arg;
+        return 0;
+    }
+    if (o->nalso == 0)
+        return bad("--also-password, --also-cert and --also-key follow "
+                   "the --also JID they are for",
+                   NULL);
+    struct cred *a = &o->also[o->nalso - 1];
+    const char **slot = ch == OPT_ALSO_PW     ? &a->password
+                        : ch == OPT_ALSO_CERT ? &a->cert
+                                              : &a->key;
+    if (*slot != NULL)
+        return bad("given twice for one --also", a->jid);
+    *slot = arg;
+    return 0;
+}
+
+/* --mech: a password mechanism this client knows, in upper case. */
+static int
+parse_mech(struct opts *o, const char *arg)
+{
+    size_t n = strlen(arg);
+    if (n == 0 || n >= sizeof o->mech_buf)
+        return bad("unknown --mech", arg);
+    for (size_t i = 0; i <= n; i++)
+        o->mech_buf[i] = (char)toupper((unsigned char)arg[i]);
+    const char *one = o->mech_buf;
+    o->mech = sasl_client_pick(&one, 1, true);
+    if (o->mech == NULL)
+        return bad("unknown --mech (SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS, "
+                   "SCRAM-SHA-256, SCRAM-SHA-1 or PLAIN)",
+                   arg);
+    return 0;
+}
+
 /* One option with an argument of its own kind (numbers, lists). */
 static int
 parse_special(struct opts *o, int ch, const char *arg)
@@ -110,24 +185,21 @@ parse_special(struct opts *o, int ch, const char *arg)
     case OPT_PORT:
         v = num(arg, 1, 65535);
         o->cfg.port = (uint16_t)v;
-        return v < 0 ? -1 : 0;
+        return v < 0 ? bad("--port takes 1..65535", arg) : 0;
     case OPT_LISTEN:
         o->listen_s = (int)(v = num(arg, 0, 86400));
-        return v < 0 ? -1 : 0;
+        return v < 0 ? bad("--listen takes 0..86400 seconds", arg) : 0;
     case OPT_TIMEOUT:
         v = num(arg, 1, 3600);
         o->cfg.timeout_ms = (int)v * 1000;
-        return v < 0 ? -1 : 0;
+        return v < 0 ? bad("--timeout takes 1..3600 seconds", arg) : 0;
+    case OPT_MECH:
+        return parse_mech(o, arg);
     case OPT_ALSO:
-        if (o->nalso == MAX_ALSO)
-            return -1;
-        o->also[o->nalso++] = arg;
-        return 0;
     case OPT_ALSO_PW:
-        if (o->nalso_pw == MAX_ALSO)
-            return -1;
-        o->also_pw[o->nalso_pw++] = arg;
-        return 0;
+    case OPT_ALSO_CERT:
+    case OPT_ALSO_KEY:
+        return parse_also(o, ch, arg);
     default:
         return -1;
     }
@@ -140,18 +212,20 @@ string_slot(struct opts *o, int ch)
     switch (ch) {
     case OPT_HOST:
         return &o->cfg.addr;
+    case OPT_RESOLVER:
+        return &o->cfg.resolver;
     case OPT_CA:
         return &o->cfg.ca_file;
     case OPT_JID:
-        return &o->jid;
+        return &o->main.jid;
     case OPT_PASSWORD:
-        return &o->password;
+        return &o->main.password;
     case OPT_RESOURCE:
         return &o->resource;
     case OPT_CERT:
-        return &o->cfg.cert_file;
+        return &o->main.cert;
     case OPT_KEY:
-        return &o->cfg.key_file;
+        return &o->main.key;
     case OPT_FROM:
         return &o->send_from;
     default:
@@ -172,18 +246,65 @@ parse_one(struct opts *o, int ch, int argc, char **argv)
     case OPT_INSECURE:
         o->cfg.insecure = true;
         return 0;
+    case OPT_DIRECT_TLS:
+        o->cfg.direct_tls = true;
+        return 0;
     case OPT_MUX:
         o->mux = true;
         return 0;
     case OPT_SEND:
         if (optind >= argc)
-            return -1;
+            return bad("--send takes TO and BODY", NULL);
         o->send_to = optarg;
         o->send_body = argv[optind++];
         return 0;
     default:
         return parse_special(o, ch, optarg);
     }
+}
+
+/* One account's credentials: a password, or a certificate (and key). */
+static int
+check_cred(const struct cred *c, const char *pw_opt, const char *cert_opt)
+{
+    if (c->password != NULL && c->cert != NULL)
+        return bad("give a password or a certificate, not both", c->jid);
+    if (c->password == NULL && c->cert == NULL)
+        return bad(pw_opt, c->jid);
+    if (c->key != NULL && c->cert == NULL)
+        return bad(cert_opt, c->jid);
+    return 0;
+}
+
+/* The combinations that make sense. */
+static int
+check_args(struct opts *o)
+{
+    if (o->main.jid == NULL)
+        return bad("--jid is required", NULL);
+    if ((o->cfg.addr == NULL) != (o->cfg.port == 0))
+        return bad("--host and --port go together (without both, DNS SRV "
+                   "records say where to connect)",
+                   NULL);
+    if (o->cfg.addr != NULL && o->cfg.resolver != NULL)
+        return bad("--resolver is for DNS lookups: not with --host", NULL);
+    if (!o->cfg.ca_file && !o->cfg.insecure)
+        return bad("give --ca FILE (or --insecure)", NULL);
+    if (check_cred(&o->main, "--password or --cert is required",
+                   "--key needs --cert") < 0)
+        return -1;
+    if (o->mech != NULL && o->main.password == NULL)
+        return bad("--mech is for password logins (--cert uses EXTERNAL)",
+                   NULL);
+    for (size_t i = 0; i < o->nalso; i++)
+        if (check_cred(&o->also[i],
+                       "--also needs --also-password or "
+                       "--also-cert",
+                       "--also-key needs --also-cert") < 0)
+            return -1;
+    o->cfg.cert_file = o->main.password ? NULL : o->main.cert;
+    o->cfg.key_file = o->main.password ? NULL : o->main.key;
+    return 0;
 }
 
 static int
@@ -200,17 +321,9 @@ parse_args(struct opts *o, int argc, char **argv)
         if (ch == '?' || parse_one(o, ch, argc, argv) < 0)
             return -1;
     }
-    if (optind != argc || !o->cfg.addr || !o->cfg.port || !o->jid)
-        return -1;
-    if (!o->password && !o->cfg.cert_file)
-        return -1;
-    if (o->nalso != o->nalso_pw)
-        return -1;
-    if (!o->cfg.ca_file && !o->cfg.insecure) {
-        fputs("xmux-client: error: give --ca FILE (or --insecure)\n", stderr);
-        return -1;
-    }
-    return 0;
+    if (optind != argc)
+        return bad("unexpected argument", argv[optind]);
+    return check_args(o);
 }
 
 /* Split "node@domain" into owned copies; node may be empty. */
@@ -223,17 +336,30 @@ split_jid(const char *s, struct jid *j, struct buf *err)
     return rc;
 }
 
-/* Connect and authenticate as jid (password, or EXTERNAL with jid as the
- * authorization identity). */
+/* The mechanism's name in lower case, for the auth= line. */
+static void
+print_auth(const struct client_conn *c, const char *jid, bool mux)
+{
+    const char *m = client_mech(c) ? client_mech(c) : "?";
+    printf("auth=");
+    for (; *m; m++)
+        putchar(tolower((unsigned char)*m));
+    printf(" jid=%s mux=%s\n", jid, mux ? "yes" : "no");
+}
+
+/* Connect with cfg and authenticate as cr->jid: the password with mech,
+ * or EXTERNAL with the JID as the authorization identity (and <mux/>
+ * first if mux). */
 static int
-login(const struct opts *o,
-      const char *jidstr,
-      const char *password,
+login(const struct client_cfg *cfg,
+      const struct cred *cr,
+      const char *mech,
+      bool mux,
       struct client_conn **out,
       struct buf *err)
 {
     struct jid j = {0};
-    int rc = split_jid(jidstr, &j, err);
+    int rc = split_jid(cr->jid, &j, err);
     if (rc < 0)
         return rc;
     size_t dl = 0;
@@ -244,16 +370,20 @@ login(const struct opts *o,
     const char *n = jid_node(&j, &nl);
     char node[JID_PART_BUFSZ];
     snprintf(node, sizeof node, "%.*s", (int)nl, n ? n : "");
-    rc = client_connect(out, &o->cfg, domain, err);
-    if (rc == 0 && password != NULL)
-        rc = client_auth_plain(*out, node, password, err);
-    else if (rc == 0)
-        rc = client_auth_external(*out, jidstr, o->mux, err);
-    if (rc == 0)
-        printf("auth=%s jid=%s mux=%s\n", password ? "plain" : "external",
-               jidstr,
-               (!password && o->mux && client_offers_mux(*out)) ? "yes" : "no");
     jid_fini(&j);
+    rc = client_connect(out, cfg, domain, err);
+    if (rc < 0)
+        return rc;
+    printf("connected=%s tls=%s alpn=%s\n", client_peer(*out),
+           client_direct(*out) ? "direct" : "starttls",
+           client_alpn(*out) ? client_alpn(*out) : "-");
+    bool muxed = cr->password == NULL && mux && client_offers_mux(*out);
+    if (cr->password != NULL)
+        rc = client_auth_password(*out, node, cr->password, mech, err);
+    else
+        rc = client_auth_external(*out, cr->jid, mux, err);
+    if (rc == 0)
+        print_auth(*out, cr->jid, muxed);
     return rc;
 }
 
@@ -285,8 +415,13 @@ join_all(const struct opts *o,
          struct buf *err)
 {
     for (size_t i = 0; i < o->nalso; i++) {
+        const struct cred *cr = &o->also[i];
+        /* S presents the --also certificate, if any; it outlives S. */
+        struct client_cfg cfg = o->cfg;
+        cfg.cert_file = cr->cert;
+        cfg.key_file = cr->key;
         struct client_conn *s = NULL;
-        int rc = login(o, o->also[i], o->also_pw[i], &s, err);
+        int rc = login(&cfg, cr, NULL, false, &s, err);
         if (rc < 0) {
             client_close(s);
             return rc;
@@ -403,7 +538,7 @@ run(const struct opts *o, struct buf *err)
 {
     struct client_authz authz = {0};
     struct client_conn *p = NULL;
-    int rc = login(o, o->jid, o->password, &p, err);
+    int rc = login(&o->cfg, &o->main, o->mech, o->mux, &p, err);
     if (rc == 0) {
         print_hosts(p);
         rc = client_bind(p, o->resource, err);

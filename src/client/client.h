@@ -21,8 +21,13 @@
 
 /* How to reach the server and what to trust. Strings are borrowed. */
 struct client_cfg {
-    const char *addr;      /* IP address or name of the server */
-    uint16_t port;         /* its c2s (STARTTLS) port */
+    const char *addr;      /* IP address or name of the server; NULL:
+                              find it in DNS (SRV, then A/AAAA) */
+    uint16_t port;         /* its c2s port (with addr) */
+    bool direct_tls;       /* XEP-0368 Direct TLS instead of STARTTLS;
+                              without addr: only _xmpps-client targets */
+    const char *resolver;  /* DNS servers ("ADDR[:PORT],..."), NULL: the
+                              system's (/etc/resolv.conf) */
     const char *ca_file;   /* PEM trust anchors (a CA or the server's own
                               certificate); NULL needs insecure */
     bool insecure;         /* accept any server certificate */
@@ -34,29 +39,52 @@ struct client_cfg {
 /* One c2s stream over its own TCP connection. */
 struct client_conn;
 
-/* Connect to cfg->addr:port, open a stream to domain, STARTTLS, check the
- * server certificate (verified by ca_file and naming domain, unless
- * insecure) and reopen the stream. Stores the new connection in *out.
- * Returns 0, or -errno / XE_TLS / XE_PROTO / XE_CLOSED with one line in
- * err. */
+/* Connect to cfg->addr:port, or to the targets DNS gives for domain (in
+ * order, until one works), open a stream to domain, secure it (STARTTLS,
+ * or Direct TLS with ALPN xmpp-client and SNI domain), check the server
+ * certificate (verified by ca_file and naming domain, unless insecure) and
+ * read the features of the encrypted stream. Stores the new connection in
+ * *out. Returns 0, or -errno / XE_TLS / XE_PROTO / XE_CLOSED / a DNS
+ * status with one line in err (naming every target tried). */
 int client_connect(struct client_conn **out,
                    const struct client_cfg *cfg,
                    const char *domain,
                    struct buf *err);
+/* The address and port connected to ("192.0.2.1:5222", "[::1]:5223"). */
+const char *client_peer(const struct client_conn *c);
+/* True if the connection uses Direct TLS. */
+bool client_direct(const struct client_conn *c);
+/* The negotiated ALPN protocol, or NULL. */
+const char *client_alpn(const struct client_conn *c);
 /* Send </stream:stream>, wait (bounded) for the server's, close the socket
  * and free everything. Accepts NULL. */
 void client_close(struct client_conn *c);
 
 /* True if the current features offer <mux xmlns='urn:xmpp:mux:0'/>. */
 bool client_offers_mux(const struct client_conn *c);
-/* SASL PLAIN as jid's localpart, then the stream restart. Returns 0,
- * XE_SASL (refused: err says why) or an I/O error. */
-int client_auth_plain(struct client_conn *c,
-                      const char *user,
-                      const char *password,
-                      struct buf *err);
+/* The SASL mechanism to log in with a password, given the stream's
+ * features: forced (if offered), or the best offered (SCRAM-SHA-256-PLUS,
+ * SCRAM-SHA-1-PLUS, SCRAM-SHA-256, SCRAM-SHA-1, PLAIN). -PLUS needs
+ * cb_type (the binding our TLS session has) and, if the features list
+ * XEP-0440 channel-binding types, cb_type among them. A static string,
+ * or NULL if there is none. */
+const char *client_pick_mech(const struct stanza *features,
+                             const char *cb_type,
+                             const char *forced);
+/* SASL with a password as user (jid's localpart): mech (NULL: the best
+ * one, client_pick_mech), then the stream restart. SCRAM checks the
+ * server's signature. Returns 0, XE_SASL (refused, or the server failed
+ * to prove itself: err says why) or an I/O error. */
+int client_auth_password(struct client_conn *c,
+                         const char *user,
+                         const char *password,
+                         const char *mech,
+                         struct buf *err);
+/* The mechanism that succeeded ("SCRAM-SHA-256", "EXTERNAL"), or NULL. */
+const char *client_mech(const struct client_conn *c);
 /* Optionally <mux/> (F3, only if offered), then SASL EXTERNAL with authzid
- * (NULL or "" sends "="), then the restart. Errors as client_auth_plain. */
+ * (NULL or "" sends "="), then the restart. Errors as
+ * client_auth_password. */
 int client_auth_external(struct client_conn *c,
                          const char *authzid,
                          bool mux,

@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "io/resolve.h"
 
 /* Plaintext kept unparsed, and ciphertext queued for the network. */
 #define CLIENT_IN_MAX  ((size_t)1 << 20)
@@ -310,17 +311,18 @@ client__open_stream(struct client_conn *c)
 
 /* --- connection ----------------------------------------------------------- */
 
-/* TCP to addr:port; the first address that answers wins. */
+/* TCP to addr:port (a name or a numeric address); the first address that
+ * answers wins. Returns the socket or an error with err set. */
 static int
-client_tcp(const struct client_cfg *cfg, struct buf *err)
+client_tcp(const char *addr, uint16_t port, struct buf *err)
 {
-    char port[8];
-    snprintf(port, sizeof port, "%u", (unsigned)cfg->port);
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
     struct addrinfo *res = NULL;
-    int gai = getaddrinfo(cfg->addr, port, &hints, &res);
+    int gai = getaddrinfo(addr, portstr, &hints, &res);
     if (gai != 0) {
-        (void)buf_printf(err, "resolve %s: %s", cfg->addr, gai_strerror(gai));
+        (void)buf_printf(err, "resolve %s: %s", addr, gai_strerror(gai));
         return XE_IO;
     }
     int fd = -1;
@@ -336,8 +338,8 @@ client_tcp(const struct client_cfg *cfg, struct buf *err)
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        (void)buf_printf(err, "connect %s:%u: %s", cfg->addr,
-                         (unsigned)cfg->port, strerror(why));
+        (void)buf_printf(err, "connect %s port %u: %s", addr, (unsigned)port,
+                         strerror(why));
         return -why;
     }
     return fd;
@@ -380,6 +382,78 @@ client_free(struct client_conn *c)
 }
 
 static int client_starttls(struct client_conn *c, struct buf *err);
+static int client_direct_tls(struct client_conn *c, struct buf *err);
+
+/* One attempt: TCP to t, then Direct TLS or STARTTLS, up to the features
+ * of the encrypted stream. */
+static int
+client_try(struct client_conn **out,
+           const struct client_cfg *cfg,
+           const char *domain,
+           const struct resolve_target *t,
+           struct buf *err)
+{
+    size_t mark = buf_len(err);
+    int fd = client_tcp(t->addr, t->port, err);
+    if (fd < 0)
+        return fd;
+    struct client_conn *c = x_calloc(1, sizeof *c);
+    c->fd = fd;
+    c->cfg = cfg;
+    c->domain = x_strdup(domain);
+    c->direct = t->direct_tls;
+    snprintf(c->peer, sizeof c->peer, "%s%s%s:%u",
+             t->family == AF_INET6 ? "[" : "", t->addr,
+             t->family == AF_INET6 ? "]" : "", (unsigned)t->port);
+    buf_init(&c->in, CLIENT_IN_MAX);
+    stanza_builder_init(&c->builder);
+    c->reader = xml_reader_new(&client_limits, &client_handler, c);
+    int rc =
+        t->direct_tls ? client_direct_tls(c, err) : client_starttls(c, err);
+    if (rc < 0) {
+        if (buf_len(err) == mark)
+            (void)buf_printf(err, "%s: %s", domain, xerr_str(rc));
+        client_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+/* The targets to try: the given address, or what DNS says (only Direct
+ * TLS ones when the configuration asks for Direct TLS). */
+static int
+client_targets(const struct client_cfg *cfg,
+               const char *domain,
+               struct resolve_target *v,
+               size_t *n,
+               struct buf *err)
+{
+    *n = 0;
+    if (cfg->addr != NULL) {
+        memset(v, 0, sizeof *v);
+        snprintf(v->addr, sizeof v->addr, "%s", cfg->addr);
+        v->port = cfg->port;
+        v->direct_tls = cfg->direct_tls;
+        *n = 1;
+        return 0;
+    }
+    size_t got = 0;
+    int rc = client__resolve(cfg, domain, v, RESOLVE_MAX_TARGETS, &got, err);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < got; i++)
+        if (v[i].direct_tls || !cfg->direct_tls)
+            v[(*n)++] = v[i];
+    if (*n == 0) {
+        (void)buf_printf(err,
+                         "%s: no Direct TLS service in DNS "
+                         "(_xmpps-client._tcp)",
+                         domain);
+        return XE_NOTFOUND;
+    }
+    return 0;
+}
 
 int
 client_connect(struct client_conn **out,
@@ -388,27 +462,25 @@ client_connect(struct client_conn **out,
                struct buf *err)
 {
     *out = NULL;
-    int fd = client_tcp(cfg, err);
-    if (fd < 0)
-        return fd;
-    struct client_conn *c = x_calloc(1, sizeof *c);
-    c->fd = fd;
-    c->cfg = cfg;
-    c->domain = x_strdup(domain);
-    buf_init(&c->in, CLIENT_IN_MAX);
-    stanza_builder_init(&c->builder);
-    c->reader = xml_reader_new(&client_limits, &client_handler, c);
-    int rc = client__open_stream(c);
-    if (rc == 0)
-        rc = client_starttls(c, err);
-    if (rc < 0) {
-        if (buf_len(err) == 0)
-            (void)buf_printf(err, "%s: %s", domain, xerr_str(rc));
-        client_free(c);
+    struct resolve_target v[RESOLVE_MAX_TARGETS];
+    size_t n = 0;
+    int rc = client_targets(cfg, domain, v, &n, err);
+    if (rc < 0)
         return rc;
+    for (size_t i = 0; i < n; i++) {
+        /* RFC 6120 §3.2.1: on failure, the next target; the message
+         * keeps every attempt. */
+        if (n > 1)
+            (void)buf_printf(err, "%s%s port %u (%s): ", i > 0 ? "; " : "",
+                             v[i].addr, (unsigned)v[i].port,
+                             v[i].direct_tls ? "direct TLS" : "STARTTLS");
+        rc = client_try(out, cfg, domain, &v[i], err);
+        if (rc == 0) {
+            buf_reset(err);
+            return 0;
+        }
     }
-    *out = c;
-    return 0;
+    return rc;
 }
 
 void
@@ -495,11 +567,36 @@ client_handshake(struct client_conn *c, struct buf *err)
     return client_tls_check(c, err);
 }
 
+/* TLS from here on: SNI (and the name checked) is the domain, alpn is
+ * offered if not NULL; then the stream (re)opens and its features come. */
+static int
+client_tls_up(struct client_conn *c, const char *alpn, struct buf *err)
+{
+    int rc = client_tls_ctx(c, err);
+    if (rc < 0)
+        return rc;
+    c->tls =
+        tls_conn_new(c->tls_ctx, TLS_CLIENT, c->domain, alpn, CLIENT_OUT_MAX);
+    if (c->tls == NULL)
+        return XE_TLS;
+    if (c->cfg->cert_file != NULL &&
+        tls_conn_set_client_cert(c->tls, "client") < 0)
+        return XE_TLS;
+    rc = client_handshake(c, err);
+    if (rc == 0)
+        rc = client__open_stream(c);
+    if (rc == 0)
+        rc = client__expect(c, XML_NS_STREAM, "features", &c->features, err);
+    return rc;
+}
+
 static int
 client_starttls(struct client_conn *c, struct buf *err)
 {
+    int rc = client__open_stream(c);
     struct stanza *f = NULL;
-    int rc = client__expect(c, XML_NS_STREAM, "features", &f, err);
+    if (rc == 0)
+        rc = client__expect(c, XML_NS_STREAM, "features", &f, err);
     if (rc < 0)
         return rc;
     bool offered = stanza_child(f, NS_TLS, "starttls") != NULL;
@@ -515,20 +612,30 @@ client_starttls(struct client_conn *c, struct buf *err)
     if (rc < 0)
         return rc;
     stanza_unref(f);
-    rc = client_tls_ctx(c, err);
-    if (rc < 0)
-        return rc;
-    c->tls =
-        tls_conn_new(c->tls_ctx, TLS_CLIENT, c->domain, NULL, CLIENT_OUT_MAX);
-    if (c->tls == NULL)
-        return XE_TLS;
-    if (c->cfg->cert_file != NULL &&
-        tls_conn_set_client_cert(c->tls, "client") < 0)
-        return XE_TLS;
-    rc = client_handshake(c, err);
-    if (rc == 0)
-        rc = client__open_stream(c);
-    if (rc == 0)
-        rc = client__expect(c, XML_NS_STREAM, "features", &c->features, err);
-    return rc;
+    return client_tls_up(c, NULL, err);
+}
+
+/* XEP-0368: TLS from the first byte, ALPN xmpp-client. */
+static int
+client_direct_tls(struct client_conn *c, struct buf *err)
+{
+    return client_tls_up(c, CLIENT_ALPN, err);
+}
+
+const char *
+client_peer(const struct client_conn *c)
+{
+    return c->peer;
+}
+
+bool
+client_direct(const struct client_conn *c)
+{
+    return c->direct;
+}
+
+const char *
+client_alpn(const struct client_conn *c)
+{
+    return c->tls != NULL ? tls_conn_alpn(c->tls) : NULL;
 }

@@ -8,6 +8,7 @@
 
 #include "base/buf.h"
 #include "client/client.h"
+#include "io/resolve.h"
 #include "stanza/stanza.h"
 #include "tls/tls.h"
 #include "xml/xml.h"
@@ -18,12 +19,19 @@
 #define CLIENT_IDS_MAX (CLIENT_SECRETS_MAX + 1)
 /* Hosts kept from a post-auth F2 list. */
 #define CLIENT_HOSTS_MAX 16
+/* XEP-0440: the channel-binding types a server supports. */
+#define CLIENT_NS_SASL_CB "urn:xmpp:sasl-cb:0"
+/* The ALPN protocol of Direct TLS for clients (XEP-0368). */
+#define CLIENT_ALPN "xmpp-client"
 
 struct client_conn {
     int fd;
     const struct client_cfg *cfg;
     char *domain;
-    char *account; /* bare JID authenticated as, once SASL succeeded */
+    char peer[RESOLVE_ADDR_MAX + 16]; /* "addr:port" connected to */
+    bool direct;                      /* Direct TLS, not STARTTLS */
+    const char *mech; /* SASL mechanism that succeeded (static) */
+    char *account;    /* bare JID authenticated as, once SASL succeeded */
     struct tls_ctx *tls_ctx;
     struct tls_conn *tls;
     struct xml_reader *reader;
@@ -42,6 +50,17 @@ struct client_conn {
     unsigned next_id;
 };
 
+/* Where to connect for domain (RFC 6120 §3.2.1, XEP-0368): the c2s SRV
+ * records in RFC 2782 order, or the domain's A/AAAA on port 5222, asked
+ * of cfg->resolver (or the system's servers) from a private libuv loop.
+ * Stores at most cap targets in v and their number in *n. Returns 0 or a
+ * resolve_c2s status (XE_NOTFOUND, -ETIMEDOUT, ...) with err set. */
+int client__resolve(const struct client_cfg *cfg,
+                    const char *domain,
+                    struct resolve_target *v,
+                    size_t cap,
+                    size_t *n,
+                    struct buf *err);
 /* Write plaintext (through TLS once it is up). Returns 0 or an error. */
 int client__write(struct client_conn *c, const char *p, size_t len);
 /* Send a stream header to c->domain and reset the parser for the reply. */

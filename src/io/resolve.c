@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* resolve.c -- s2s target resolution with c-ares, driven by the libuv loop. */
+/* resolve.c -- s2s and c2s target resolution with c-ares, on the libuv loop. */
 #include "io/resolve.h"
 
 #include <ares.h>
@@ -61,6 +61,7 @@ struct resolve_req {
     struct resolve_req *done_next;   /* r's queue of finished requests */
     resolve_done_fn *cb;
     void *arg;
+    enum resolve_service svc;
     /* c-ares queries in flight, plus one while a phase is being started
      * (c-ares may answer inside ares_query: the phase must not end before
      * all its queries are out). */
@@ -841,9 +842,10 @@ srv_phase_end(struct resolve_req *q)
         start_hosts(q, q->nsrv < RESOLVE_MAX_SRV ? q->nsrv : RESOLVE_MAX_SRV);
         return;
     }
-    /* "." for _xmpp-server means the domain takes no s2s connections at
-     * all (RFC 6120 §3.2.1); for _xmpps-server it only rules out Direct
-     * TLS, which has no fallback of its own. */
+    /* "." for _xmpp-server (_xmpp-client) means the domain takes no such
+     * connections at all (RFC 6120 §3.2.1); for _xmpps-server
+     * (_xmpps-client) it only rules out Direct TLS, which has no fallback
+     * of its own. */
     if (x->kind == SRV_NOTARGET) {
         req_complete(q, XE_NOTFOUND);
         return;
@@ -854,22 +856,26 @@ srv_phase_end(struct resolve_req *q)
                     : xs->kind == SRV_ERROR ? xs->status
                                             : 0;
     q->source = SRC_FALLBACK;
-    start_single_host(q, q->domain, RESOLVE_S2S_PORT, false);
+    start_single_host(
+        q, q->domain,
+        q->svc == RESOLVE_SVC_C2S ? RESOLVE_C2S_PORT : RESOLVE_S2S_PORT, false);
 }
 
 static void
 start_srv(struct resolve_req *q)
 {
-    static const char *const prefix[SET_COUNT] = {
-        [SET_XMPPS] = "_xmpps-server._tcp.",
-        [SET_XMPP] = "_xmpp-server._tcp.",
+    static const char *const prefix[2][SET_COUNT] = {
+        [RESOLVE_SVC_S2S] = {[SET_XMPPS] = "_xmpps-server._tcp.",
+                             [SET_XMPP] = "_xmpp-server._tcp."},
+        [RESOLVE_SVC_C2S] = {[SET_XMPPS] = "_xmpps-client._tcp.",
+                             [SET_XMPP] = "_xmpp-client._tcp."},
     };
     q->phase = PHASE_SRV;
     q->source = SRC_SRV;
     q->pending++;
     for (int i = 0; i < SET_COUNT; i++) {
         char name[RESOLVE_HOST_MAX + 32];
-        snprintf(name, sizeof(name), "%s%s", prefix[i], q->domain);
+        snprintf(name, sizeof(name), "%s%s", prefix[q->svc][i], q->domain);
         q->sets[i].req = q;
         q->pending++;
         ares_query(q->r->channel, name, ns_c_in, ns_t_srv, on_srv, &q->sets[i]);
@@ -905,13 +911,15 @@ req_release(struct resolve_req *q)
 
 /* --- public requests ----------------------------------------------------- */
 
-int
-resolve_s2s(struct resolver *r,
-            const char *domain,
-            const struct cfg_route *route,
-            resolve_done_fn *cb,
-            void *arg,
-            struct resolve_req **reqp)
+/* resolve_s2s and resolve_c2s: route is NULL for c2s. */
+static int
+resolve_start(struct resolver *r,
+              enum resolve_service svc,
+              const char *domain,
+              const struct cfg_route *route,
+              resolve_done_fn *cb,
+              void *arg,
+              struct resolve_req **reqp)
 {
     if (reqp != NULL)
         *reqp = NULL;
@@ -921,8 +929,9 @@ resolve_s2s(struct resolver *r,
     if (resolve_ip_literal(domain, addr) == 0 && !resolve_name_ok(domain))
         return XE_INVAL;
     const char *host = route != NULL ? route->host : domain;
-    uint16_t port =
-        route != NULL && route->port != 0 ? route->port : RESOLVE_S2S_PORT;
+    uint16_t port = route != NULL && route->port != 0 ? route->port
+                    : svc == RESOLVE_SVC_C2S          ? RESOLVE_C2S_PORT
+                                                      : RESOLVE_S2S_PORT;
     int family = resolve_ip_literal(host, addr);
     if (family == 0 && !resolve_name_ok(host))
         return XE_INVAL;
@@ -931,6 +940,7 @@ resolve_s2s(struct resolver *r,
     q->r = r;
     q->cb = cb;
     q->arg = arg;
+    q->svc = svc;
     snprintf(q->domain, sizeof(q->domain), "%s", domain);
     size_t n = strlen(q->domain);
     if (n > 1 && q->domain[n - 1] == '.')
@@ -957,6 +967,27 @@ resolve_s2s(struct resolver *r,
     if (reqp != NULL)
         *reqp = q;
     return 0;
+}
+
+int
+resolve_s2s(struct resolver *r,
+            const char *domain,
+            const struct cfg_route *route,
+            resolve_done_fn *cb,
+            void *arg,
+            struct resolve_req **reqp)
+{
+    return resolve_start(r, RESOLVE_SVC_S2S, domain, route, cb, arg, reqp);
+}
+
+int
+resolve_c2s(struct resolver *r,
+            const char *domain,
+            resolve_done_fn *cb,
+            void *arg,
+            struct resolve_req **reqp)
+{
+    return resolve_start(r, RESOLVE_SVC_C2S, domain, NULL, cb, arg, reqp);
 }
 
 void

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* resolve.h -- asynchronous s2s target resolution (RFC 6120 §3.2, XEP-0368). */
+/* resolve.h -- asynchronous s2s and c2s target resolution (RFC 6120 §3.2,
+ * XEP-0368). */
 #ifndef XMUX_IO_RESOLVE_H
 #define XMUX_IO_RESOLVE_H
 
@@ -20,6 +21,13 @@
 #define RESOLVE_HOST_MAX      256
 #define RESOLVE_ADDR_MAX      64
 #define RESOLVE_S2S_PORT      5269 /* RFC 6120 §3.2.2 fallback port */
+#define RESOLVE_C2S_PORT      5222 /* RFC 6120 §3.2.1 fallback port */
+
+/* Which XMPP service a lookup is for: its SRV names and fallback port. */
+enum resolve_service {
+    RESOLVE_SVC_S2S, /* _xmpps-server._tcp, _xmpp-server._tcp, 5269 */
+    RESOLVE_SVC_C2S, /* _xmpps-client._tcp, _xmpp-client._tcp, 5222 */
+};
 
 struct resolver;
 struct resolve_req;
@@ -104,6 +112,14 @@ int resolve_s2s(struct resolver *r,
                 resolve_done_fn *cb,
                 void *arg,
                 struct resolve_req **reqp);
+/* Like resolve_s2s, for a client: _xmpps-client._tcp and
+ * _xmpp-client._tcp SRV records, falling back to the A/AAAA of domain on
+ * port 5222; no static routes. Same callback, returns and rules. */
+int resolve_c2s(struct resolver *r,
+                const char *domain,
+                resolve_done_fn *cb,
+                void *arg,
+                struct resolve_req **reqp);
 /* Cancel a pending request: its callback never runs. Queries already sent
  * finish in the background (c-ares cannot withdraw one), then the request
  * is freed. Accepts NULL; never call it once the callback has started. */
@@ -115,7 +131,7 @@ void resolve_cancel(struct resolve_req *req);
 struct resolve_srv {
     char host[RESOLVE_HOST_MAX];
     uint16_t priority, weight, port;
-    bool direct_tls; /* from _xmpps-server._tcp */
+    bool direct_tls; /* from _xmpps-server._tcp (_xmpps-client._tcp) */
 };
 
 /* Next number of a splitmix64 generator whose state is *state. Not for

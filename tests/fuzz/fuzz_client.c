@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_client.c -- libFuzzer target: what the client library reads of a
- * server's stanzas to answer connection authorization (MUX.md §10.6):
+ * server's elements: the connection-authorization answer (MUX.md §10.6:
  * any stanza gets no answer, a matching secret a result (once), anything
- * else not-acceptable. */
+ * else not-acceptable), the SASL mechanism it picks from features, and
+ * the SCRAM client's handling of a challenge's data. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client/client.h"
+#include "sasl/sasl.h"
 #include "xml/xml.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -56,6 +58,46 @@ on_text(void *arg, unsigned depth, const char *s, size_t len)
 /* Every element goes through the answer logic; its invariants: an answer
  * is an iq result only when a secret matched (and was used up), an error
  * otherwise; never an answer to a non-F5 stanza. */
+/* The pick is NULL or a mechanism the client knows; -PLUS only with a
+ * channel binding, the forced one only. */
+static void
+check_pick(const struct stanza *st, const char *cb, const char *forced)
+{
+    const char *m = client_pick_mech(st, cb, forced);
+    if (m == NULL)
+        return;
+    const char *one = m;
+    if (sasl_client_pick(&one, 1, true) != m)
+        abort();
+    if (cb == NULL && strstr(m, "-PLUS") != NULL)
+        abort();
+    if (forced != NULL && strcmp(m, forced) != 0)
+        abort();
+}
+
+/* A SCRAM client given the element's text as the server-first-message:
+ * it may go on or fail, never succeed at that step. */
+static void
+check_scram(const struct stanza *st)
+{
+    if (!stanza_is(st, NS_SASL, "challenge"))
+        return;
+    struct buf text, out;
+    buf_init(&text, 16384);
+    buf_init(&out, 16384);
+    struct sasl_client_params p = {.authcid = "juliet", .password = "pw"};
+    struct sasl_client *c = NULL;
+    if (stanza_text_copy(st, &text) == 0 &&
+        sasl_client_start("SCRAM-SHA-1", &p, &c) == 0 &&
+        sasl_client_step(c, "", 0, &out) == SASL_CONTINUE &&
+        sasl_client_step(c, buf_ptr(&text), buf_len(&text), &out) ==
+            SASL_SUCCESS)
+        abort();
+    sasl_client_free(c);
+    buf_fini(&out);
+    buf_fini(&text);
+}
+
 static int
 on_end(void *arg, unsigned depth)
 {
@@ -63,6 +105,10 @@ on_end(void *arg, unsigned depth)
     struct stanza *st = stanza_builder_end(&r->b, depth);
     if (st == NULL)
         return 0;
+    check_pick(st, NULL, NULL);
+    check_pick(st, "tls-exporter", NULL);
+    check_pick(st, "tls-unique", "SCRAM-SHA-1-PLUS");
+    check_scram(st);
     size_t before = r->a.n;
     bool matched = false;
     struct stanza *ans = client_authz_answer(&r->a, st, &matched);

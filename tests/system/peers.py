@@ -150,11 +150,13 @@ class Dns:
     """dnsmasq on addr:53, authoritative for *.example only (nothing is
     forwarded), with A records (host()) and _xmpp-server._tcp SRV records
     (server()). It listens on port 53 because Prosody's libunbound takes
-    its servers from a resolv.conf, which has no port."""
+    its servers from a resolv.conf, which has no port; a client that can
+    be told a port (xmux-client --resolver) may use another one."""
 
-    def __init__(self, dir, addr):
+    def __init__(self, dir, addr, port=53):
         self.dir = dir
         self.addr = addr
+        self.port = port
         self.args = []
         self.proc = None
         self.log_path = os.path.join(dir, "dnsmasq.log")
@@ -165,8 +167,10 @@ class Dns:
         self.args.append(f"--host-record={name},{addr}")
         return self
 
-    def srv(self, domain, target, port=5269, service="_xmpp-server._tcp"):
-        self.args.append(f"--srv-host={service}.{domain},{target},{port}")
+    def srv(self, domain, target, port=5269, service="_xmpp-server._tcp",
+            priority=0, weight=0):
+        self.args.append(f"--srv-host={service}.{domain},{target},{port},"
+                         f"{priority},{weight}")
         return self
 
     def server(self, domains, target, addr, port=5269):
@@ -179,17 +183,17 @@ class Dns:
 
     def start(self):
         check(os.path.exists(DNSMASQ), f"{DNSMASQ} missing")
-        check(bindable(self.addr, 53, udp=True),
-              f"{self.addr}:53 is taken")
+        check(bindable(self.addr, self.port, udp=True),
+              f"{self.addr}:{self.port} is taken")
         self.out = open(self.out_path, "w")
         self.proc = subprocess.Popen(
             [DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null",
              "--pid-file=", "--user=root", "--group=root", "--no-resolv",
-             "--no-hosts", "--local=/example/", "--port=53",
+             "--no-hosts", "--local=/example/", f"--port={self.port}",
              f"--listen-address={self.addr}", "--bind-interfaces",
              "--log-queries", f"--log-facility={self.log_path}"]
             + self.args, stdout=self.out, stderr=self.out)
-        _wait_listening(self.proc, [(self.addr, 53)], "dnsmasq",
+        _wait_listening(self.proc, [(self.addr, self.port)], "dnsmasq",
                         self.logtext)
         return self
 

@@ -1,19 +1,25 @@
 # SPDX-License-Identifier: MIT
 """System tests: xmux-client, the project's own c2s client (docs/client.md),
-against a real xmuxd: password login over STARTTLS, c2s connection
-authorization as the client (MUX.md §10.6, CONFORMANCE.md MUX-90)."""
+against a real xmuxd: STARTTLS and Direct TLS (XEP-0368), SCRAM with and
+without channel binding, SRV lookups against a dnsmasq on loopback, c2s
+connection authorization as the client with a password or EXTERNAL on the
+secondary stream (MUX.md §10.6, CONFORMANCE.md MUX-90)."""
 
+import base64
 import os
 import queue
+import re
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
 
-from xmuxtest import Server, check, run, server_test
-from peers import TestCA, conns
+from xmuxtest import Server, check, free_port, run, server_test
+from peers import Dns, TestCA, bindable, conns
 from test_c2s import login
 
 C, M = "capulet.example", "montague.example"
@@ -43,17 +49,25 @@ def ca_file(srv):
     return path
 
 
+def client_binary():
+    binary = os.environ.get("XMUX_CLIENT", "xmux-client")
+    if shutil.which(binary) is None and not os.path.exists(binary):
+        raise SystemExit(77)
+    return binary
+
+
 class Tool:
     """xmux-client in the background; its stdout lines arrive in a
     queue."""
 
-    def __init__(self, srv, *args):
-        binary = os.environ.get("XMUX_CLIENT", "xmux-client")
-        if shutil.which(binary) is None and not os.path.exists(binary):
-            raise SystemExit(77)
+    def __init__(self, srv, *args, where=None, ca=None):
+        """where: how to reach srv (default --host and its STARTTLS
+        port); ca: the trust anchors (default both hosts' certificates)."""
+        if where is None:
+            where = ["--host", srv.addr, "--port", str(srv.c2s_port)]
         self.proc = subprocess.Popen(
-            [binary, "--host", srv.addr, "--port", str(srv.c2s_port),
-             "--ca", ca_file(srv), "--timeout", "5", *args],
+            [client_binary(), *where, "--ca", ca or ca_file(srv),
+             "--timeout", "5", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines = queue.Queue()
         self.seen = []
@@ -203,7 +217,9 @@ def bad_password(srv):
     """A refused login exits non-zero with a clear message."""
     t = Tool(srv, "--jid", "juliet@" + C, "--password", "wrong")
     code, err = t.finish()
-    check(code != 0 and "PLAIN refused" in err, f"exit {code}: {err!r}")
+    check(code == 1 and "xmux-client: error:" in err and
+          "SCRAM-SHA-256-PLUS refused: <not-authorized/>" in err,
+          f"exit {code}: {err!r}")
 
 
 def untrusted(srv):
@@ -221,12 +237,415 @@ def untrusted(srv):
           f"exit {p.returncode}: {p.stderr!r}")
 
 
+def authenticated(srv, jid):
+    """The mechanisms the server logged for jid's logins, in order."""
+    return re.findall(r"event=authenticated mech=(\S+) jid=" + re.escape(jid)
+                      + r"\b", srv.logtext())
+
+
+# --- Direct TLS (XEP-0368) --------------------------------------------------
+
+def core23_direct_tls(srv):
+    """--direct-tls: TLS from the first byte on the c2s-tls listener, ALPN
+    xmpp-client and SNI = the domain; the first features are post-TLS and
+    the login works (CORE-23 from the client's side)."""
+    t = Tool(srv, "--direct-tls", "--jid", "juliet@" + C, "--password", PW,
+             "--resource", "balcony",
+             where=["--host", srv.addr, "--port", str(srv.c2s_tls_port)])
+    line = t.expect("connected=")
+    check(line == f"connected={srv.addr}:{srv.c2s_tls_port} tls=direct "
+          "alpn=xmpp-client", f"Direct TLS with ALPN: {line!r}")
+    check(t.expect("bound=") == f"bound=juliet@{C}/balcony", "bound")
+    code, err = t.finish()
+    check(code == 0, f"exit {code}: {err}")
+    log = srv.logtext()
+    check("event=accept kind=c2s-tls" in log, "accepted on c2s-tls")
+    check("event=tls-ready version=TLSv1.3" in log and f"sni={C}" in log,
+          "SNI = the domain")
+    check(authenticated(srv, "juliet@" + C) == ["SCRAM-SHA-256-PLUS"],
+          f"mechanisms: {authenticated(srv, 'juliet@' + C)}")
+
+
+def core24_direct_tls_wrong_name(srv):
+    """A Direct TLS server whose certificate (trusted, but for
+    capulet.example) does not name the stream's domain is left before any
+    stream header (CORE-24 from the client's side)."""
+    t = Tool(srv, "--direct-tls", "--jid", "juliet@verona.example",
+             "--password", PW,
+             where=["--host", srv.addr, "--port", str(srv.c2s_tls_port)])
+    code, err = t.finish()
+    check(code == 1 and err.startswith("xmux-client: error:") and
+          "verona.example: server certificate does not name it" in err,
+          f"exit {code}: {err!r}")
+    check("event=authenticated" not in srv.logtext(), "no login")
+
+
+def direct_tls_on_starttls_port(srv):
+    """--direct-tls against a STARTTLS port fails with a clear message."""
+    t = Tool(srv, "--direct-tls", "--jid", "juliet@" + C, "--password", PW)
+    code, err = t.finish()
+    check(code == 1 and "TLS handshake" in err, f"exit {code}: {err!r}")
+
+
+# --- SCRAM ------------------------------------------------------------------
+
+def scram_best(srv):
+    """Without --mech the strongest offered mechanism is used: SCRAM-SHA-
+    256-PLUS with the tls-exporter binding of TLS 1.3 (the server checks
+    the binding)."""
+    t = Tool(srv, "--jid", "juliet@" + C, "--password", PW)
+    check(t.expect("auth=") == f"auth=scram-sha-256-plus jid=juliet@{C} "
+          "mux=no", "auth line")
+    code, err = t.finish()
+    check(code == 0, f"exit {code}: {err}")
+    check(authenticated(srv, "juliet@" + C) == ["SCRAM-SHA-256-PLUS"],
+          "server saw SCRAM-SHA-256-PLUS")
+
+
+def scram_forced(srv):
+    """--mech picks each mechanism (any case); the server logs the one the
+    client named on its auth= line."""
+    want = ["SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]
+    for mech in want:
+        t = Tool(srv, "--jid", "juliet@" + C, "--password", PW,
+                 "--mech", mech.lower())
+        check(t.expect("auth=") ==
+              f"auth={mech.lower()} jid=juliet@{C} mux=no", mech)
+        code, err = t.finish()
+        check(code == 0, f"{mech}: exit {code}: {err}")
+    check(authenticated(srv, "juliet@" + C) == want,
+          f"server saw {authenticated(srv, 'juliet@' + C)}")
+
+
+def scram_not_offered(srv):
+    """A server without PLAIN: --mech plain fails clearly; without --mech
+    SCRAM is used."""
+    t = Tool(srv, "--jid", "juliet@" + C, "--password", PW, "--mech", "PLAIN")
+    code, err = t.finish()
+    check(code == 1 and "not offered" in err and "PLAIN" in err,
+          f"exit {code}: {err!r}")
+    t = Tool(srv, "--jid", "juliet@" + C, "--password", PW)
+    t.expect("auth=scram-sha-256-plus")
+    code, err = t.finish()
+    check(code == 0, f"exit {code}: {err}")
+
+
+def forged_server_proof():
+    """A server that does not know the password cannot fake SCRAM's
+    server signature: a <success/> with a wrong v= is refused (RFC 5802
+    §5), as is one with none."""
+    d = tempfile.mkdtemp(prefix="xmux-client-fake-")
+    ca = TestCA(d)
+    cert, key = ca.issue("fake", [C])
+    for final in (b"v=" + base64.b64encode(bytes(32)), None):
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        port = lsock.getsockname()[1]
+        t = threading.Thread(target=fake_scram_server,
+                             args=(lsock, cert, key, final), daemon=True)
+        t.start()
+        p = subprocess.run(
+            [client_binary(), "--host", "127.0.0.1", "--port", str(port),
+             "--direct-tls", "--ca", ca.cert, "--timeout", "5",
+             "--jid", "juliet@" + C, "--password", PW],
+            capture_output=True, text=True, timeout=30)
+        t.join(10)
+        lsock.close()
+        check(p.returncode == 1 and "SCRAM-SHA-256 success without a valid "
+              "server proof" in p.stderr and "bound=" not in p.stdout,
+              f"exit {p.returncode}: {p.stderr!r}")
+
+
+def _read_until(c, pattern, buf=b""):
+    while not re.search(pattern, buf):
+        more = c.recv(4096)
+        if not more:
+            raise AssertionError(f"fake server: EOF waiting for {pattern}")
+        buf += more
+    return buf
+
+
+def fake_scram_server(lsock, cert, key, final):
+    """Direct TLS, SCRAM-SHA-256 only, a challenge with a fresh nonce, and
+    a success carrying final (or nothing)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["xmpp-client"])
+    raw, _ = lsock.accept()
+    raw.settimeout(10)
+    with ctx.wrap_socket(raw, server_side=True) as c:
+        _read_until(c, rb"<stream:stream[^>]*>")
+        c.sendall(b"<stream:stream xmlns='jabber:client' xmlns:stream="
+                  b"'http://etherx.jabber.org/streams' id='f1' from='"
+                  + C.encode() + b"' version='1.0'><stream:features>"
+                  b"<mechanisms xmlns='" + NS_SASL.encode() + b"'>"
+                  b"<mechanism>SCRAM-SHA-256</mechanism></mechanisms>"
+                  b"</stream:features>")
+        m = re.search(rb"<auth[^>]*>([^<]*)</auth>", _read_until(
+            c, rb"</auth>"))
+        first = base64.b64decode(m.group(1)).decode()
+        nonce = re.search(r"r=([^,]+)", first).group(1)
+        sfirst = (f"r={nonce}fake,s={base64.b64encode(b'salt').decode()},"
+                  "i=4096")
+        c.sendall(f"<challenge xmlns='{NS_SASL}'>"
+                  f"{base64.b64encode(sfirst.encode()).decode()}"
+                  "</challenge>".encode())
+        _read_until(c, rb"</response>")
+        text = base64.b64encode(final).decode() if final else ""
+        c.sendall(f"<success xmlns='{NS_SASL}'>{text}</success>".encode())
+        try:
+            _read_until(c, rb"</stream:stream>")
+            c.sendall(b"</stream:stream>")
+        except (OSError, AssertionError):
+            pass
+
+
+# --- SRV (RFC 6120 §3.2, XEP-0368) -----------------------------------------
+
+def dns(records, hosts):
+    """dnsmasq on a free port of 127.0.0.1 with these SRV records
+    (service, domain, target, port, priority) and A records
+    (name -> address); returns it started."""
+    d = tempfile.mkdtemp(prefix="xmux-client-dns-")
+    for _ in range(20):
+        port = free_port()
+        if bindable("127.0.0.1", port, udp=True):
+            break
+    ns = Dns(d, "127.0.0.1", port)
+    for name, addr in hosts.items():
+        ns.host(name, addr)
+    for service, domain, target, tport, prio in records:
+        ns.srv(domain, target, tport, service=service, priority=prio)
+    return ns.start()
+
+
+def srv_test(fn, records=None, hosts=None):
+    """A test with a server and a dnsmasq for it; fn(srv, ns)."""
+    def wrapped():
+        srv = server()
+        ns = None
+        try:
+            ns = dns(records(srv), hosts(srv))
+            fn(srv, ns)
+        except Exception:
+            print(srv.logtext()[-4000:])
+            if ns is not None:
+                print(ns.logtext()[-3000:])
+            raise
+        finally:
+            if ns is not None:
+                ns.stop()
+            srv.stop()
+    return wrapped
+
+
+def srv_order_records(srv):
+    dead = free_port()
+    return [("_xmpps-client._tcp", C, "dead." + C, dead, 0),
+            ("_xmpp-client._tcp", C, "xmpp." + C, srv.c2s_port, 20),
+            ("_xmpps-client._tcp", C, "xmpp." + C, srv.c2s_tls_port, 10)]
+
+
+def srv_hosts(srv):
+    return {"dead." + C: "127.0.0.1", "xmpp." + C: srv.addr}
+
+
+def via_dns(srv, ns, *args):
+    """Log in as juliet@capulet.example through DNS (ns); the connected=
+    line, after a successful run."""
+    t = Tool(srv, "--jid", "juliet@" + C, "--password", PW, *args,
+             where=["--resolver", f"{ns.addr}:{ns.port}"])
+    line = t.expect("connected=")
+    code, err = t.finish()
+    check(code == 0, f"exit {code}: {err}")
+    return line
+
+
+def srv_order(srv, ns):
+    """Without --host both SRV services are asked; targets are tried in
+    RFC 2782 order: the priority-0 Direct TLS target refuses, the
+    priority-10 Direct TLS one works (the STARTTLS one at 20 is not
+    needed)."""
+    line = via_dns(srv, ns)
+    check(line == f"connected={srv.addr}:{srv.c2s_tls_port} tls=direct "
+          "alpn=xmpp-client", f"second target, Direct TLS: {line!r}")
+    log = ns.logtext()
+    for q in ("_xmpps-client._tcp." + C, "_xmpp-client._tcp." + C):
+        check(f"query[SRV] {q}" in log, f"dnsmasq was asked {q}")
+
+
+def srv_starttls_records(srv):
+    dead = free_port()
+    return [("_xmpps-client._tcp", C, "dead." + C, dead, 0),
+            ("_xmpp-client._tcp", C, "xmpp." + C, srv.c2s_port, 5)]
+
+
+def srv_starttls(srv, ns):
+    """The two services' records are merged by priority (XEP-0368): the
+    Direct TLS target at priority 0 refuses, so the STARTTLS one at 5 is
+    used; with --direct-tls only Direct TLS targets count, and none
+    works."""
+    line = via_dns(srv, ns)
+    check(line == f"connected={srv.addr}:{srv.c2s_port} tls=starttls "
+          "alpn=-", f"STARTTLS target: {line!r}")
+    t = Tool(srv, "--direct-tls", "--jid", "juliet@" + C, "--password", PW,
+             where=["--resolver", f"{ns.addr}:{ns.port}"])
+    code, err = t.finish()
+    check(code == 1 and "Connection refused" in err, f"exit {code}: {err!r}")
+
+
+def srv_none(srv, ns):
+    """A domain with neither SRV nor A records: a clear error."""
+    t = Tool(srv, "--jid", "juliet@verona.example", "--password", PW,
+             where=["--resolver", f"{ns.addr}:{ns.port}"])
+    code, err = t.finish()
+    check(code == 1 and "verona.example: no XMPP client service in DNS"
+          in err, f"exit {code}: {err!r}")
+
+
+def srv_fallback():
+    """No SRV records: the domain's A record on port 5222 (RFC 6120
+    §3.2.1). The server gets a loopback address of its own, so port 5222
+    is free there."""
+    addr = "127.0.78.2"
+    srv = Server(hosts=(C, M), addr=addr, ports={"c2s": 5222})
+    srv.add_user("juliet@" + C, PW)
+    srv.start()
+    ns = None
+    try:
+        ns = dns([], {C: addr})
+        t = Tool(srv, "--jid", "juliet@" + C, "--password", PW,
+                 where=["--resolver", f"{ns.addr}:{ns.port}"])
+        line = t.expect("connected=")
+        check(line == f"connected={addr}:5222 tls=starttls alpn=-",
+              f"A record, port 5222: {line!r}")
+        code, err = t.finish()
+        check(code == 0, f"exit {code}: {err}")
+        check(f"query[SRV] _xmpp-client._tcp.{C}" in ns.logtext(),
+              "SRV asked first")
+    except Exception:
+        print(srv.logtext()[-4000:])
+        raise
+    finally:
+        if ns is not None:
+            ns.stop()
+        srv.stop()
+
+
+# --- EXTERNAL on the secondary stream ---------------------------------------
+
+def m90_join_external():
+    """--also with --also-cert: S authenticates with SASL EXTERNAL with a
+    certificate for juliet@montague.example, then asks to be joined onto P
+    (MUX.md §10.6): one connection remains and the account talks over it
+    (MUX-90)."""
+    d = tempfile.mkdtemp(prefix="xmux-client-ext-")
+    ca = TestCA(d)
+    ca.issue_sans("jm", [XMPP + "juliet@" + M], eku="clientAuth")
+    srv = server(f'tls = {{ ca_file = "{d}/ca.crt"; }};\n')
+    try:
+        r, rj, _ = login(srv, "romeo@" + M, PW, "orchard")
+        t = Tool(srv, "--jid", "juliet@" + C, "--password", PW,
+                 "--resource", "balcony", "--also", "juliet@" + M,
+                 "--also-cert", f"{d}/jm.crt", "--also-key", f"{d}/jm.key",
+                 "--send", rj, "via external", "--from",
+                 f"juliet@{M}/balcony", "--listen", "3")
+        check(t.expect("auth=") ==
+              f"auth=scram-sha-256-plus jid=juliet@{C} mux=no", "P")
+        check(t.expect("auth=") == f"auth=external jid=juliet@{M} mux=no",
+              "S over EXTERNAL")
+        check(t.expect("joined=") == f"joined=juliet@{M}/balcony", "joined")
+        check(t.expect("connections=") == "connections=1 identities=2",
+              "one connection, two identities")
+        t.expect("ready")
+        ours = conns(srv.addr, srv.addr, srv.c2s_port)
+        check(len(ours) == 2, f"romeo and one xmux-client connection: {ours}")
+        el = got_message(r, "via external")
+        check(el.get("from") == f"juliet@{M}/balcony", f"from: {el.attrib}")
+        code, err = t.finish()
+        check(code == 0, f"exit {code}: {err}")
+        check(authenticated(srv, "juliet@" + M) == ["EXTERNAL"],
+              f"S: {authenticated(srv, 'juliet@' + M)}")
+        check("event=mux-authorization-done result=success" in
+              srv.logtext(), "authorized")
+    except Exception:
+        print(srv.logtext()[-4000:])
+        raise
+    finally:
+        srv.stop()
+
+
+# --- usage -----------------------------------------------------------------
+
+def usage_errors():
+    """Combinations that make no sense exit with 2 and say why."""
+    j, j2 = "juliet@" + C, "juliet@" + M
+    base = ["--jid", j, "--ca", "/dev/null"]
+    cases = [
+        (base + ["--password", PW, "--port", "5222"],
+         "--host and --port go together"),
+        (base + ["--password", PW, "--host", "127.0.0.1"],
+         "--host and --port go together"),
+        (base + ["--password", PW, "--host", "127.0.0.1", "--port", "5222",
+                 "--resolver", "127.0.0.1"], "--resolver is for DNS lookups"),
+        (base + ["--password", PW, "--mech", "DIGEST-MD5"], "unknown --mech"),
+        (base + ["--cert", "c.pem", "--key", "k.pem", "--mech", "PLAIN"],
+         "--mech is for password logins"),
+        (base + ["--password", PW, "--cert", "c.pem"], "not both"),
+        (base + ["--password", PW, "--key", "k.pem"], "--key needs --cert"),
+        (base + ["--key", "k.pem"], "--password or --cert is required"),
+        (base + ["--password", PW, "--also-password", PW],
+         "follow the --also JID"),
+        (base + ["--password", PW, "--also", j2],
+         "--also needs --also-password or --also-cert"),
+        (base + ["--password", PW, "--also", j2, "--also-password", PW,
+                 "--also-cert", "c.pem"], "not both"),
+        (base + ["--password", PW, "--also", j2, "--also-password", PW,
+                 "--also-password", PW], "given twice"),
+        (base + ["--password", PW, "--also", j2, "--also-password", PW,
+                 "--also-key", "k.pem"], "--also-key needs --also-cert"),
+        (["--jid", j, "--password", PW], "give --ca FILE"),
+        (base + ["--password", PW, "--port", "0", "--host", "x"],
+         "--port takes 1..65535"),
+    ]
+    for args, want in cases:
+        p = subprocess.run([client_binary(), *args], capture_output=True,
+                           text=True, timeout=30)
+        check(p.returncode == 2 and "xmux-client: error: " in p.stderr and
+              want in p.stderr and "usage:" in p.stderr,
+              f"{args}: exit {p.returncode}: {p.stderr!r}")
+    p = subprocess.run([client_binary(), *base, "--password", PW,
+                        "--resolver", "not an address", "--timeout", "2"],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 1 and p.stderr.startswith("xmux-client: error: "),
+          f"bad resolver: exit {p.returncode}: {p.stderr!r}")
+
+
 TESTS = {
     "MUX-90-client-join-and-talk": with_server(m90_join_and_talk),
     "MUX-90-client-foreign-secret": with_server(m90_foreign_secret),
     "MUX-30-client-external-mux": m30_external_mux,
     "client-bad-password": with_server(bad_password),
     "client-untrusted-cert": with_server(untrusted),
+    "CORE-23-client-direct-tls": with_server(core23_direct_tls),
+    "CORE-24-client-direct-tls-wrong-name":
+        with_server(core24_direct_tls_wrong_name),
+    "client-direct-tls-on-starttls-port":
+        with_server(direct_tls_on_starttls_port),
+    "client-scram-best": with_server(scram_best),
+    "client-scram-forced-mech": with_server(scram_forced),
+    "client-scram-plain-not-offered":
+        server_test(server, scram_not_offered,
+                    extra="c2s = { allow_plain = false; };\n"),
+    "client-scram-forged-server-proof": forged_server_proof,
+    "client-srv-order": srv_test(srv_order, srv_order_records, srv_hosts),
+    "client-srv-starttls-merge":
+        srv_test(srv_starttls, srv_starttls_records, srv_hosts),
+    "client-srv-none": srv_test(srv_none, lambda srv: [], lambda srv: {}),
+    "client-srv-fallback-a": srv_fallback,
+    "MUX-90-client-join-external": m90_join_external,
+    "client-usage-errors": usage_errors,
 }
 
 if __name__ == "__main__":

@@ -491,6 +491,112 @@ test_sasl_scram_plus_success(void **state)
     scram_ok(fx, &c, &p);
 }
 
+/* ---- the client side -------------------------------------------------- */
+
+static void
+test_sasl_client_pick(void **state)
+{
+    (void)state;
+    const char *all[] = {"PLAIN",         "SCRAM-SHA-1",
+                         "EXTERNAL",      "SCRAM-SHA-256-PLUS",
+                         "SCRAM-SHA-256", "X-OTHER"};
+    assert_string_equal(sasl_client_pick(all, 6, true), "SCRAM-SHA-256-PLUS");
+    assert_string_equal(sasl_client_pick(all, 6, false), "SCRAM-SHA-256");
+    assert_string_equal(sasl_client_pick(all, 2, false), "SCRAM-SHA-1");
+    assert_string_equal(sasl_client_pick(all, 1, true), "PLAIN");
+    /* Never EXTERNAL (no password involved) nor an unknown name. */
+    const char *ext[] = {"EXTERNAL", "X-OTHER", "scram-sha-1"};
+    assert_null(sasl_client_pick(ext, 3, true));
+    assert_null(sasl_client_pick(NULL, 0, true));
+}
+
+/* Our client against our server: SCRAM with mech, the binding cb (NULL
+ * for none); forge changes the server's last message. Returns the
+ * client's status at the <success/> data. */
+static enum sasl_status
+client_vs_server(struct fx *fx, const char *mech, const char *cb, bool forge)
+{
+    struct sasl_params p =
+        cb ? params_cb(cb, cb_exp, sizeof cb_exp) : params_tls();
+    struct sasl_client_params cp = {.authcid = "user",
+                                    .password = "pencil",
+                                    .cb_type = cb,
+                                    .cb_data = cb ? cb_exp : NULL,
+                                    .cb_len = cb ? sizeof cb_exp : 0};
+    struct sasl_client *c = NULL;
+    assert_int_equal(sasl_client_start(mech, &cp, &c), 0);
+    assert_string_equal(sasl_client_mech(c), mech);
+    struct sasl_session *s = sasl_start(fx->srv, mech, &p);
+    struct buf a, b;
+    buf_init(&a, 4096);
+    buf_init(&b, 4096);
+    assert_int_equal(sasl_client_step(c, "", 0, &a), SASL_CONTINUE);
+    assert_int_equal(sasl_step(s, buf_ptr(&a), buf_len(&a), &b),
+                     SASL_NEED_CREDS);
+    assert_int_equal(sasl_provide(s, &fx->creds, &b), SASL_CONTINUE);
+    buf_reset(&a);
+    assert_int_equal(sasl_client_step(c, buf_ptr(&b), buf_len(&b), &a),
+                     SASL_CONTINUE);
+    buf_reset(&b);
+    assert_int_equal(sasl_step(s, buf_ptr(&a), buf_len(&a), &b), SASL_SUCCESS);
+    if (forge) /* another valid base64 digit in the signature */
+        b.data[b.off + 4] = b.data[b.off + 4] == 'A' ? 'B' : 'A';
+    buf_reset(&a);
+    enum sasl_status st = sasl_client_step(c, buf_ptr(&b), buf_len(&b), &a);
+    assert_int_equal(buf_len(&a), 0);
+    assert_int_equal(sasl_client_done(c), st == SASL_SUCCESS);
+    buf_fini(&a);
+    buf_fini(&b);
+    sasl_session_free(s);
+    sasl_client_free(c);
+    return st;
+}
+
+static void
+test_sasl_client_scram(void **state)
+{
+    struct fx *fx = *state;
+    assert_int_equal(client_vs_server(fx, "SCRAM-SHA-256", NULL, false),
+                     SASL_SUCCESS);
+    assert_int_equal(client_vs_server(fx, "SCRAM-SHA-1", NULL, false),
+                     SASL_SUCCESS);
+    assert_int_equal(
+        client_vs_server(fx, "SCRAM-SHA-256-PLUS", "tls-exporter", false),
+        SASL_SUCCESS);
+    /* A server signature that does not verify is refused. */
+    assert_int_equal(client_vs_server(fx, "SCRAM-SHA-256", NULL, true),
+                     SASL_FAILURE);
+}
+
+static void
+test_sasl_client_bad_start(void **state)
+{
+    (void)state;
+    struct sasl_client *c = NULL;
+    struct sasl_client_params p = {.authcid = "user", .password = "pencil"};
+    assert_int_equal(sasl_client_start("DIGEST-MD5", &p, &c), XE_INVAL);
+    /* -PLUS without channel-binding data. */
+    assert_int_equal(sasl_client_start("SCRAM-SHA-256-PLUS", &p, &c), XE_INVAL);
+    p.cb_type = "tls-server-end-point";
+    p.cb_data = (const unsigned char *)"x";
+    p.cb_len = 1;
+    assert_int_equal(sasl_client_start("SCRAM-SHA-1-PLUS", &p, &c), XE_INVAL);
+    p.password = NULL;
+    assert_int_equal(sasl_client_start("PLAIN", &p, &c), XE_INVAL);
+    assert_null(c);
+    /* EXTERNAL: the authzid alone, no password. */
+    struct sasl_client_params e = {.authzid = "juliet@capulet.example"};
+    assert_int_equal(sasl_client_start("EXTERNAL", &e, &c), 0);
+    struct buf out;
+    buf_init(&out, 256);
+    assert_int_equal(sasl_client_step(c, "", 0, &out), SASL_SUCCESS);
+    assert_string_equal(buf_ptr(&out), "anVsaWV0QGNhcHVsZXQuZXhhbXBsZQ==");
+    /* Nothing after success. */
+    assert_int_equal(sasl_client_step(c, "", 0, &out), SASL_FAILURE);
+    buf_fini(&out);
+    sasl_client_free(c);
+}
+
 static void
 test_sasl_scram_wrong_password(void **state)
 {
@@ -1458,6 +1564,9 @@ main(void)
         cmocka_unit_test(test_sasl_mechanism_lists),
         cmocka_unit_test(test_sasl_scram_success),
         cmocka_unit_test(test_sasl_scram_plus_success),
+        cmocka_unit_test(test_sasl_client_pick),
+        cmocka_unit_test(test_sasl_client_scram),
+        cmocka_unit_test(test_sasl_client_bad_start),
         cmocka_unit_test(test_sasl_scram_wrong_password),
         cmocka_unit_test(test_sasl_scram_unknown_user),
         cmocka_unit_test(test_sasl_scram_missing_hash),

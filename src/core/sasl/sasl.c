@@ -55,6 +55,12 @@ sasl__mech_find(const char *name)
     return NULL;
 }
 
+const struct sasl_mech *
+sasl__mech_nth(size_t i)
+{
+    return i < NMECHS ? &mechs[i] : NULL;
+}
+
 struct sasl_server *
 sasl_server_new(struct buf *err)
 {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* sasl.h -- server-side SASL over GNU SASL; credentials come from the caller. */
+/* sasl.h -- SASL over GNU SASL: the server side (credentials come from the
+ * caller) and a small client side. */
 #ifndef XMUX_SASL_H
 #define XMUX_SASL_H
 
@@ -134,6 +135,49 @@ const char *sasl_cond_name(enum sasl_cond c);
  * or a digest fails. */
 int sasl_creds_derive(const char *password, size_t len, unsigned iterations,
                       struct sasl_creds *out);
+
+/* --- the client side ---------------------------------------------------- */
+
+/* What a client attempt authenticates with. Strings are borrowed for the
+ * call of sasl_client_start only. */
+struct sasl_client_params {
+    const char *authcid;  /* user name (SCRAM, PLAIN) */
+    const char *password; /* SCRAM, PLAIN */
+    const char *authzid;  /* NULL or "": none */
+    const char *cb_type;  /* -PLUS: "tls-exporter" or "tls-unique" */
+    const unsigned char *cb_data;
+    size_t cb_len;
+};
+
+struct sasl_client; /* one client attempt (GNU SASL client session) */
+
+/* The best mechanism among offered[0..n) that a client with a password
+ * can use, in the order of sasl_mechanisms (never EXTERNAL; -PLUS only if
+ * cb, a channel binding, is at hand): a static string, or NULL. */
+const char *sasl_client_pick(const char *const *offered, size_t n, bool cb);
+/* Start a client attempt with mech (a name sasl_mechanisms can return).
+ * Returns 0 and *out, XE_INVAL (unknown mechanism, no password for one
+ * that needs it, -PLUS without channel-binding data) or XE_SASL (GNU SASL
+ * failed). */
+int sasl_client_start(const char *mech,
+                      const struct sasl_client_params *p,
+                      struct sasl_client **out);
+/* The mechanism's name (a static string). */
+const char *sasl_client_mech(const struct sasl_client *c);
+/* One step: the server's base64 data (len 0 for none: the first step,
+ * which makes the initial response) in, our base64 data appended to out
+ * (nothing for zero-length data: "=" in <auth/> is the caller's). Returns
+ * SASL_CONTINUE (send out and wait), SASL_SUCCESS (our side is finished;
+ * for SCRAM after the server's signature verified) or SASL_FAILURE (bad
+ * data, a forged server signature, or a step after success). */
+enum sasl_status sasl_client_step(struct sasl_client *c,
+                                  const char *b64,
+                                  size_t len,
+                                  struct buf *out);
+/* True once a step returned SASL_SUCCESS. */
+bool sasl_client_done(const struct sasl_client *c);
+/* Free an attempt; accepts NULL. */
+void sasl_client_free(struct sasl_client *c);
 
 /* The base64 form of in[0..n) (RFC 4648, padded) into out, which holds
  * 4 * ((n + 2) / 3) + 1 bytes; NUL-terminated. Returns its length. */

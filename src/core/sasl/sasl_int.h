@@ -108,6 +108,8 @@ struct sasl_session {
 
 /* The mechanism called name, or NULL (sasl.c). */
 const struct sasl_mech *sasl__mech_find(const char *name);
+/* The i-th mechanism, best first (i < SASL_MECH_MAX), or NULL. */
+const struct sasl_mech *sasl__mech_nth(size_t i);
 
 /* End the attempt with a failure; always returns SASL_FAILURE. Wipes and
  * frees everything secret the session holds. */
@@ -197,6 +199,13 @@ enum sasl_status sasl__scram_final(struct sasl_session *s,
                                    struct buf *out);
 /* The GNU SASL callback: answers SCRAM properties from the session. */
 int sasl__gsasl_cb(Gsasl *ctx, Gsasl_session *gs, Gsasl_property prop);
+/* Set prop of gs to the base64 of bin[0..n) (salts, keys, channel
+ * bindings: at most 64 bytes). Returns a GSASL_* code: GSASL_NO_CALLBACK
+ * for NULL or over-long data (sasl_scram.c). */
+int sasl__gsasl_set_b64(Gsasl_session *gs,
+                        Gsasl_property prop,
+                        const unsigned char *bin,
+                        size_t n);
 enum sasl_status sasl__plain_first(struct sasl_session *s,
                                    const char *data,
                                    size_t len,

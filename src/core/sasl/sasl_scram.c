@@ -442,12 +442,11 @@ _Static_assert(SASL_SALT_MAX <= PROP_BIN_MAX && SASL_CB_MAX <= PROP_BIN_MAX &&
                    SASL_KEY_MAX <= PROP_BIN_MAX,
                "property values must fit set_b64's buffer");
 
-/* Base64 of bin[0..n) as the value of prop. */
-static int
-set_b64(Gsasl_session *gs,
-        Gsasl_property prop,
-        const unsigned char *bin,
-        size_t n)
+int
+sasl__gsasl_set_b64(Gsasl_session *gs,
+                    Gsasl_property prop,
+                    const unsigned char *bin,
+                    size_t n)
 {
     char text[4 * ((PROP_BIN_MAX + 2) / 3) + 1];
     if (bin == NULL || n > PROP_BIN_MAX)
@@ -467,7 +466,7 @@ set_cb(const struct sasl_session *s,
 {
     if (s->cb_type == NULL || strcmp(s->cb_type, type) != 0)
         return GSASL_NO_CALLBACK;
-    return set_b64(gs, prop, s->cb_data, s->cb_len);
+    return sasl__gsasl_set_b64(gs, prop, s->cb_data, s->cb_len);
 }
 
 int
@@ -486,13 +485,13 @@ sasl__gsasl_cb(Gsasl *ctx, Gsasl_session *gs, Gsasl_property prop)
         snprintf(iter, sizeof iter, "%u", s->creds.iterations);
         return gsasl_property_set(gs, prop, iter);
     case GSASL_SCRAM_SALT:
-        return set_b64(gs, prop, s->creds.salt, s->creds.salt_len);
+        return sasl__gsasl_set_b64(gs, prop, s->creds.salt, s->creds.salt_len);
     case GSASL_SCRAM_STOREDKEY:
-        return set_b64(gs, prop, sasl__creds_stored(&s->creds, h),
-                       sasl__hash_len(h));
+        return sasl__gsasl_set_b64(gs, prop, sasl__creds_stored(&s->creds, h),
+                                   sasl__hash_len(h));
     case GSASL_SCRAM_SERVERKEY:
-        return set_b64(gs, prop, sasl__creds_server(&s->creds, h),
-                       sasl__hash_len(h));
+        return sasl__gsasl_set_b64(gs, prop, sasl__creds_server(&s->creds, h),
+                                   sasl__hash_len(h));
     case GSASL_CB_TLS_UNIQUE:
         return set_cb(s, gs, prop, "tls-unique");
     case GSASL_CB_TLS_EXPORTER:

@@ -95,15 +95,11 @@ sasl_params(struct stream *s, struct sasl_params *p, unsigned char *cb)
     p->tls = s->tls;
     p->allow_plain = s->ctx->cfg->c2s.allow_plain;
     p->host = s->host->domain;
-    if (s->tls_conn) {
-        const char *type =
-            tls_conn_is_13(s->tls_conn) ? "tls-exporter" : "tls-unique";
-        size_t n = TLS_CB_MAX;
-        if (tls_conn_channel_binding(s->tls_conn, type, cb, &n) == 0) {
-            p->cb_type = type;
-            p->cb_data = cb;
-            p->cb_len = n;
-        }
+    size_t n = TLS_CB_MAX;
+    if (s->tls_conn &&
+        tls_conn_channel_binding_best(s->tls_conn, &p->cb_type, cb, &n) == 0) {
+        p->cb_data = cb;
+        p->cb_len = n;
     }
     if (s->s2s) {
         /* s2s: EXTERNAL only, for the stream 'from' the certificate

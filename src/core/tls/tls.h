@@ -131,6 +131,14 @@ int tls_conn_channel_binding(const struct tls_conn *t,
                              const char *type,
                              unsigned char *out,
                              size_t *len);
+/* The channel binding this session has: tls-exporter on TLS 1.3,
+ * tls-unique on TLS 1.2 (as tls_conn_channel_binding). Stores its name (a
+ * static string) in *type, or NULL on error. Returns 0, XE_NOTFOUND or
+ * XE_TLS. */
+int tls_conn_channel_binding_best(const struct tls_conn *t,
+                                  const char **type,
+                                  unsigned char *out,
+                                  size_t *len);
 /* What the handshake learnt of the peer's certificate. */
 const struct tls_peer *tls_conn_peer(const struct tls_conn *t);
 /* Text for a tls_peer verify_error ("certificate has expired"), for logs;

@@ -277,3 +277,15 @@ tls_conn_channel_binding(const struct tls_conn *t,
         return is13 ? XE_NOTFOUND : tls_cb_unique(t, out, len);
     return XE_NOTFOUND;
 }
+
+int
+tls_conn_channel_binding_best(const struct tls_conn *t,
+                              const char **type,
+                              unsigned char *out,
+                              size_t *len)
+{
+    const char *name = tls_conn_is_13(t) ? "tls-exporter" : "tls-unique";
+    int rc = tls_conn_channel_binding(t, name, out, len);
+    *type = rc == 0 ? name : NULL;
+    return rc;
+}
