@@ -182,6 +182,8 @@ on_idle_sweep(uv_timer_t *t)
     for (struct conn *c = srv->conns; c; c = c->next) {
         if (!c->closing && stream_check_expiry(&c->st))
             server__flush_later(srv, c);
+        if (!c->closing && c->st.sm != NULL)
+            stream_sm_tick(&c->st);
         if (!c->active && !c->closing && stream_hibernate(&c->st)) {
             tls_conn_hibernate(c->tls);
             released++;

@@ -123,7 +123,7 @@ def core_25_feature_order(srv):
     h, f = c.open_stream("capulet.example")
     kids = [k.tag for k in f]
     check(kids == ["{urn:xmpp:mux:0}mux", f"{{{NS_BIND}}}bind",
-                   f"{{{NS_SESSION}}}session"],
+                   "{urn:xmpp:sm:3}sm", f"{{{NS_SESSION}}}session"],
           f"post-auth features {kids}")
     # MUX-82: the other local hosts, never the stream 'to'.
     hosts = [h.text for h in f[0]]

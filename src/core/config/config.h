@@ -60,6 +60,14 @@ struct cfg_timeouts {
     uint32_t connect;         /* one outgoing TCP connect, default 10 s */
 };
 
+/* Stream management (XEP-0198, docs/sm.md). */
+struct cfg_sm {
+    bool c2s, s2s;           /* offer and use it (default true) */
+    uint32_t resume_timeout; /* ms a c2s session waits for resumption */
+    uint32_t max_unacked;    /* unacknowledged stanzas before the cut */
+    uint32_t request_every;  /* stanzas sent between our <r/> */
+};
+
 struct config {
     char *file; /* path loaded, or "(default)" */
     char *state_dir;
@@ -91,6 +99,7 @@ struct config {
         bool mux_allow_domain_jids; /* MUX §5.6 (default false) */
         bool allow_plain; /* offer SASL PLAIN over TLS (default true) */
     } c2s;
+    struct cfg_sm sm;
     struct cfg_timeouts timeouts;
     struct xml_limits limits_preauth; /* before authentication */
     struct xml_limits limits;         /* after authentication */

@@ -140,5 +140,6 @@ int cfg__load_limits(struct cfg__ctx *cx, const config_setting_t *root);
 /* control_socket, or its default under state_dir (root NULL: the key is
  * absent); after state_dir is known. */
 int cfg__load_control(struct cfg__ctx *cx, const config_setting_t *root);
+int cfg__load_sm(struct cfg__ctx *cx, const config_setting_t *root);
 
 #endif

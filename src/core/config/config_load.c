@@ -81,7 +81,7 @@ cfg__load_root(struct cfg__ctx *cx, const config_setting_t *root)
     static const char *const keys[] = {
         "state_dir", "log_level", "listen",   "tls",    "hosts",
         "s2s",       "c2s",       "timeouts", "limits", "control_socket",
-        NULL};
+        "sm",        NULL};
     int rc = cfg__check_keys(cx, root, "", keys);
     if (rc == 0)
         rc = cfg__get_path(cx, root, "", "state_dir", &cx->cfg->state_dir);
@@ -103,6 +103,8 @@ cfg__load_root(struct cfg__ctx *cx, const config_setting_t *root)
         rc = cfg__load_limits(cx, root);
     if (rc == 0)
         rc = cfg__load_control(cx, root);
+    if (rc == 0)
+        rc = cfg__load_sm(cx, root);
     return rc;
 }
 

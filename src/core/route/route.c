@@ -292,6 +292,18 @@ router_unbind(struct router *r, struct stream *s)
         session_end(r, sess);
         sess = also;
     }
+    /* XEP-0198: what the client never acknowledged is routed again as if
+     * it had just arrived for a resource that is gone (RFC 6121 §8.5.3:
+     * another resource, or an error to the sender; IQs get their error). */
+    struct stanza **v = NULL;
+    size_t n = stream_sm_take_unacked(s, &v);
+    if (n > 0)
+        log_msg(r->log, LOG_INFO, s->conn, "event=sm-reroute stanzas=%zu", n);
+    for (size_t i = 0; i < n; i++) {
+        route__dispatch(r, NULL, NULL, v[i]);
+        stanza_unref(v[i]);
+    }
+    x_free(v);
 }
 
 /* --- stream_ops adapters ------------------------------------------------- */

@@ -109,6 +109,7 @@ struct route_pair {
     struct route_pair *late_next; /* scratch list of router_s2s_tick */
     bool requested;               /* piggybacked db:result sent on carrier */
     bool retried;                 /* moved once after its stream broke */
+    bool requeued; /* scratch of requeue_unacked */
     unsigned slot; /* which of max_connections_per_peer streams (§6.6) */
     bool m3_wait;  /* no carrier: waits for a free authorization slot */
     struct route_pair *wait_next; /* router.m3_waiting */

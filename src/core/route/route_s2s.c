@@ -141,6 +141,22 @@ queue_push(struct route_pair *p, struct stanza *st)
     return true;
 }
 
+/* Put st back before what waits (a stanza the broken stream never had
+ * acknowledged goes first). */
+static bool
+queue_push_front(struct route_pair *p, struct stanza *st)
+{
+    if (!queue_push(p, st))
+        return false;
+    /* Rotate the newcomer from the tail to the head. */
+    size_t tail = (p->qhead + p->qn - 1) % p->qcap;
+    p->qhead = (p->qhead + p->qcap - 1) % p->qcap;
+    struct stanza *x = p->q[tail];
+    p->q[tail] = p->q[p->qhead];
+    p->q[p->qhead] = x;
+    return true;
+}
+
 static struct stanza *
 queue_pop(struct route_pair *p)
 {
@@ -502,6 +518,71 @@ router_s2s_changed(struct router *r, struct stream *s)
         m3_waiting_retry(r);
 }
 
+/* The domain of address attribute name of st into d; false if absent or
+ * not a JID. */
+static bool
+attr_domain(const struct stanza *st, const char *name, char *d)
+{
+    const char *a = stanza_attr(st, name);
+    struct jid j;
+    if (a == NULL || jid_parse(&j, a, strlen(a)) != 0)
+        return false;
+    const char *dom = j.str + (j.node_len ? j.node_len + 1 : 0);
+    memcpy(d, dom, j.domain_len);
+    d[j.domain_len] = '\0';
+    jid_fini(&j);
+    return true;
+}
+
+/* What s sent and its peer never acknowledged (XEP-0198) goes back to the
+ * front of its pair's queue, in order, for the next stream; a full queue
+ * bounces it. Nothing is dropped without an error. */
+static void
+requeue_unacked(struct router *r, struct stream *s)
+{
+    struct stanza **v = NULL;
+    size_t n = stream_sm_take_unacked(s, &v);
+    if (n == 0)
+        return;
+    log_msg(r->log, LOG_INFO, s->conn, "event=sm-requeue stanzas=%zu to=%s",
+            n, s->peer_domain ? s->peer_domain : "-");
+    struct route_pair *touched = NULL; /* each pair once, by late_next */
+    for (size_t i = n; i-- > 0;) {
+        struct stanza *st = v[i];
+        char sd[JID_DOMAIN_BUFSZ], td[JID_DOMAIN_BUFSZ];
+        struct route_pair *p = NULL;
+        if (attr_domain(st, "from", sd) && attr_domain(st, "to", td))
+            p = pair_get(r, sd, td, true);
+        if (p == NULL || !queue_push_front(p, st)) {
+            bounce(r, st, XC_REMOTE_SERVER_TIMEOUT);
+        } else if (!p->requeued) {
+            p->requeued = true;
+            p->late_next = touched;
+            touched = p;
+        }
+        stanza_unref(st);
+    }
+    x_free(v);
+    /* The pairs on s move with the others (router_s2s_gone); one that
+     * moved to another stream meanwhile (M3) sends now, one on none
+     * finds a stream. */
+    while (touched != NULL) {
+        struct route_pair *p = touched;
+        touched = p->late_next;
+        p->requeued = false;
+        if (p->carrier == s)
+            continue;
+        if (p->carrier == NULL) {
+            p->retried = true;
+            if (!p->m3_wait && !pair_place(r, p, s))
+                pair_maybe_free(r, p);
+        } else if (stream_s2s_pair(p->carrier, p->sender, p->target, NULL) ==
+                   STREAM_PAIR_READY) {
+            pair_flush(r, p);
+        }
+    }
+}
+
 /* s is gone (or going): its pairs find other streams once, or bounce
  * (MUX.md §11); its verifications fail. */
 void
@@ -511,6 +592,7 @@ router_s2s_gone(struct router *r, struct stream *s)
     if (l == NULL)
         return;
     route__mux_gone(r, s);
+    requeue_unacked(r, s);
     struct route_pair *p = l->pairs;
     while (p != NULL) {
         struct route_pair *next = p->next_on;

@@ -92,7 +92,7 @@ stream__send(struct stream *s, const struct stanza *el)
         s->out.len = before; /* drop the partial element */
         return stream_overflow(s);
     }
-    return 0;
+    return s->sm ? stream__sm_sent(s, el) : 0;
 }
 
 /* Queue one element and drop the caller's reference to it. */
@@ -349,6 +349,7 @@ stream_fini(struct stream *s)
     domset_fini(&s->tgt);
     domset_fini(&s->granted);
     jid_fini(&s->stanza_to);
+    stream__sm_free(s);
     tls_identities_fini(&s->peer_ids);
     x_free(s->peer_domain);
     x_free(s->peer_id);

@@ -24,9 +24,11 @@
 #define NS_BIND          "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_SESSION       "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_SASL_CB       "urn:xmpp:sasl-cb:0"
+#define NS_SM            "urn:xmpp:sm:3"
 #define NS_STANZAS       NS_STANZAS_ERR
 
 struct stream;
+struct stream_sm;
 
 /* A set of domains: exact ones and "*.rest" wildcard patterns (MUX.md
  * §5.2), all normalised. */
@@ -251,6 +253,8 @@ struct stream {
      * the checks (the router reuses it instead of parsing again). Set
      * only during that call. */
     struct jid stanza_to;
+    /* Stream management (XEP-0198), once enabled; owned. */
+    struct stream_sm *sm;
 };
 
 /* Set up a receiving stream for a connection accepted on a listener of
@@ -373,5 +377,17 @@ void stream_mux_authz_done(struct stream *s, bool ok);
 bool stream_check_expiry(struct stream *s);
 /* The stream went quiet for the idle timeout: close it gracefully. */
 void stream_idle_close(struct stream *s);
+
+/* --- stream management (XEP-0198, stream_sm.c) ------------------------- */
+
+/* Called now and then (every second): ask the peer to acknowledge what
+ * waits for it, if nothing asked yet. */
+void stream_sm_tick(struct stream *s);
+/* The stanzas sent over s that the peer has not acknowledged, oldest
+ * first, in *out (free it with x_free); the caller takes the references.
+ * Returns how many (0: *out is NULL). */
+size_t stream_sm_take_unacked(struct stream *s, struct stanza ***out);
+/* How many stanzas wait for the peer's acknowledgement. */
+size_t stream_sm_unacked(const struct stream *s);
 
 #endif

@@ -204,6 +204,7 @@ send_features(struct stream *s)
     struct stanza *f = stanza_new(XML_NS_STREAM, "features");
     stream__c2s_mux_features(s, f);
     stanza_add_child(f, NS_BIND, "bind");
+    stream__sm_feature(s, f);
     stanza_add_child(stanza_add_child(f, NS_SESSION, "session"), NULL,
                      "optional");
     stream__set_state(s, STREAM_ST_BIND);
@@ -300,9 +301,25 @@ preauth_element(struct stream *s, struct stanza *el)
     return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
 }
 
-/* Authenticated: anything SASL or TLS again is out of place. */
+static int authed_dispatch(struct stream *s, struct stanza *el);
+
+/* Authenticated: stream management first, then the stanza or element;
+ * each stanza handled counts for XEP-0198. */
 static int
 authed_element(struct stream *s, struct stanza *el)
+{
+    int rc = stream__sm_element(s, el);
+    if (rc != 1)
+        return rc;
+    rc = authed_dispatch(s, el);
+    if (rc == 0 && s->sm != NULL && stream__is_stanza(el))
+        stream__sm_handled(s);
+    return rc;
+}
+
+/* Anything SASL or TLS again is out of place. */
+static int
+authed_dispatch(struct stream *s, struct stanza *el)
 {
     const char *ns = stanza_ns(el);
     if (stanza_is(el, NS_MUX, "mux"))

@@ -67,6 +67,15 @@ void stream__mux_post_features(struct stream *s, struct stanza *features);
 void stream__mux_read_hosts(struct stream *s, const struct stanza *mux);
 void stream__mux_out_senders(struct stream *s);
 
+/* stream_sm.c: stream management (XEP-0198). */
+bool stream__sm_on(const struct stream *s);
+void stream__sm_feature(struct stream *s, struct stanza *features);
+int stream__sm_element(struct stream *s, struct stanza *el);
+int stream__sm_start(struct stream *s);
+void stream__sm_handled(struct stream *s);
+int stream__sm_sent(struct stream *s, const struct stanza *el);
+void stream__sm_free(struct stream *s);
+
 /* stream_out.c: the s2s initiating role. */
 int stream__out_header(struct stream *s, const struct stream_header *h);
 int stream__out_element(struct stream *s, struct stanza *el);

@@ -152,7 +152,7 @@ stream__out_header(struct stream *s, const struct stream_header *h)
 /* --- features ------------------------------------------------------------ */
 
 struct offer {
-    bool starttls, external, bidi, dialback, db_errors;
+    bool starttls, external, bidi, dialback, db_errors, sm;
     const struct stanza *mux; /* F1 before SASL, F2 after, or NULL */
 };
 
@@ -175,6 +175,8 @@ read_features(const struct stanza *f, struct offer *o)
             }
         } else if (stanza_is(c, NS_BIDI_FEATURE, "bidi")) {
             o->bidi = true;
+        } else if (stanza_is(c, NS_SM, "sm")) {
+            o->sm = true;
         } else if (stanza_is(c, NS_MUX, "mux")) {
             o->mux = c;
         } else if (stanza_is(c, NS_DB_FEATURE, "dialback")) {
@@ -291,6 +293,8 @@ out_features(struct stream *s, struct stanza *el)
     stream__mux_out_senders(s);
     stream__mux_read_hosts(s, o.mux);
     stream__set_state(s, STREAM_ST_SESSION);
+    if (o.sm)
+        stream__sm_start(s); /* XEP-0198 before the first stanza */
     log_msg(s->ctx->log, LOG_INFO, s->conn,
             "event=s2s-ready from=%s to=%s auth=sasl-external bidi=%s",
             s->host->domain, s->peer_domain, s->bidi ? "yes" : "no");

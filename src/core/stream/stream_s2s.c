@@ -54,6 +54,7 @@ stream__s2s_features(struct stream *s)
             stanza_add_child(f, NS_BIDI_FEATURE, "bidi");
     } else {
         stream__mux_post_features(s, f); /* F2 (MUX-22) */
+        stream__sm_feature(s, f);
     }
     /* D-07: dialback errors also after SASL, for piggybacking. */
     if (cfg->s2s.dialback)

@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/* stream_sm.c -- stream management (XEP-0198): acknowledgements in both
+ * roles, on c2s and s2s, and the unacknowledged stanzas a stream leaves
+ * behind (the router resends or bounces them; docs/sm.md). */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/hex.h"
+#include "stream/stream_int.h"
+
+/* The state of one stream's stream management. Stanza numbers are
+ * counted mod 2^32 (XEP-0198 §4); q[i] (from qhead) is stanza number
+ * acked + 1 + i. */
+struct stream_sm {
+    bool in_counting;  /* count what the peer sends */
+    bool out_counting; /* count (and keep) what we send */
+    bool requested;    /* our <r/> is out, its <a/> not yet in */
+    bool answered;     /* initiating: <enabled/> or <failed/> came */
+    bool resume;       /* the session may be resumed (c2s) */
+    uint32_t h_in;     /* stanzas handled from the peer */
+    uint32_t acked;    /* the last h the peer acknowledged */
+    uint32_t since_r;  /* stanzas sent since our last <r/> */
+    struct stanza **q; /* sent, not yet acknowledged: a ring */
+    size_t qhead, qn, qcap;
+    char id[2 * STREAM_ID_BYTES + 1];
+};
+
+static const char sm_r[] = "<r xmlns='" NS_SM "'/>";
+
+static struct stream_sm *
+sm_new(void)
+{
+    return x_calloc(1, sizeof(struct stream_sm));
+}
+
+void
+stream__sm_free(struct stream *s)
+{
+    struct stream_sm *sm = s->sm;
+    if (sm == NULL)
+        return;
+    for (size_t i = 0; i < sm->qn; i++)
+        stanza_unref(sm->q[(sm->qhead + i) % sm->qcap]);
+    x_free(sm->q);
+    x_free(sm);
+    s->sm = NULL;
+}
+
+static void
+sm_push(struct stream_sm *sm, struct stanza *st)
+{
+    if (sm->qn == sm->qcap) {
+        size_t ncap = sm->qcap ? 2 * sm->qcap : 32;
+        struct stanza **nq = x_calloc(ncap, sizeof(*nq));
+        for (size_t i = 0; i < sm->qn; i++)
+            nq[i] = sm->q[(sm->qhead + i) % sm->qcap];
+        x_free(sm->q);
+        sm->q = nq;
+        sm->qcap = ncap;
+        sm->qhead = 0;
+    }
+    sm->q[(sm->qhead + sm->qn) % sm->qcap] = stanza_ref(st);
+    sm->qn++;
+}
+
+static void
+sm_drop(struct stream_sm *sm, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        stanza_unref(sm->q[sm->qhead]);
+        sm->q[sm->qhead] = NULL;
+        sm->qhead = (sm->qhead + 1) % sm->qcap;
+    }
+    sm->qn -= n;
+    if (sm->qn == 0 && sm->qcap > 256) {
+        /* A burst is over: give the ring back. */
+        x_free(sm->q);
+        sm->q = NULL;
+        sm->qcap = 0;
+        sm->qhead = 0;
+    }
+}
+
+static int
+send_r(struct stream *s)
+{
+    s->sm->requested = true;
+    s->sm->since_r = 0;
+    return stream__send_raw(s, sm_r, sizeof(sm_r) - 1);
+}
+
+static int
+send_a(struct stream *s)
+{
+    char a[64];
+    int n = snprintf(a, sizeof(a), "<a xmlns='" NS_SM "' h='%u'/>",
+                     (unsigned)s->sm->h_in);
+    return stream__send_raw(s, a, (size_t)n);
+}
+
+static int
+send_failed(struct stream *s, const char *cond)
+{
+    char f[160];
+    int n = snprintf(f, sizeof(f),
+                     "<failed xmlns='" NS_SM "'><%s xmlns='" NS_STANZAS
+                     "'/></failed>",
+                     cond);
+    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=sm-failed cond=%s", cond);
+    return stream__send_raw(s, f, (size_t)n);
+}
+
+/* "0".."4294967295" without sign, spaces or leading zeros beyond "0". */
+static bool
+parse_h(const char *v, uint32_t *out)
+{
+    if (v == NULL || *v == '\0' || (v[0] == '0' && v[1] != '\0'))
+        return false;
+    uint64_t x = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9' || p - v >= 10)
+            return false;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    if (x > UINT32_MAX)
+        return false;
+    *out = (uint32_t)x;
+    return true;
+}
+
+bool
+stream__sm_on(const struct stream *s)
+{
+    return s->s2s ? s->ctx->cfg->sm.s2s : s->ctx->cfg->sm.c2s;
+}
+
+void
+stream__sm_feature(struct stream *s, struct stanza *features)
+{
+    if (stream__sm_on(s))
+        stanza_add_child(features, NS_SM, "sm");
+}
+
+/* <enable/> (receiving role): c2s once a resource is bound, s2s once
+ * authenticated (XEP-0198 §3). Counting starts with it. */
+static int
+sm_enable(struct stream *s, const struct stanza *el)
+{
+    (void)el;
+    if (!stream__sm_on(s) || s->initiating)
+        return send_failed(s, "feature-not-implemented");
+    if (s->sm != NULL || !s->authenticated || (!s->s2s && !s->bound) ||
+        s->state != STREAM_ST_SESSION)
+        return send_failed(s, "unexpected-request");
+    s->sm = sm_new();
+    unsigned char r[STREAM_ID_BYTES];
+    s->ctx->random(s->ctx->random_arg, r, sizeof(r));
+    hex_lower(r, sizeof(r), s->sm->id);
+    s->sm->in_counting = true;
+    char e[128];
+    int n = snprintf(e, sizeof(e), "<enabled xmlns='" NS_SM "' id='%s'/>",
+                     s->sm->id);
+    int rc = stream__send_raw(s, e, (size_t)n);
+    s->sm->out_counting = true;
+    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=sm-enabled role=receiving");
+    return rc;
+}
+
+/* <a h='N'/>: N - acked stanzas of ours arrived. More than we sent is a
+ * stream error (XEP-0198 §4, handled-count-too-high). */
+static int
+sm_ack(struct stream *s, const struct stanza *el)
+{
+    struct stream_sm *sm = s->sm;
+    uint32_t h;
+    if (!parse_h(stanza_attr(el, "h"), &h))
+        return stream__fail(s, SC_UNDEFINED_CONDITION, "bad h");
+    uint32_t n = h - sm->acked;
+    if (n > sm->qn) {
+        log_msg(s->ctx->log, LOG_INFO, s->conn,
+                "event=sm-bad-ack h=%u acked=%u unacked=%zu", (unsigned)h,
+                (unsigned)sm->acked, sm->qn);
+        return stream__fail(s, SC_UNDEFINED_CONDITION,
+                            "handled-count-too-high");
+    }
+    sm_drop(sm, n);
+    sm->acked = h;
+    sm->requested = false;
+    return 0;
+}
+
+/* Initiating role: the answer to our <enable/>. */
+static int
+sm_answer(struct stream *s, const struct stanza *el, bool ok)
+{
+    if (!s->initiating || s->sm == NULL || s->sm->answered)
+        return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
+    s->sm->answered = true;
+    if (!ok) {
+        /* What we sent since <enable/> was not counted by the peer:
+         * nothing to resend; stream management is off. */
+        log_msg(s->ctx->log, LOG_INFO, s->conn, "event=sm-refused");
+        stream__sm_free(s);
+        return 0;
+    }
+    const char *id = stanza_attr(el, "id");
+    if (id != NULL && strlen(id) < sizeof(s->sm->id))
+        memcpy(s->sm->id, id, strlen(id) + 1);
+    s->sm->in_counting = true;
+    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=sm-enabled role=initiating");
+    return 0;
+}
+
+int
+stream__sm_element(struct stream *s, struct stanza *el)
+{
+    if (strcmp(stanza_ns(el), NS_SM) != 0)
+        return 1;
+    const char *name = stanza_name(el);
+    if (strcmp(name, "enable") == 0)
+        return sm_enable(s, el);
+    if (strcmp(name, "enabled") == 0)
+        return sm_answer(s, el, true);
+    if (strcmp(name, "failed") == 0 && s->initiating)
+        return sm_answer(s, el, false);
+    if (s->sm == NULL || (s->initiating && !s->sm->answered))
+        return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE,
+                            "stream management is not enabled");
+    if (strcmp(name, "r") == 0)
+        return s->sm->in_counting ? send_a(s) : 0;
+    if (strcmp(name, "a") == 0)
+        return sm_ack(s, el);
+    return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
+}
+
+/* Initiating role: the peer offered <sm/> after authentication. Counting
+ * of what we send starts with <enable/>. */
+int
+stream__sm_start(struct stream *s)
+{
+    if (!stream__sm_on(s) || s->sm != NULL)
+        return 0;
+    static const char en[] = "<enable xmlns='" NS_SM "'/>";
+    int rc = stream__send_raw(s, en, sizeof(en) - 1);
+    s->sm = sm_new();
+    s->sm->out_counting = true;
+    return rc;
+}
+
+void
+stream__sm_handled(struct stream *s)
+{
+    if (s->sm != NULL && s->sm->in_counting)
+        s->sm->h_in++;
+}
+
+int
+stream__sm_sent(struct stream *s, const struct stanza *el)
+{
+    struct stream_sm *sm = s->sm;
+    if (sm == NULL || !sm->out_counting || !stream__is_stanza(el))
+        return 0;
+    if (sm->qn >= s->ctx->cfg->sm.max_unacked) {
+        log_msg(s->ctx->log, LOG_INFO, s->conn,
+                "event=limit what=sm-unacked max=%u",
+                (unsigned)s->ctx->cfg->sm.max_unacked);
+        return stream__fail(s, SC_RESOURCE_CONSTRAINT,
+                            "too many unacknowledged stanzas");
+    }
+    /* The tree is never changed once sent: keeping a reference is
+     * enough. */
+    sm_push(sm, (struct stanza *)el);
+    if (++sm->since_r >= s->ctx->cfg->sm.request_every && !sm->requested)
+        return send_r(s);
+    return 0;
+}
+
+void
+stream_sm_tick(struct stream *s)
+{
+    struct stream_sm *sm = s->sm;
+    if (sm == NULL || sm->qn == 0 || sm->requested ||
+        s->state != STREAM_ST_SESSION || (s->initiating && !sm->answered))
+        return;
+    send_r(s);
+    if (!s->in_feed && s->ctx->ops && s->ctx->ops->wake)
+        s->ctx->ops->wake(s->ctx->ops_arg, s);
+}
+
+size_t
+stream_sm_take_unacked(struct stream *s, struct stanza ***out)
+{
+    struct stream_sm *sm = s->sm;
+    *out = NULL;
+    if (sm == NULL || sm->qn == 0)
+        return 0;
+    struct stanza **v = x_calloc(sm->qn, sizeof(*v));
+    size_t n = sm->qn;
+    for (size_t i = 0; i < n; i++)
+        v[i] = sm->q[(sm->qhead + i) % sm->qcap];
+    x_free(sm->q);
+    sm->q = NULL;
+    sm->qn = sm->qcap = sm->qhead = 0;
+    *out = v;
+    return n;
+}
+
+size_t
+stream_sm_unacked(const struct stream *s)
+{
+    return s->sm ? s->sm->qn : 0;
+}
