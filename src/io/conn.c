@@ -140,7 +140,8 @@ on_write(uv_write_t *req, int status)
     if (status < 0) {
         log_msg_errno(&c->srv->log, LOG_DEBUG, c->id, status,
                       "event=write-failed");
-        conn__close(c, "write-error");
+        if (!conn__park(c, "write-error"))
+            conn__close(c, "write-error");
         return;
     }
     if (c->read_paused && !c->throttled &&
@@ -298,6 +299,9 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
     if (c->closing)
         return;
     if (nread == UV_EOF) {
+        /* Without the closing tag a resumable session waits (XEP-0198). */
+        if (conn__park(c, "peer-eof"))
+            return;
         stream_eof(&c->st);
         conn__close(c, close_reason(c, "peer-eof"));
         return;
@@ -305,7 +309,8 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
     if (nread < 0) {
         log_msg_errno(&c->srv->log, LOG_DEBUG, c->id, (int)nread,
                       "event=read-failed");
-        conn__close(c, "read-error");
+        if (!conn__park(c, "read-error"))
+            conn__close(c, "read-error");
         return;
     }
     c->bytes_in += (uint64_t)nread;
@@ -492,6 +497,10 @@ conn__accept(struct server *srv, uv_stream_t *listener,
 void
 conn__shutdown(struct conn *c)
 {
+    if (c->parked) {
+        conn__parked_end(c, "shutdown");
+        return;
+    }
     if (c->closing)
         return;
     stream_shutdown(&c->st);
@@ -501,5 +510,8 @@ conn__shutdown(struct conn *c)
 void
 conn__force_close(struct conn *c)
 {
-    conn__close(c, "shutdown-timeout");
+    if (c->parked)
+        conn__parked_end(c, "shutdown");
+    else
+        conn__close(c, "shutdown-timeout");
 }

@@ -25,6 +25,7 @@ struct conn {
     bool tls_closed;      /* close_notify queued */
     bool negotiated;      /* the negotiation timer is stopped */
     bool finishing, closing;
+    bool parked; /* c2s session waiting for resumption (sm_park.c) */
     bool dirty;              /* on the server's list of conns to flush */
     bool active;             /* read something since the last idle sweep */
     struct conn *dirty_next;
@@ -63,6 +64,14 @@ void server__flush_later(struct server *srv, struct conn *c);
 /* Answer c's pending credential request with "no such account" from the
  * loop (the lookup could not be started). */
 void conn__defer_no_creds(struct conn *c);
+/* sm_park.c: the transport of a resumable c2s session is gone: keep the
+ * session for sm.resume_timeout (true), or false (close as usual). */
+bool conn__park(struct conn *c, const char *reason);
+/* End a parked connection: its session ends (unless it was resumed
+ * elsewhere) and the memory goes. */
+void conn__parked_end(struct conn *c, const char *why);
+/* A parked session has too much waiting: end it from the loop. */
+void conn__park_expire_soon(struct conn *c);
 /* Stop reading from c for ms milliseconds (failed-login throttling). */
 void conn__throttle(struct conn *c, uint64_t ms);
 /* Cancel c's pending account lookup, if any (creds.c). */

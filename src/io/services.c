@@ -140,7 +140,37 @@ ops_stanza(void *arg, struct stream *s, struct stanza *st)
 static void
 ops_wake(void *arg, struct stream *s)
 {
-    server__flush_later(arg, conn_of(s));
+    struct conn *c = conn_of(s);
+    if (c->parked) {
+        /* Too much waits for a detached session: end it now. */
+        if (stream_sm_overflow(s))
+            conn__park_expire_soon(c);
+        return;
+    }
+    server__flush_later(arg, c);
+}
+
+/* XEP-0198 resumption: the detached (or still attached: the client saw
+ * the drop first) session previd of the same account moves to s. */
+static int
+ops_sm_resume(void *arg, struct stream *s, const char *previd, uint32_t h)
+{
+    struct server *srv = arg;
+    struct conn *me = conn_of(s), *old = NULL;
+    for (struct conn *c = srv->conns; c && old == NULL; c = c->next) {
+        const char *id = stream_sm_id(&c->st);
+        if (c != me && id != NULL && strcmp(id, previd) == 0)
+            old = c;
+    }
+    if (old == NULL || !jid_bare_eq(&old->st.jid, &s->jid) ||
+        !stream_sm_check_h(&old->st, h))
+        return XE_NOTFOUND;
+    if (!old->parked && !conn__park(old, "replaced"))
+        return XE_STATE;
+    router_rebind(srv->router, &old->st, s);
+    stream_sm_take_over(s, &old->st, h);
+    conn__parked_end(old, "resumed");
+    return 0;
 }
 
 /* --- s2s ---------------------------------------------------------------- */
@@ -214,6 +244,7 @@ const struct stream_ops server__stream_ops = {
     .db_verify = ops_db_verify,
     .db_verified = ops_db_verified,
     .mux_authz = ops_mux_authz,
+    .sm_resume = ops_sm_resume,
 };
 
 int

@@ -306,6 +306,17 @@ router_unbind(struct router *r, struct stream *s)
     x_free(v);
 }
 
+void
+router_rebind(struct router *r, struct stream *old, struct stream *s)
+{
+    route__c2s_authz_gone(r, old);
+    struct route_session *sess = old->route_data;
+    old->route_data = NULL;
+    s->route_data = sess;
+    for (struct route_session *x = sess; x; x = x->also)
+        x->s = s;
+}
+
 /* --- stream_ops adapters ------------------------------------------------- */
 
 static int

@@ -54,6 +54,9 @@ bool router_is_bound(const struct router *r, const struct jid *full);
  * presence to gets it too (RFC 6121 §4.6.3). Then s is forgotten; s is
  * not touched after return. A stream that is not bound is ignored. */
 void router_unbind(struct router *r, struct stream *s);
+/* A resumed session (XEP-0198) moves from the detached stream old to s:
+ * every identity of old is now reached through s. */
+void router_rebind(struct router *r, struct stream *old, struct stream *s);
 /* Route one stanza that the bound stream 'from' sent; st is borrowed and
  * its 'from' is already validated and stamped with from->jid. Delivers
  * it, answers it on behalf of the server or an account, or drops it

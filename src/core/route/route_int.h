@@ -278,6 +278,9 @@ void route__drop(const struct route_ctx *rc, const char *reason);
 
 /* Route st: from the local session sess, or (sess NULL) from a remote
  * entity, having come on stream s (NULL for the server's own bounces). */
+/* The domain of address attribute attr of st into d (JID_DOMAIN_BUFSZ);
+ * false if absent or not a JID. */
+bool route__attr_domain(const struct stanza *st, const char *attr, char *d);
 void route__dispatch(struct router *r,
                      struct route_session *sess,
                      struct stream *s,

@@ -518,22 +518,6 @@ router_s2s_changed(struct router *r, struct stream *s)
         m3_waiting_retry(r);
 }
 
-/* The domain of address attribute name of st into d; false if absent or
- * not a JID. */
-static bool
-attr_domain(const struct stanza *st, const char *name, char *d)
-{
-    const char *a = stanza_attr(st, name);
-    struct jid j;
-    if (a == NULL || jid_parse(&j, a, strlen(a)) != 0)
-        return false;
-    const char *dom = j.str + (j.node_len ? j.node_len + 1 : 0);
-    memcpy(d, dom, j.domain_len);
-    d[j.domain_len] = '\0';
-    jid_fini(&j);
-    return true;
-}
-
 /* What s sent and its peer never acknowledged (XEP-0198) goes back to the
  * front of its pair's queue, in order, for the next stream; a full queue
  * bounces it. Nothing is dropped without an error. */
@@ -551,7 +535,8 @@ requeue_unacked(struct router *r, struct stream *s)
         struct stanza *st = v[i];
         char sd[JID_DOMAIN_BUFSZ], td[JID_DOMAIN_BUFSZ];
         struct route_pair *p = NULL;
-        if (attr_domain(st, "from", sd) && attr_domain(st, "to", td))
+        if (route__attr_domain(st, "from", sd) &&
+            route__attr_domain(st, "to", td))
             p = pair_get(r, sd, td, true);
         if (p == NULL || !queue_push_front(p, st)) {
             bounce(r, st, XC_REMOTE_SERVER_TIMEOUT);

@@ -76,8 +76,8 @@ route__conn(const struct route_ctx *rc)
 }
 
 /* The domain of a JID attribute of st into d (JID_DOMAIN_BUFSZ). */
-static bool
-attr_domain(const struct stanza *st, const char *attr, char *d)
+bool
+route__attr_domain(const struct stanza *st, const char *attr, char *d)
 {
     const char *v = stanza_attr(st, attr);
     struct jid j;
@@ -96,10 +96,17 @@ void
 route__send_remote(struct router *r, struct stanza *st, uint64_t conn)
 {
     char from[JID_DOMAIN_BUFSZ], to[JID_DOMAIN_BUFSZ];
-    if (!attr_domain(st, "from", from) || !attr_domain(st, "to", to) ||
+    if (!route__attr_domain(st, "from", from) ||
+        !route__attr_domain(st, "to", to) ||
         config_host(r->cfg, from) == NULL) {
         log_msg(r->log, LOG_DEBUG, conn,
                 "event=route action=drop reason=bad-remote-address");
+        return;
+    }
+    if (config_host(r->cfg, to) != NULL) {
+        /* A reply for a local sender whose stream is gone (a stanza
+         * routed again after stream management): routed as received. */
+        route__dispatch(r, NULL, NULL, st);
         return;
     }
     route__s2s_send(r, st, from, to);

@@ -487,6 +487,8 @@ stream_deliver(struct stream *s, const struct stanza *st)
 {
     if (s->state == STREAM_ST_CLOSED)
         return XE_CLOSED;
+    if (stream_sm_detached(s))
+        return stream__sm_park(s, st);
     int rc = stream__send(s, st);
     if (!s->in_feed && s->ctx->ops && s->ctx->ops->wake)
         s->ctx->ops->wake(s->ctx->ops_arg, s);

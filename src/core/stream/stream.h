@@ -92,6 +92,12 @@ struct stream_ops {
      * ends with <policy-violation/>). */
     int (*mux_authz)(void *arg, struct stream *s, const char *via,
                      const char *secret, size_t len);
+    /* c2s: <resume previd h/> (XEP-0198) on s, authenticated and not
+     * bound: find the detached session previd of the same account, move
+     * it here (stream_sm_take_over) and release the old stream. Returns 0,
+     * or an error (the client gets <failed><item-not-found/>). */
+    int (*sm_resume)(void *arg, struct stream *s, const char *previd,
+                     uint32_t h);
 };
 
 /* What all streams of one server share; borrowed, outlives the streams. */
@@ -389,5 +395,23 @@ void stream_sm_tick(struct stream *s);
 size_t stream_sm_take_unacked(struct stream *s, struct stanza ***out);
 /* How many stanzas wait for the peer's acknowledgement. */
 size_t stream_sm_unacked(const struct stream *s);
+/* c2s: the client asked for resumption and its session is bound: when
+ * the connection drops, the session may wait for it (stream_sm_detach). */
+bool stream_sm_resumable(const struct stream *s);
+/* The connection is gone (TLS freed): stanzas for the session queue up
+ * until it is resumed or ends. */
+void stream_sm_detach(struct stream *s);
+bool stream_sm_detached(const struct stream *s);
+/* Detached, and more than sm.max_unacked stanzas wait: end it now. */
+bool stream_sm_overflow(const struct stream *s);
+/* The id a client resumes with, or NULL if it cannot. */
+const char *stream_sm_id(const struct stream *s);
+/* True if h is an acknowledgement old's state can take (not more than
+ * it sent). */
+bool stream_sm_check_h(const struct stream *old, uint32_t h);
+/* Move the session of the detached stream old onto s (its JID, its
+ * identities, its counters and what the client did not get: resent now
+ * after <resumed/>); the router moves its tables with router_rebind. */
+int stream_sm_take_over(struct stream *s, struct stream *old, uint32_t h);
 
 #endif

@@ -75,6 +75,7 @@ int stream__sm_start(struct stream *s);
 void stream__sm_handled(struct stream *s);
 int stream__sm_sent(struct stream *s, const struct stanza *el);
 void stream__sm_free(struct stream *s);
+int stream__sm_park(struct stream *s, const struct stanza *st);
 
 /* stream_out.c: the s2s initiating role. */
 int stream__out_header(struct stream *s, const struct stream_header *h);

@@ -19,6 +19,8 @@ struct stream_sm {
     bool requested;    /* our <r/> is out, its <a/> not yet in */
     bool answered;     /* initiating: <enabled/> or <failed/> came */
     bool resume;       /* the session may be resumed (c2s) */
+    bool detached;     /* the connection is gone; waiting for a resume */
+    bool overflow;     /* detached and more than max_unacked waiting */
     uint32_t h_in;     /* stanzas handled from the peer */
     uint32_t acked;    /* the last h the peer acknowledged */
     uint32_t since_r;  /* stanzas sent since our last <r/> */
@@ -145,10 +147,16 @@ stream__sm_feature(struct stream *s, struct stanza *features)
 
 /* <enable/> (receiving role): c2s once a resource is bound, s2s once
  * authenticated (XEP-0198 §3). Counting starts with it. */
+static bool
+attr_true(const struct stanza *el, const char *name)
+{
+    const char *v = stanza_attr(el, name);
+    return v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
+}
+
 static int
 sm_enable(struct stream *s, const struct stanza *el)
 {
-    (void)el;
     if (!stream__sm_on(s) || s->initiating)
         return send_failed(s, "feature-not-implemented");
     if (s->sm != NULL || !s->authenticated || (!s->s2s && !s->bound) ||
@@ -159,12 +167,22 @@ sm_enable(struct stream *s, const struct stanza *el)
     s->ctx->random(s->ctx->random_arg, r, sizeof(r));
     hex_lower(r, sizeof(r), s->sm->id);
     s->sm->in_counting = true;
-    char e[128];
-    int n = snprintf(e, sizeof(e), "<enabled xmlns='" NS_SM "' id='%s'/>",
-                     s->sm->id);
+    /* Resumption is offered to clients (docs/sm.md). */
+    s->sm->resume = !s->s2s && attr_true(el, "resume");
+    char e[192];
+    int n = s->sm->resume
+                ? snprintf(e, sizeof(e),
+                           "<enabled xmlns='" NS_SM
+                           "' id='%s' resume='true' max='%u'/>",
+                           s->sm->id,
+                           (unsigned)(s->ctx->cfg->sm.resume_timeout / 1000))
+                : snprintf(e, sizeof(e), "<enabled xmlns='" NS_SM "' id='%s'/>",
+                           s->sm->id);
     int rc = stream__send_raw(s, e, (size_t)n);
     s->sm->out_counting = true;
-    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=sm-enabled role=receiving");
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=sm-enabled role=receiving resume=%s",
+            s->sm->resume ? "yes" : "no");
     return rc;
 }
 
@@ -213,6 +231,25 @@ sm_answer(struct stream *s, const struct stanza *el, bool ok)
     return 0;
 }
 
+/* <resume previd h/> on an authenticated c2s stream before binding: the
+ * server finds the detached session (ops->sm_resume), which moves here
+ * (stream_sm_take_over) or is not there: <failed/>, and the client may
+ * bind anew. */
+static int
+sm_resume(struct stream *s, const struct stanza *el)
+{
+    uint32_t h;
+    const char *previd = stanza_attr(el, "previd");
+    if (s->s2s || s->state != STREAM_ST_BIND || s->sm != NULL)
+        return send_failed(s, "unexpected-request");
+    if (previd == NULL || !parse_h(stanza_attr(el, "h"), &h))
+        return send_failed(s, "bad-request");
+    if (!stream__sm_on(s) || s->ctx->ops->sm_resume == NULL ||
+        s->ctx->ops->sm_resume(s->ctx->ops_arg, s, previd, h) != 0)
+        return send_failed(s, "item-not-found");
+    return 0;
+}
+
 int
 stream__sm_element(struct stream *s, struct stanza *el)
 {
@@ -221,6 +258,8 @@ stream__sm_element(struct stream *s, struct stanza *el)
     const char *name = stanza_name(el);
     if (strcmp(name, "enable") == 0)
         return sm_enable(s, el);
+    if (strcmp(name, "resume") == 0)
+        return sm_resume(s, el);
     if (strcmp(name, "enabled") == 0)
         return sm_answer(s, el, true);
     if (strcmp(name, "failed") == 0 && s->initiating)
@@ -311,4 +350,114 @@ size_t
 stream_sm_unacked(const struct stream *s)
 {
     return s->sm ? s->sm->qn : 0;
+}
+
+/* --- resumption (c2s) ------------------------------------------------------ */
+
+bool
+stream_sm_resumable(const struct stream *s)
+{
+    return s->sm != NULL && s->sm->resume && !s->sm->detached && s->bound &&
+           s->state == STREAM_ST_SESSION;
+}
+
+void
+stream_sm_detach(struct stream *s)
+{
+    s->sm->detached = true;
+    s->sm->requested = false;
+    buf_reset(&s->out);
+    s->tls_conn = NULL;
+    s->tls = false;
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=sm-detached jid=%s unacked=%zu", jid_str(&s->jid),
+            s->sm->qn);
+}
+
+bool
+stream_sm_detached(const struct stream *s)
+{
+    return s->sm != NULL && s->sm->detached;
+}
+
+bool
+stream_sm_overflow(const struct stream *s)
+{
+    return s->sm != NULL && s->sm->overflow;
+}
+
+const char *
+stream_sm_id(const struct stream *s)
+{
+    return s->sm != NULL && s->sm->resume ? s->sm->id : NULL;
+}
+
+int
+stream__sm_park(struct stream *s, const struct stanza *st)
+{
+    struct stream_sm *sm = s->sm;
+    sm_push(sm, (struct stanza *)st);
+    if (sm->qn > s->ctx->cfg->sm.max_unacked && !sm->overflow) {
+        /* The session ends now and all of it is routed again: nothing
+         * is dropped. */
+        sm->overflow = true;
+        log_msg(s->ctx->log, LOG_INFO, s->conn,
+                "event=limit what=sm-detached-queue max=%u",
+                (unsigned)s->ctx->cfg->sm.max_unacked);
+        if (s->ctx->ops && s->ctx->ops->wake)
+            s->ctx->ops->wake(s->ctx->ops_arg, s);
+    }
+    return 0;
+}
+
+bool
+stream_sm_check_h(const struct stream *old, uint32_t h)
+{
+    return old->sm != NULL && h - old->sm->acked <= old->sm->qn;
+}
+
+int
+stream_sm_take_over(struct stream *s, struct stream *old, uint32_t h)
+{
+    struct stream_sm *sm = old->sm;
+    jid_fini(&s->jid);
+    s->jid = old->jid;
+    memset(&old->jid, 0, sizeof(old->jid));
+    for (size_t i = 0; i < s->nids; i++)
+        jid_fini(&s->ids[i]);
+    x_free(s->ids);
+    s->ids = old->ids;
+    s->nids = old->nids;
+    old->ids = NULL;
+    old->nids = 0;
+    s->bound = true;
+    old->bound = false;
+    s->sm = sm;
+    old->sm = NULL;
+    sm->detached = false;
+    sm->overflow = false;
+    sm->requested = false;
+    sm->since_r = 0;
+    stream__set_state(s, STREAM_ST_SESSION);
+    char e[160];
+    int n = snprintf(e, sizeof(e), "<resumed xmlns='" NS_SM "' previd='%s' h='%u'/>",
+                     sm->id, (unsigned)sm->h_in);
+    stream__send_raw(s, e, (size_t)n);
+    /* What the client has: gone; the rest again, in order. */
+    uint32_t got = h - sm->acked;
+    sm_drop(sm, got);
+    sm->acked = h;
+    struct stanza **v = NULL;
+    size_t k = stream_sm_take_unacked(s, &v);
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=sm-resumed jid=%s from-conn=%llx acked=%u resent=%zu",
+            jid_str(&s->jid), (unsigned long long)old->conn, (unsigned)got, k);
+    int rc = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (rc == 0)
+            rc = stream__send(s, v[i]);
+        stanza_unref(v[i]);
+    }
+    x_free(v);
+    return rc;
 }

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* sm_park.c -- XEP-0198 resumption on c2s: a session whose connection
+ * dropped waits, without a socket, for the client to resume it (or for
+ * sm.resume_timeout); then it moves to the new connection or ends, and
+ * what the client never acknowledged is routed again (docs/sm.md). */
+#include <string.h>
+
+#include "base/err.h"
+#include "io/io_int.h"
+#include "route/route.h"
+
+static void
+on_park_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    conn__parked_end(c, stream_sm_overflow(&c->st) ? "overflow" : "timeout");
+}
+
+void
+conn__park_expire_soon(struct conn *c)
+{
+    /* From the loop, not from inside the delivery that overflowed. */
+    uv_timer_start(&c->timer, on_park_timeout, 0, 0);
+}
+
+bool
+conn__park(struct conn *c, const char *reason)
+{
+    if (c->closing || c->srv->stopping || !stream_sm_resumable(&c->st))
+        return false;
+    c->closing = true;
+    c->parked = true;
+    log_msg(&c->srv->log, LOG_INFO, c->id,
+            "event=close reason=%s parked=yes bytes_in=%llu bytes_out=%llu "
+            "duration_ms=%llu",
+            reason, (unsigned long long)c->bytes_in,
+            (unsigned long long)c->bytes_out,
+            (unsigned long long)(uv_now(c->srv->loop) - c->started));
+    stream_sm_detach(&c->st);
+    tls_conn_free(c->tls);
+    c->tls = NULL;
+    uv_close((uv_handle_t *)&c->tcp, conn__handle_closed);
+    if (c->delay_timer)
+        uv_close((uv_handle_t *)c->delay_timer, conn__handle_closed);
+    uv_timer_stop(&c->timer);
+    uv_timer_start(&c->timer, on_park_timeout, c->srv->cfg->sm.resume_timeout,
+                   0);
+    return true;
+}
+
+void
+conn__parked_end(struct conn *c, const char *why)
+{
+    if (!c->parked)
+        return;
+    c->parked = false;
+    log_msg(&c->srv->log, LOG_INFO, c->id, "event=sm-parked-end why=%s", why);
+    server__conn_unlink(c->srv, c);
+    /* Not resumed: the session ends, and what waited for the client is
+     * routed again (router_unbind). */
+    stream_unbind(&c->st);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, conn__handle_closed);
+}

@@ -1,0 +1,252 @@
+# SPDX-License-Identifier: MIT
+"""System tests: stream management (XEP-0198) on c2s and s2s, over real
+TLS: acknowledgements both ways, what happens to stanzas a client never
+acknowledged, session resumption, and s2s streams that break under load
+(their unacknowledged stanzas go out again on the next stream, nothing
+is lost)."""
+
+import socket
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+from xmuxtest import NS_SASL, Server, check, run
+from test_c2s import USERS, login, server, tls_stream, with_server
+
+NS_SM = "urn:xmpp:sm:3"
+NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+J, N, R = "juliet@capulet.example", "nurse@capulet.example", \
+    "romeo@montague.example"
+
+
+def user(srv, jid, res):
+    c, full, _ = login(srv, jid, USERS[jid], res)
+    return c, full
+
+
+def enable(c, resume=False):
+    c.send(f"<enable xmlns='{NS_SM}'" + (" resume='true'" if resume else "")
+           + "/>")
+    el = c.next_element()
+    check(el.tag == f"{{{NS_SM}}}enabled" and el.get("id"),
+          f"enabled: {ET.tostring(el)!r}")
+    return el
+
+
+def msg(to, body, mid):
+    return (f"<message to='{to}' id='{mid}' type='chat'>"
+            f"<body>{body}</body></message>")
+
+
+def body_of(el):
+    return el.findtext("{jabber:client}body")
+
+
+def next_message(c, body):
+    """Skip presence until the message with body arrives."""
+    while True:
+        el = c.next_element()
+        if el.tag.endswith("}message"):
+            check(body_of(el) == body, f"expected {body}: {ET.tostring(el)!r}")
+            return el
+
+
+def expect(c, tag, timeout=5):
+    """The next element but the server's own <r/> (answered)."""
+    el = c.next_element(timeout)
+    while el.tag == f"{{{NS_SM}}}r" and tag != el.tag:
+        el = c.next_element(timeout)
+    check(el.tag == tag, f"expected {tag}, got {ET.tostring(el)!r}")
+    return el
+
+
+def sm_features_and_acks(srv):
+    """<sm/> is offered after SASL; <enable/> before binding fails,
+    after it succeeds; <r/> is answered with the number of stanzas
+    handled since <enable/>; the server asks with <r/> once
+    sm.request_every stanzas wait and accepts the answer; an answer
+    acknowledging more than was sent ends the stream."""
+    c, h1, f = tls_stream(srv, "capulet.example")
+    check(c.auth_plain("juliet", USERS[J]).tag == f"{{{NS_SASL}}}success",
+          "auth")
+    c.restart()
+    h, f = c.open_stream("capulet.example")
+    check(f.find(f"{{{NS_SM}}}sm") is not None, "<sm/> offered after SASL")
+    c.send(f"<enable xmlns='{NS_SM}'/>")
+    el = expect(c, f"{{{NS_SM}}}failed")
+    check(el.find(f"{{{NS_STANZAS}}}unexpected-request") is not None,
+          "enable before bind: unexpected-request")
+    c.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:"
+           "xmpp-bind'/></iq>")
+    full = c.next_element().find(".//{urn:ietf:params:xml:ns:xmpp-bind}jid")
+    enable(c)
+    c.send(f"<enable xmlns='{NS_SM}'/>")
+    expect(c, f"{{{NS_SM}}}failed")
+    for i in range(3):
+        c.send(f"<presence/>" if i == 0 else msg(full.text, f"self {i}", i))
+    c.send(f"<r xmlns='{NS_SM}'/>")
+    # Own presence and two messages to itself come back first.
+    got = [c.next_element() for _ in range(3)]
+    a = expect(c, f"{{{NS_SM}}}a")
+    check(a.get("h") == "3", f"h counts handled stanzas: {a.attrib}")
+    r, rf = user(srv, R, "orchard")
+    for i in range(40):
+        r.send(msg(J, f"m{i}", f"x{i}"))
+    seen, asked = 0, False
+    while seen < 40:
+        el = c.next_element()
+        if el.tag == f"{{{NS_SM}}}r":
+            asked = True
+            c.send(f"<a xmlns='{NS_SM}' h='{3 + seen}'/>")
+        else:
+            seen += 1
+    check(asked, "the server asked for an acknowledgement")
+    c.send(f"<a xmlns='{NS_SM}' h='1000'/>")
+    c.expect_stream_error("undefined-condition")
+    check("event=sm-bad-ack" in srv.logtext(), "logged")
+
+
+def sm_not_enabled(srv):
+    """<r/> on a stream without stream management is a stream error."""
+    c, full = user(srv, J, "balcony")
+    c.send(f"<r xmlns='{NS_SM}'/>")
+    c.expect_stream_error("unsupported-stanza-type")
+
+
+def sm_unacked_rerouted(srv):
+    """Juliet's client drops without acknowledging two messages and
+    without resumption: the one sent while another resource of hers is
+    online goes to it; with none left, romeo gets service-unavailable
+    for what juliet never acknowledged. Nothing vanishes."""
+    c, full = user(srv, J, "balcony")
+    c.send("<presence/>")
+    c.next_element()
+    enable(c)
+    c2, full2 = user(srv, J, "garden")
+    c2.send("<presence/>")
+    r, rf = user(srv, R, "orchard")
+    r.send(msg(full, "to balcony", "u1"))
+    next_message(c, "to balcony")
+    c.close()  # no ack, no closing tag, no resumption
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        el = c2.next_element()
+        if el.tag.endswith("}message") and body_of(el) == "to balcony":
+            break
+    else:
+        check(False, "the unacknowledged message reached the other resource")
+    c2.send("<presence type='unavailable'/>")
+    c3, full3 = user(srv, J, "tower")
+    c3.send("<presence/>")
+    c3.next_element()
+    enable(c3)
+    c2.close()
+    r.send(msg(full3, "to tower", "u2"))
+    next_message(c3, "to tower")
+    c3.close()
+    while True:
+        el = r.next_element()
+        if el.get("type") == "error" and el.get("id") == "u2":
+            break
+    check(el.find(f".//{{{NS_STANZAS}}}service-unavailable") is not None,
+          f"romeo learns: {ET.tostring(el)!r}")
+    check("event=sm-reroute stanzas=" in srv.logtext(), "logged")
+
+
+def resume_login(srv, jid, previd, h):
+    user_, host = jid.split("@")
+    c, h1, f = tls_stream(srv, host)
+    check(c.auth_plain(user_, USERS[jid]).tag == f"{{{NS_SASL}}}success",
+          "auth")
+    c.restart()
+    c.open_stream(host)
+    c.send(f"<resume xmlns='{NS_SM}' previd='{previd}' h='{h}'/>")
+    return c, c.next_element()
+
+
+def sm_resume(srv):
+    """Juliet enables resumption, gets m1 and acknowledges it, gets m2
+    without acknowledging, and her connection drops. Romeo sends m3 and
+    m4 meanwhile: no error, no unavailable presence. Juliet resumes with
+    h=1: <resumed/> with the server's count of her stanzas, then m2, m3,
+    m4 in order, and the session goes on under the same full JID."""
+    c, full = user(srv, J, "balcony")
+    c.send("<presence/>")
+    c.next_element()
+    en = enable(c, resume=True)
+    check(en.get("resume") == "true" and int(en.get("max")) > 0,
+          f"resumption offered: {en.attrib}")
+    r, rf = user(srv, R, "orchard")
+    r.send("<presence/>")
+    r.next_element()
+    r.send(f"<presence to='{full}'/>")  # directed: juliet learns of romeo
+    c.next_element()
+    r.send(msg(full, "m1", "r1"))
+    check(body_of(c.next_element()) == "m1", "m1")
+    c.send(f"<a xmlns='{NS_SM}' h='2'/>")  # presence + m1
+    r.send(msg(full, "m2", "r2"))
+    check(body_of(c.next_element()) == "m2", "m2")
+    c.close()
+    time.sleep(0.5)
+    check("parked=yes" in srv.logtext(), "session parked")
+    r.send(msg(full, "m3", "r3"))
+    r.send(msg(J, "m4", "r4"))
+    c2, el = resume_login(srv, J, en.get("id"), 2)
+    check(el.tag == f"{{{NS_SM}}}resumed" and el.get("previd") == en.get("id")
+          and el.get("h") == "0", f"resumed: {ET.tostring(el)!r}")
+    bodies = [body_of(c2.next_element()) for _ in range(3)]
+    check(bodies == ["m2", "m3", "m4"], f"resent in order: {bodies}")
+    c2.send(msg(rf, "back", "j1"))
+    el = r.next_element()
+    check(body_of(el) == "back" and el.get("from") == full,
+          f"same full JID after resumption: {ET.tostring(el)!r}")
+    try:
+        el = r.next_element(timeout=1)
+        check(False, f"romeo got something else: {ET.tostring(el)!r}")
+    except Exception as e:  # noqa: BLE001
+        check("timed out" in str(e), str(e))
+    # The counters go on.
+    c2.send(f"<r xmlns='{NS_SM}'/>")
+    a = expect(c2, f"{{{NS_SM}}}a")
+    check(a.get("h") == "1", f"h goes on: {a.attrib}")
+
+
+def sm_resume_refused(srv):
+    """Another account cannot take juliet's session; a wrong id gets
+    item-not-found and the client may bind instead; after the resumption
+    window the session is gone and romeo learns about what waited."""
+    c, full = user(srv, J, "balcony")
+    en = enable(c, resume=True)
+    c.close()
+    n, el = resume_login(srv, N, en.get("id"), 0)
+    check(el.tag == f"{{{NS_SM}}}failed" and
+          el.find(f"{{{NS_STANZAS}}}item-not-found") is not None,
+          f"other account: {ET.tostring(el)!r}")
+    x, el = resume_login(srv, J, "nope", 0)
+    check(el.tag == f"{{{NS_SM}}}failed", "unknown id")
+    x.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:"
+           "xmpp-bind'/></iq>")
+    check(x.next_element().get("type") == "result", "bind after failed")
+    x.close()
+    r, rf = user(srv, R, "orchard")
+    r.send(msg(full, "late", "l1"))
+    time.sleep(2.5)  # sm.resume_timeout = 1 s
+    el = r.next_element()
+    check(el.get("type") == "error" and el.get("id") == "l1",
+          f"error after the window: {ET.tostring(el)!r}")
+    y, el = resume_login(srv, J, en.get("id"), 0)
+    check(el.tag == f"{{{NS_SM}}}failed", "too late to resume")
+    check("event=sm-parked-end why=timeout" in srv.logtext(), "logged")
+
+
+TESTS = {
+    "sm-c2s-features-and-acks": with_server(sm_features_and_acks),
+    "sm-c2s-not-enabled": with_server(sm_not_enabled),
+    "sm-c2s-unacked-rerouted": with_server(sm_unacked_rerouted),
+    "sm-c2s-resume": with_server(sm_resume),
+    "sm-c2s-resume-refused": with_server(
+        sm_resume_refused, extra="sm = { resume_timeout = 1; };\n"),
+}
+
+if __name__ == "__main__":
+    run(TESTS)
