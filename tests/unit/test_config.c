@@ -471,6 +471,39 @@ test_config_listen_kind_and_address(void **state)
     assert_string_equal(config_listen_kind_name(CFG_LISTEN_S2S), "s2s");
 }
 
+/* The sm group (docs/sm.md): defaults, values, and errors at their line. */
+static void
+test_config_sm(void **state)
+{
+    (void)state;
+    int rc;
+    const char *msg;
+    struct config *cfg = load(MIN, &rc, &msg);
+    assert_non_null(cfg);
+    assert_true(cfg->sm.c2s);
+    assert_true(cfg->sm.s2s);
+    assert_int_equal(cfg->sm.resume_timeout, 300000);
+    assert_int_equal(cfg->sm.max_unacked, 10000);
+    assert_int_equal(cfg->sm.request_every, 32);
+    config_free(cfg);
+    cfg = load(MIN "sm = { c2s = false; s2s = false; resume_timeout = "
+                         "1.5;\n  max_unacked = 16; request_every = 1; };\n",
+               &rc, &msg);
+    assert_non_null(cfg);
+    assert_false(cfg->sm.c2s);
+    assert_false(cfg->sm.s2s);
+    assert_int_equal(cfg->sm.resume_timeout, 1500);
+    assert_int_equal(cfg->sm.max_unacked, 16);
+    assert_int_equal(cfg->sm.request_every, 1);
+    config_free(cfg);
+    load_err(MIN "sm = {\n max_unacked = 15; };\n", 4,
+             "sm.max_unacked: must be between 16 and 1000000 (got 15)");
+    load_err(MIN "sm = { request_every = 0; };\n", 3,
+             "sm.request_every: must be between 1 and 100000 (got 0)");
+    load_err(MIN "sm = { resume = true; };\n", 3, "sm.resume: unknown key");
+    load_err(MIN "sm = { c2s = 1; };\n", 3, "sm.c2s: *");
+}
+
 static void
 test_config_listen_port_range(void **state)
 {
@@ -956,6 +989,7 @@ main(void)
         cmocka_unit_test(test_config_full_example),
         cmocka_unit_test(test_config_every_key_nondefault),
         cmocka_unit_test(test_config_defaults_for_absent_keys),
+        cmocka_unit_test(test_config_sm),
         cmocka_unit_test(test_config_default),
         cmocka_unit_test(test_config_syntax_error_file),
         cmocka_unit_test(test_config_syntax_errors),

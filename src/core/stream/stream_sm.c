@@ -311,7 +311,10 @@ stream__sm_sent(struct stream *s, const struct stanza *el)
     /* The tree is never changed once sent: keeping a reference is
      * enough. */
     sm_push(sm, (struct stanza *)el);
-    if (++sm->since_r >= s->ctx->cfg->sm.request_every && !sm->requested)
+    /* Every request_every stanzas, whether an answer is out or not: the
+     * answers then follow the peer's progress through a long burst, and
+     * a broken stream leaves little to send twice. */
+    if (++sm->since_r >= s->ctx->cfg->sm.request_every)
         return send_r(s);
     return 0;
 }
