@@ -233,6 +233,10 @@ start_dns() { # X_ADDR Y_ADDR
 
 # ---- xmuxd ------------------------------------------------------------------
 
+# xmuxd started as root needs the user key (docs/security.md): the
+# benchmark keeps root, as it always did.
+run_as() { [ "$(id -u)" = 0 ] && echo 'user = "root";' || true; }
+
 xmuxd_conf() { # DIR ADDR DOMAIN PEER_DOMAIN PEER_ADDR WITH_RESOLVER
     local resolver=
     [ "$6" = 1 ] && resolver="resolver = \"$dns_addr:53\"; "
@@ -245,6 +249,7 @@ tls = { ca_file = "$tmp/certs/ca.crt"; };
 hosts = ( { domain = "$3"; cert = "$tmp/certs/$3.crt"; key = "$tmp/certs/$3.key"; } );
 s2s = { ${resolver}routes = ( { domain = "$4"; host = "$5"; port = $s2s_port; } ); };
 limits = { max_connections = 20000; };
+$(run_as)
 EOF
 }
 

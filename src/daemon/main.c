@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "config/config.h"
+#include "daemon/privs.h"
 #include "io/io.h"
 
 #ifndef XMUX_VERSION
@@ -46,6 +46,13 @@ on_signal(uv_signal_t *h, int signum)
     server_stop(&d->srv);
 }
 
+/* Print a start-up error: the line in err, else rc's message. */
+static void
+report(const struct buf *err, int rc)
+{
+    fprintf(stderr, "xmuxd: %s\n", buf_len(err) ? buf_ptr(err) : xerr_str(rc));
+}
+
 static int
 load_config(const char *path, struct config **cfg)
 {
@@ -53,20 +60,9 @@ load_config(const char *path, struct config **cfg)
     buf_init(&err, 4096);
     int rc = config_load(path, getenv("XMUX_STATE_DIR"), cfg, &err);
     if (rc != 0)
-        fprintf(stderr, "xmuxd: %s\n",
-                buf_len(&err) ? buf_ptr(&err) : xerr_str(rc));
+        report(&err, rc);
     buf_fini(&err);
     return rc;
-}
-
-/* The state directory holds keys and accounts: private to the server. */
-static int
-make_state_dir(const struct config *cfg)
-{
-    if (mkdir(cfg->state_dir, 0700) == 0 || errno == EEXIST)
-        return 0;
-    fprintf(stderr, "xmuxd: %s: %s\n", cfg->state_dir, strerror(errno));
-    return -errno;
 }
 
 /* Close what server_init opened, letting the loop run the close
@@ -80,28 +76,57 @@ teardown(struct daemon *d, uv_loop_t *loop)
     uv_loop_close(loop);
 }
 
+/* What needs root, in order: the keys read, the ports bound (the state
+ * directory was handed to the user before). Then the drop, what the user
+ * does in the state directory, and the ports opened (docs/security.md). */
 static int
-run(const struct config *cfg)
+start(struct daemon *d,
+      const struct config *cfg,
+      const struct privs *pv,
+      struct buf *err)
+{
+    int rc = server_init(&d->srv, uv_default_loop(), cfg, err);
+    if (rc != 0) {
+        report(err, rc);
+        return rc;
+    }
+    log_msg(&d->srv.log, LOG_INFO, 0,
+            "event=start version=%s config=%s hosts=%zu state_dir=%s",
+            XMUX_VERSION, cfg->file, cfg->nhosts, cfg->state_dir);
+    rc = server_bind(&d->srv);
+    if (rc != 0)
+        return rc; /* logged with the listener's line */
+    rc = privs_drop(cfg, pv, err);
+    if (rc != 0) {
+        report(err, rc);
+        return rc;
+    }
+    privs_log(pv, &d->srv.log);
+    rc = server_open_state(&d->srv, err);
+    if (rc != 0) {
+        if (buf_len(err) > 0)
+            report(err, rc);
+        return rc;
+    }
+    return server_listen(&d->srv);
+}
+
+static int
+run(const struct config *cfg, const struct privs *pv)
 {
     struct daemon d;
     uv_loop_t *loop = uv_default_loop();
-    if (make_state_dir(cfg) != 0)
-        return 1;
     struct buf err;
     buf_init(&err, 4096);
-    int rc = server_init(&d.srv, loop, cfg, &err);
+    int rc = privs_prepare_state(cfg, pv, &err);
     if (rc != 0) {
-        fprintf(stderr, "xmuxd: %s\n",
-                buf_len(&err) ? buf_ptr(&err) : xerr_str(rc));
+        report(&err, rc);
         buf_fini(&err);
-        teardown(&d, loop);
         return 1;
     }
+    rc = start(&d, cfg, pv, &err);
     buf_fini(&err);
-    log_msg(&d.srv.log, LOG_INFO, 0,
-            "event=start version=%s config=%s hosts=%zu state_dir=%s",
-            XMUX_VERSION, cfg->file, cfg->nhosts, cfg->state_dir);
-    if (server_listen(&d.srv) != 0) {
+    if (rc != 0) {
         teardown(&d, loop);
         return 1;
     }
@@ -115,6 +140,20 @@ run(const struct config *cfg)
     server_fini(&d.srv);
     uv_loop_close(loop);
     return 0;
+}
+
+/* Whom to run as, decided before anything is opened; also what
+ * --check-config reports beyond the file itself. */
+static int
+plan(const struct config *cfg, bool embedded, bool check, struct privs *pv)
+{
+    struct buf err;
+    buf_init(&err, 4096);
+    int rc = privs_plan(cfg, embedded, check, pv, &err);
+    if (rc != 0)
+        report(&err, rc);
+    buf_fini(&err);
+    return rc;
 }
 
 int
@@ -157,13 +196,18 @@ main(int argc, char **argv)
     struct config *cfg = NULL;
     if (load_config(path, &cfg) != 0)
         return 1;
+    struct privs pv;
+    if (plan(cfg, path == NULL, check, &pv) != 0) {
+        config_free(cfg);
+        return 1;
+    }
     if (check) {
         printf("%s: configuration ok (%zu hosts, %zu listeners)\n", cfg->file,
                cfg->nhosts, cfg->nlisten);
         config_free(cfg);
         return 0;
     }
-    int rc = run(cfg);
+    int rc = run(cfg, &pv);
     config_free(cfg);
     return rc;
 }

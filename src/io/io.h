@@ -49,15 +49,30 @@ struct server {
     struct control *control;      /* the control socket (control.c) */
 };
 
-/* Set up the server on loop; cfg is borrowed. Loads (or, for hosts
- * without a configured certificate, creates under state_dir/certs) the
- * TLS certificates, and opens the account store. Returns 0, or an error
- * with one line in err. */
+/*
+ * Start-up runs in four steps, so that xmuxd started as root can give up
+ * root between the second and the third (docs/security.md): server_init,
+ * server_bind, then server_open_state and server_listen. Nothing is
+ * accepted before the loop runs, and no port accepts a connection before
+ * server_listen, when everything is ready.
+ */
+
+/* Set up the server on loop; cfg is borrowed. Reads the configured TLS
+ * certificates and keys and the CA file; touches nothing in state_dir.
+ * Returns 0, or an error with one line in err. */
 int server_init(struct server *srv, uv_loop_t *loop, const struct config *cfg,
                 struct buf *err);
-/* Bind the control socket (docs/control.md), then listen on every
- * configured address. Errors are logged with the listener's config line;
- * returns the first error. */
+/* Bind every configured TCP address (ports below 1024 need root).
+ * Errors are logged with the listener's config line; returns the first
+ * error. An address in use is only found by server_listen. */
+int server_bind(struct server *srv);
+/* What lives in state_dir: create (or load) the certificates of hosts
+ * without a configured one under state_dir/certs, open the account store,
+ * start the resolver, and bind the control socket (docs/control.md).
+ * Returns 0, or an error with one line in err (the control socket's
+ * errors are logged instead, with err left empty). */
+int server_open_state(struct server *srv, struct buf *err);
+/* Listen on every address server_bind bound; errors as there. */
 int server_listen(struct server *srv);
 /* Begin a clean shutdown: stop accepting, send <system-shutdown/> on every
  * stream, and close the handles once they are flushed (or after the

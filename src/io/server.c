@@ -45,10 +45,29 @@ static void on_idle_sweep(uv_timer_t *t);
  * bytes. */
 #define IDLE_SWEEP_MS 1000
 
-/* The certificate of each host: configured, or generated once into
- * state_dir/certs so that a fresh server works out of the box. */
+/* Hosts with a configured certificate: read while xmuxd may still be
+ * root, since the operator's key files may be readable by root only. */
 static int
-load_certs(struct server *srv, struct buf *err)
+load_configured_certs(struct server *srv, struct buf *err)
+{
+    const struct config *cfg = srv->cfg;
+    for (size_t i = 0; i < cfg->nhosts; i++) {
+        const struct cfg_host *h = &cfg->hosts[i];
+        if (h->cert == NULL)
+            continue;
+        int rc = tls_ctx_add_host(srv->tls, h->domain, h->cert, h->key, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Hosts without one: generated once into state_dir/certs so that a fresh
+ * server works out of the box. This runs as the user xmuxd runs as, so
+ * the files are that user's (the key 0600), and root never opens a file
+ * in a directory that user may change (docs/security.md). */
+static int
+load_generated_certs(struct server *srv, struct buf *err)
 {
     const struct config *cfg = srv->cfg;
     char dir[4096];
@@ -60,23 +79,20 @@ load_certs(struct server *srv, struct buf *err)
     for (size_t i = 0; i < cfg->nhosts; i++) {
         const struct cfg_host *h = &cfg->hosts[i];
         char cert[4352], key[4352], fp[128];
-        const char *cf = h->cert, *kf = h->key;
-        if (cf == NULL) {
-            snprintf(cert, sizeof(cert), "%s/%s.crt", dir, h->domain);
-            snprintf(key, sizeof(key), "%s/%s.key", dir, h->domain);
-            int rc = tls_selfsigned_ensure(h->domain, cert, key, fp, sizeof(fp),
-                                           err);
-            if (rc < 0)
-                return rc;
-            if (rc == 1)
-                log_msg(&srv->log, LOG_WARN, 0,
-                        "event=certificate-created host=%s file=%s "
-                        "sha256=%s self-signed=yes",
-                        h->domain, cert, fp);
-            cf = cert;
-            kf = key;
-        }
-        int rc = tls_ctx_add_host(srv->tls, h->domain, cf, kf, err);
+        if (h->cert != NULL)
+            continue;
+        snprintf(cert, sizeof(cert), "%s/%s.crt", dir, h->domain);
+        snprintf(key, sizeof(key), "%s/%s.key", dir, h->domain);
+        int rc =
+            tls_selfsigned_ensure(h->domain, cert, key, fp, sizeof(fp), err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            log_msg(&srv->log, LOG_WARN, 0,
+                    "event=certificate-created host=%s file=%s "
+                    "sha256=%s self-signed=yes",
+                    h->domain, cert, fp);
+        rc = tls_ctx_add_host(srv->tls, h->domain, cert, key, err);
         if (rc < 0)
             return rc;
     }
@@ -115,14 +131,11 @@ server_init(struct server *srv,
     server__control_init(srv);
 
     srv->tls = tls_ctx_new(cfg->tls_ca_file, err);
-    if (srv->tls == NULL || load_certs(srv, err) != 0)
+    if (srv->tls == NULL || load_configured_certs(srv, err) != 0)
         return XE_TLS;
     srv->sasl = sasl_server_new(err);
     if (srv->sasl == NULL)
         return XE_SASL;
-    int rc = server__services_init(srv, err);
-    if (rc != 0)
-        return rc;
     srv->sctx.cfg = cfg;
     srv->sctx.log = &srv->log;
     srv->sctx.random = server__random;
@@ -269,10 +282,12 @@ parse_addr(const struct cfg_listen *cl, struct sockaddr_storage *ss)
     return uv_ip4_addr(cl->address, cl->port, (struct sockaddr_in *)ss);
 }
 
+/* Bind one listener: while xmuxd may still be root, for ports below
+ * 1024. libuv reports EADDRINUSE only at uv_listen. */
 static int
-listener_start(struct server *srv,
-               struct listener *l,
-               const struct cfg_listen *cl)
+listener_bind(struct server *srv,
+              struct listener *l,
+              const struct cfg_listen *cl)
 {
     struct sockaddr_storage ss;
     l->srv = srv;
@@ -284,35 +299,59 @@ listener_start(struct server *srv,
         l->active = true;
         rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
     }
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
-    if (rc < 0) {
-        log_msg_errno(&srv->log, LOG_ERROR, 0, rc,
-                      "event=listen-failed kind=%s address=%s port=%u "
-                      "config=%s:%d",
-                      config_listen_kind_name(cl->kind), cl->address, cl->port,
-                      srv->cfg->file, cl->line);
-        return rc;
+    return rc;
+}
+
+static void
+listen_failed(struct server *srv, const struct cfg_listen *cl, int rc)
+{
+    log_msg_errno(&srv->log, LOG_ERROR, 0, rc,
+                  "event=listen-failed kind=%s address=%s port=%u "
+                  "config=%s:%d",
+                  config_listen_kind_name(cl->kind), cl->address, cl->port,
+                  srv->cfg->file, cl->line);
+}
+
+int
+server_bind(struct server *srv)
+{
+    for (size_t i = 0; i < srv->cfg->nlisten; i++) {
+        const struct cfg_listen *cl = &srv->cfg->listen[i];
+        int rc = listener_bind(srv, &srv->listeners[srv->nlisteners], cl);
+        srv->nlisteners++;
+        if (rc < 0) {
+            listen_failed(srv, cl, rc);
+            return rc;
+        }
     }
-    log_msg(&srv->log, LOG_INFO, 0,
-            "event=listening kind=%s address=%s port=%u",
-            config_listen_kind_name(cl->kind), cl->address, cl->port);
     return 0;
+}
+
+int
+server_open_state(struct server *srv, struct buf *err)
+{
+    if (load_generated_certs(srv, err) != 0)
+        return XE_TLS;
+    int rc = server__services_init(srv, err);
+    if (rc == 0)
+        rc = server__control_listen(srv);
+    return rc;
 }
 
 int
 server_listen(struct server *srv)
 {
-    /* The control socket first: it also finds a running xmuxd. */
-    int rc = server__control_listen(srv);
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < srv->cfg->nlisten; i++) {
-        const struct cfg_listen *cl = &srv->cfg->listen[i];
-        rc = listener_start(srv, &srv->listeners[srv->nlisteners], cl);
-        srv->nlisteners++;
-        if (rc < 0)
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        struct listener *l = &srv->listeners[i];
+        int rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+        if (rc < 0) {
+            listen_failed(srv, l->cfg, rc);
             return rc;
+        }
+        log_msg(&srv->log, LOG_INFO, 0,
+                "event=listening kind=%s address=%s port=%u",
+                config_listen_kind_name(l->cfg->kind), l->cfg->address,
+                l->cfg->port);
     }
     return 0;
 }

@@ -390,6 +390,10 @@ def default_config_runs():
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=15)
     check(p.returncode == 0, "exit %r: %s" % (p.returncode, err))
+    # Started as root, the embedded default keeps root, and says so.
+    if os.geteuid() == 0:
+        check("level=warn event=privileges user=root uid=0 gid=0 dropped=no "
+              "reason=embedded-default" in err, "no privileges warning")
 
 
 TESTS = {

@@ -81,12 +81,14 @@ class Server:
     """An xmuxd process with its own config and state dir. hosts holds
     domains or dicts of hosts[] keys (see host_config); ports may fix
     the port of a listener kind ({"s2s": 5269}), the others are free
-    ports picked at random."""
+    ports picked at random. user is the config's user key; by default
+    "root" when the tests run as root (xmuxd started as root refuses a
+    file without it), else none."""
 
     def __init__(self, hosts=("localhost", "montague.example"),
                  negotiation=60, extra="", addr="127.0.0.1", c2s_extra="",
                  timeouts="",
-                 ports=None):
+                 ports=None, user=None):
         self.dir = tempfile.mkdtemp(prefix="xmux-sys-")
         self.addr = addr
         self.fixed = ports or {}
@@ -98,6 +100,9 @@ class Server:
         self.negotiation = negotiation
         self.timeouts = timeouts
         self.extra = extra
+        if user is None and os.geteuid() == 0:
+            user = "root"
+        self.user_line = f'user = "{user}";' if user else ""
         self.config = os.path.join(self.dir, "xmux.conf")
         self._write_config()
         self.log_path = os.path.join(self.dir, "xmuxd.log")
@@ -123,6 +128,7 @@ hosts = (
 {self.hosts_cfg}
 );
 timeouts = {{ negotiation = {self.negotiation}; close_wait = 2; {self.timeouts} }};
+{self.user_line}
 {self.extra}
 """)
 

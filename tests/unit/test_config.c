@@ -133,6 +133,8 @@ test_config_full_example(void **state)
     assert_string_equal(cfg->file, DATA "/full.conf");
     assert_string_equal(cfg->state_dir, "/var/lib/xmux");
     assert_int_equal(cfg->log_level, LOG_INFO);
+    assert_string_equal(cfg->user, "xmux");
+    assert_string_equal(cfg->group, "xmux");
     check_full_listen(cfg, 4);
     assert_string_equal(cfg->tls_ca_file, "/etc/ssl/certs/ca-certificates.crt");
     assert_int_equal(cfg->nhosts, 2);
@@ -960,6 +962,47 @@ doc_block(const char *doc, const char *heading)
     return x_strndup(start, (size_t)(end - start));
 }
 
+/* user and group: names checked here, looked up only by xmuxd. */
+static void
+test_config_user_group(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok(MIN);
+    assert_null(cfg->user);
+    assert_null(cfg->group);
+    config_free(cfg);
+    cfg = load_ok(MIN "user = \"xmux\";\ngroup = \"_xmux-2.a\";\n");
+    assert_string_equal(cfg->user, "xmux");
+    assert_int_equal(cfg->user_line, 3);
+    assert_string_equal(cfg->group, "_xmux-2.a");
+    assert_int_equal(cfg->group_line, 4);
+    config_free(cfg);
+    /* 32 bytes at most. */
+    cfg = load_ok(MIN "user = \"u234567890123456789012345678901x\";\n");
+    config_free(cfg);
+    load_err(MIN "user = \"u2345678901234567890123456789012x\";\n", 3,
+             "user: invalid name \"u2345678901234567890123456789012x\" "
+             "(letters, digits, '.', '_' and '-', at most 32, not all "
+             "digits)");
+    /* An option, an id, and bytes that mean something in passwd files,
+     * in paths or to a shell. */
+    static const char *const bad[] = {"-x", "999", "a b", "a:b", "x/y"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        for (int g = 0; g < 2; g++) {
+            char text[512], want[64];
+            (void)snprintf(text, sizeof(text), MIN "%s = \"%s\";\n",
+                           g ? "group" : "user", bad[i]);
+            (void)snprintf(want, sizeof(want), "%s: invalid name*",
+                           g ? "group" : "user");
+            load_err(text, 3, want);
+        }
+    }
+    load_err(MIN "user = \"\";\n", 3, "user: must not be empty");
+    load_err(MIN "user = 0;\n", 3, "user: expected a string");
+    load_err(MIN "\ngroup = \"xmux\";\n", 4,
+             "group: needs user (the group alone is never switched to)");
+}
+
 /* docs/config.md shows the full example and the embedded default: keep
  * both in step with what the code loads. */
 static void
@@ -1014,6 +1057,7 @@ main(void)
         cmocka_unit_test(test_config_limits_at_and_past_bounds),
         cmocka_unit_test(test_config_limits_preauth_derived),
         cmocka_unit_test(test_config_error_buffer_edge_cases),
+        cmocka_unit_test(test_config_user_group),
         cmocka_unit_test(test_config_docs_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

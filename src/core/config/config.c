@@ -237,6 +237,8 @@ config_free(struct config *cfg)
     x_free(cfg->tls_ca_file);
     x_free(cfg->state_dir);
     x_free(cfg->control_socket);
+    x_free(cfg->user);
+    x_free(cfg->group);
     x_free(cfg->file);
     x_free(cfg);
 }

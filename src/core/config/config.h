@@ -75,6 +75,13 @@ struct config {
      * resolved control_socket, else state_dir/xmuxd.sock. Always set, and
      * short enough for a sockaddr_un. */
     char *control_socket;
+    /* Whom xmuxd runs as after binding its sockets and reading its keys
+     * (docs/security.md): account names, not yet looked up, or NULL.
+     * group NULL: the user's primary group. The lines are for the
+     * daemon's errors when a name does not exist. */
+    char *user;
+    char *group;
+    int user_line, group_line;
     enum log_level log_level;
     struct cfg_listen *listen;
     size_t nlisten;

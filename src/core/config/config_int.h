@@ -137,6 +137,8 @@ int cfg__load_hosts(struct cfg__ctx *cx, const config_setting_t *root);
 int cfg__load_s2s(struct cfg__ctx *cx, const config_setting_t *root);
 int cfg__load_timeouts(struct cfg__ctx *cx, const config_setting_t *root);
 int cfg__load_limits(struct cfg__ctx *cx, const config_setting_t *root);
+/* user and group (names checked, not looked up). */
+int cfg__load_user(struct cfg__ctx *cx, const config_setting_t *root);
 /* control_socket, or its default under state_dir (root NULL: the key is
  * absent); after state_dir is known. */
 int cfg__load_control(struct cfg__ctx *cx, const config_setting_t *root);

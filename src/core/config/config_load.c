@@ -81,12 +81,14 @@ cfg__load_root(struct cfg__ctx *cx, const config_setting_t *root)
     static const char *const keys[] = {
         "state_dir", "log_level", "listen",   "tls",    "hosts",
         "s2s",       "c2s",       "timeouts", "limits", "control_socket",
-        "sm",        NULL};
+        "sm",        "user",      "group",    NULL};
     int rc = cfg__check_keys(cx, root, "", keys);
     if (rc == 0)
         rc = cfg__get_path(cx, root, "", "state_dir", &cx->cfg->state_dir);
     if (rc >= 0)
         rc = load_log_level(cx, root);
+    if (rc == 0)
+        rc = cfg__load_user(cx, root);
     if (rc == 0)
         rc = load_tls(cx, root);
     if (rc == 0)
