@@ -150,12 +150,30 @@ ops_wake(void *arg, struct stream *s)
     server__flush_later(arg, c);
 }
 
+static int
+ops_sm_s2s_previous(void *arg, struct stream *s, const char **previd,
+                    uint32_t *h)
+{
+    struct server *srv = arg;
+    return router_sm_s2s_previous(srv->router, s, previd, h);
+}
+
+static int
+ops_sm_s2s_resumed(void *arg, struct stream *s, bool ok, uint32_t h)
+{
+    struct server *srv = arg;
+    return router_sm_s2s_resumed(srv->router, s, ok, h);
+}
+
 /* XEP-0198 resumption: the detached (or still attached: the client saw
  * the drop first) session previd of the same account moves to s. */
 static int
 ops_sm_resume(void *arg, struct stream *s, const char *previd, uint32_t h)
 {
     struct server *srv = arg;
+    if (s->s2s)
+        return router_sm_s2s_resume(srv->router, s, previd);
+    (void)h;
     struct conn *me = conn_of(s), *old = NULL;
     for (struct conn *c = srv->conns; c && old == NULL; c = c->next) {
         const char *id = stream_sm_id(&c->st);
@@ -245,6 +263,8 @@ const struct stream_ops server__stream_ops = {
     .db_verified = ops_db_verified,
     .mux_authz = ops_mux_authz,
     .sm_resume = ops_sm_resume,
+    .sm_s2s_previous = ops_sm_s2s_previous,
+    .sm_s2s_resumed = ops_sm_s2s_resumed,
 };
 
 int

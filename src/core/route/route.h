@@ -57,6 +57,17 @@ void router_unbind(struct router *r, struct stream *s);
 /* A resumed session (XEP-0198) moves from the detached stream old to s:
  * every identity of old is now reached through s. */
 void router_rebind(struct router *r, struct stream *old, struct stream *s);
+/* s2s stream management resumption (docs/sm.md). Initiating: the state
+ * of a broken stream to s's peer (0, *previd and our handled count *h),
+ * or XE_NOTFOUND; then the peer's answer: ok with its handled count h
+ * (those stanzas are not sent again), or refused (all are). Receiving:
+ * resume previd on s if it was s's peer's; 0 or XE_NOTFOUND. */
+int router_sm_s2s_previous(struct router *r, struct stream *s,
+                           const char **previd, uint32_t *h);
+int router_sm_s2s_resumed(struct router *r, struct stream *s, bool ok,
+                          uint32_t h);
+int router_sm_s2s_resume(struct router *r, struct stream *s,
+                         const char *previd);
 /* Route one stanza that the bound stream 'from' sent; st is borrowed and
  * its 'from' is already validated and stamped with from->jid. Delivers
  * it, answers it on behalf of the server or an account, or drops it

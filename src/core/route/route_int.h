@@ -139,6 +139,22 @@ struct route_verify {
     char key[DIALBACK_KEY_MAX + 1];
 };
 
+/* The stream management state of a broken s2s stream that may be
+ * resumed (XEP-0198, docs/sm.md): as initiating server, what it sent and
+ * the peer did not acknowledge (also requeued on their pairs); as
+ * receiving server, only how much it handled. */
+struct route_sm_rec {
+    struct route_sm_rec *next;
+    bool initiating;
+    struct stream *claim; /* initiating: the stream asking to resume it */
+    char peer[JID_DOMAIN_BUFSZ];
+    char id[2 * STREAM_ID_BYTES + 1];
+    uint32_t h_in, acked;
+    struct stanza **v; /* initiating: refs, oldest first */
+    size_t n;
+    uint64_t deadline; /* ms */
+};
+
 /* Receiving server: an F5 IQ we sent for an F4 received on s. */
 struct route_authz_r {
     struct route_authz_r *next;
@@ -207,6 +223,7 @@ struct router {
     struct route_authz_r *authz_r;
     struct route_authz_i *authz_i;
     struct route_pair *m3_waiting; /* pairs waiting for an M3 slot */
+    struct route_sm_rec *sm_recs;  /* broken s2s streams to resume */
     bool m3_freed;                 /* an authorization slot came free */
     struct route_authz_c *authz_c;
     struct route_rate *rates;
@@ -300,6 +317,18 @@ void route__s2s_send(struct router *r,
 void route__s2s_move(struct router *r, struct stream *from, struct stream *to,
                      const char *target);
 /* route_mux.c: connection authorization (M3). */
+/* route_sm.c: resumption of broken s2s streams. */
+void route__sm_keep(struct router *r, struct stream *s, struct stanza **v,
+                    size_t n);
+void route__sm_gone(struct router *r, const struct stream *s);
+void route__sm_tick(struct router *r);
+void route__sm_free(struct router *r);
+/* route_s2s.c: the pair (sender, target) if it exists; take st out of
+ * p's queue if it waits there. */
+struct route_pair *route__pair_find(struct router *r, const char *sender,
+                                    const char *target);
+void route__pair_unqueue(struct route_pair *p, const struct stanza *st);
+
 struct stream *route__mux_primary(struct router *r, const char *target,
                                   unsigned slot, bool *full);
 struct stream *route__mux_secondary(struct router *r, struct stream *p,

@@ -87,6 +87,27 @@ pair_get(struct router *r, const char *sender, const char *target, bool make)
     return p;
 }
 
+struct route_pair *
+route__pair_find(struct router *r, const char *sender, const char *target)
+{
+    return pair_get(r, sender, target, false);
+}
+
+void
+route__pair_unqueue(struct route_pair *p, const struct stanza *st)
+{
+    for (size_t i = 0; i < p->qn; i++) {
+        size_t at = (p->qhead + i) % p->qcap;
+        if (p->q[at] != st)
+            continue;
+        stanza_unref(p->q[at]);
+        for (size_t j = i; j + 1 < p->qn; j++)
+            p->q[(p->qhead + j) % p->qcap] = p->q[(p->qhead + j + 1) % p->qcap];
+        p->qn--;
+        return;
+    }
+}
+
 static void
 pair_free(struct route_pair *p)
 {
@@ -526,6 +547,8 @@ requeue_unacked(struct router *r, struct stream *s)
 {
     struct stanza **v = NULL;
     size_t n = stream_sm_take_unacked(s, &v);
+    /* Kept for a resumption, which may spare sending some again. */
+    route__sm_keep(r, s, v, n);
     if (n == 0)
         return;
     log_msg(r->log, LOG_INFO, s->conn, "event=sm-requeue stanzas=%zu to=%s",
@@ -577,6 +600,7 @@ router_s2s_gone(struct router *r, struct stream *s)
     if (l == NULL)
         return;
     route__mux_gone(r, s);
+    route__sm_gone(r, s);
     requeue_unacked(r, s);
     struct route_pair *p = l->pairs;
     while (p != NULL) {
@@ -702,6 +726,7 @@ void
 router_s2s_tick(struct router *r)
 {
     route__mux_tick(r);
+    route__sm_tick(r);
     if (r->m3_waiting != NULL)
         m3_waiting_retry(r);
     uint64_t now = now_ms(r);
@@ -746,6 +771,7 @@ void
 route__s2s_free(struct router *r)
 {
     route__mux_free(r);
+    route__sm_free(r);
     size_t slot = 0;
     struct rtab_node *nd = route__tab_next(&r->pairs, &slot, NULL);
     while (nd != NULL) {

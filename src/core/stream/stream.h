@@ -98,6 +98,15 @@ struct stream_ops {
      * or an error (the client gets <failed><item-not-found/>). */
     int (*sm_resume)(void *arg, struct stream *s, const char *previd,
                      uint32_t h);
+    /* s2s initiating, negotiated: the state of a broken stream to the
+     * same peer that may be resumed (*previd, our handled count *h).
+     * Returns 0 if there is one. */
+    int (*sm_s2s_previous)(void *arg, struct stream *s, const char **previd,
+                           uint32_t *h);
+    /* s2s initiating: the peer resumed it (ok, it handled h of that
+     * stream's stanzas) or refused. Returns 0, or an error if h does not
+     * fit (then as refused). */
+    int (*sm_s2s_resumed)(void *arg, struct stream *s, bool ok, uint32_t h);
 };
 
 /* What all streams of one server share; borrowed, outlives the streams. */
@@ -261,6 +270,7 @@ struct stream {
     struct jid stanza_to;
     /* Stream management (XEP-0198), once enabled; owned. */
     struct stream_sm *sm;
+    bool sm_hold; /* initiating: <resume/> sent, nothing goes out yet */
 };
 
 /* Set up a receiving stream for a connection accepted on a listener of
@@ -395,6 +405,13 @@ void stream_sm_tick(struct stream *s);
 size_t stream_sm_take_unacked(struct stream *s, struct stanza ***out);
 /* How many stanzas wait for the peer's acknowledgement. */
 size_t stream_sm_unacked(const struct stream *s);
+/* The resumable state of s: its id, what it handled from the peer, the
+ * peer's last acknowledgement. False if it has none. */
+bool stream_sm_state(const struct stream *s, const char **id, uint32_t *h_in,
+                     uint32_t *acked);
+/* s2s receiving: resume the state previd (handled count h_in) on s and
+ * answer <resumed/>. */
+int stream_sm_s2s_resumed(struct stream *s, const char *previd, uint32_t h_in);
 /* c2s: the client asked for resumption and its session is bound: when
  * the connection drops, the session may wait for it (stream_sm_detach). */
 bool stream_sm_resumable(const struct stream *s);

@@ -434,8 +434,9 @@ out_pair(const struct stream *s,
          const char *target,
          enum stanza_cond *cond)
 {
-    /* While connection authorization runs nothing goes out (§8.7). */
-    bool ready = s->state == STREAM_ST_SESSION && !s->m3_hold;
+    /* While connection authorization runs nothing goes out (§8.7), nor
+     * while a stream management resumption is asked for. */
+    bool ready = s->state == STREAM_ST_SESSION && !s->m3_hold && !s->sm_hold;
     if (eq(sender, s->host->domain) && eq(target, s->peer_domain))
         return ready ? STREAM_PAIR_READY : STREAM_PAIR_PENDING;
     if (s->state == STREAM_ST_SESSION && s->authenticated &&

@@ -167,8 +167,7 @@ sm_enable(struct stream *s, const struct stanza *el)
     s->ctx->random(s->ctx->random_arg, r, sizeof(r));
     hex_lower(r, sizeof(r), s->sm->id);
     s->sm->in_counting = true;
-    /* Resumption is offered to clients (docs/sm.md). */
-    s->sm->resume = !s->s2s && attr_true(el, "resume");
+    s->sm->resume = attr_true(el, "resume");
     char e[192];
     int n = s->sm->resume
                 ? snprintf(e, sizeof(e),
@@ -209,6 +208,9 @@ sm_ack(struct stream *s, const struct stanza *el)
     return 0;
 }
 
+static int sm_resume_answer(struct stream *s, const struct stanza *el,
+                            bool ok);
+
 /* Initiating role: the answer to our <enable/>. */
 static int
 sm_answer(struct stream *s, const struct stanza *el, bool ok)
@@ -226,8 +228,11 @@ sm_answer(struct stream *s, const struct stanza *el, bool ok)
     const char *id = stanza_attr(el, "id");
     if (id != NULL && strlen(id) < sizeof(s->sm->id))
         memcpy(s->sm->id, id, strlen(id) + 1);
+    s->sm->resume = id != NULL && attr_true(el, "resume");
     s->sm->in_counting = true;
-    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=sm-enabled role=initiating");
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=sm-enabled role=initiating resume=%s",
+            s->sm->resume ? "yes" : "no");
     return 0;
 }
 
@@ -240,7 +245,9 @@ sm_resume(struct stream *s, const struct stanza *el)
 {
     uint32_t h;
     const char *previd = stanza_attr(el, "previd");
-    if (s->s2s || s->state != STREAM_ST_BIND || s->sm != NULL)
+    if (s->initiating || s->sm != NULL ||
+        s->state != (s->s2s ? STREAM_ST_SESSION : STREAM_ST_BIND) ||
+        !s->authenticated)
         return send_failed(s, "unexpected-request");
     if (previd == NULL || !parse_h(stanza_attr(el, "h"), &h))
         return send_failed(s, "bad-request");
@@ -263,7 +270,10 @@ stream__sm_element(struct stream *s, struct stanza *el)
     if (strcmp(name, "enabled") == 0)
         return sm_answer(s, el, true);
     if (strcmp(name, "failed") == 0 && s->initiating)
-        return sm_answer(s, el, false);
+        return s->sm_hold ? sm_resume_answer(s, el, false)
+                          : sm_answer(s, el, false);
+    if (strcmp(name, "resumed") == 0 && s->initiating)
+        return sm_resume_answer(s, el, true);
     if (s->sm == NULL || (s->initiating && !s->sm->answered))
         return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE,
                             "stream management is not enabled");
@@ -276,16 +286,108 @@ stream__sm_element(struct stream *s, struct stanza *el)
 
 /* Initiating role: the peer offered <sm/> after authentication. Counting
  * of what we send starts with <enable/>. */
+static int
+send_enable(struct stream *s)
+{
+    static const char en[] = "<enable xmlns='" NS_SM "' resume='true'/>";
+    int rc = stream__send_raw(s, en, sizeof(en) - 1);
+    s->sm = sm_new();
+    s->sm->out_counting = true;
+    return rc;
+}
+
 int
 stream__sm_start(struct stream *s)
 {
     if (!stream__sm_on(s) || s->sm != NULL)
         return 0;
-    static const char en[] = "<enable xmlns='" NS_SM "'/>";
-    int rc = stream__send_raw(s, en, sizeof(en) - 1);
+    /* A stream to this peer broke with stanzas unacknowledged: resume its
+     * state (the peer says what it handled) before anything is sent. */
+    const char *previd = NULL;
+    uint32_t h = 0;
+    if (s->ctx->ops && s->ctx->ops->sm_s2s_previous &&
+        s->ctx->ops->sm_s2s_previous(s->ctx->ops_arg, s, &previd, &h) == 0) {
+        char e[160];
+        int n = snprintf(e, sizeof(e),
+                         "<resume xmlns='" NS_SM "' previd='%s' h='%u'/>",
+                         previd, (unsigned)h);
+        s->sm_hold = true;
+        /* The counters go on from the old stream's (XEP-0198 §5). */
+        s->sm = sm_new();
+        s->sm->h_in = h;
+        s->sm->resume = true;
+        snprintf(s->sm->id, sizeof(s->sm->id), "%s", previd);
+        log_msg(s->ctx->log, LOG_INFO, s->conn,
+                "event=sm-resume-request previd=%s h=%u", previd, (unsigned)h);
+        return stream__send_raw(s, e, (size_t)n);
+    }
+    return send_enable(s);
+}
+
+/* Initiating: <resumed h/> (the peer handled h of the old stream's
+ * stanzas: the router drops those from what it requeued, and the rest
+ * goes out here) or <failed/> (everything goes out here again: at least
+ * once). Either way stanzas may flow now. */
+static int
+sm_resume_answer(struct stream *s, const struct stanza *el, bool ok)
+{
+    uint32_t h = 0;
+    if (!s->sm_hold)
+        return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
+    if (ok && !parse_h(stanza_attr(el, "h"), &h))
+        return stream__fail(s, SC_UNDEFINED_CONDITION, "bad h");
+    s->sm_hold = false;
+    int rc = 0;
+    if (s->ctx->ops && s->ctx->ops->sm_s2s_resumed)
+        rc = s->ctx->ops->sm_s2s_resumed(s->ctx->ops_arg, s, ok, h);
+    log_msg(s->ctx->log, LOG_INFO, s->conn, "event=sm-resume-%s h=%u",
+            ok && rc == 0 ? "ok" : "failed", (unsigned)h);
+    if (ok && rc == 0) {
+        s->sm->acked = h;
+        s->sm->out_counting = true;
+        s->sm->in_counting = true;
+        s->sm->answered = true;
+    } else {
+        stream__sm_free(s);
+        send_enable(s);
+    }
+    if (s->ctx->ops && s->ctx->ops->s2s_changed)
+        s->ctx->ops->s2s_changed(s->ctx->ops_arg, s);
+    return 0;
+}
+
+/* Receiving s2s: the router found the state of the broken stream previd
+ * of the same peer: counting goes on from h_in. */
+int
+stream_sm_s2s_resumed(struct stream *s, const char *previd, uint32_t h_in)
+{
     s->sm = sm_new();
+    s->sm->in_counting = true;
+    s->sm->resume = true;
+    s->sm->h_in = h_in;
+    snprintf(s->sm->id, sizeof(s->sm->id), "%s", previd);
+    char e[160];
+    int n = snprintf(e, sizeof(e),
+                     "<resumed xmlns='" NS_SM "' previd='%s' h='%u'/>",
+                     previd, (unsigned)h_in);
+    int rc = stream__send_raw(s, e, (size_t)n);
     s->sm->out_counting = true;
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=sm-resumed previd=%s h=%u role=receiving", previd,
+            (unsigned)h_in);
     return rc;
+}
+
+bool
+stream_sm_state(const struct stream *s, const char **id, uint32_t *h_in,
+                uint32_t *acked)
+{
+    if (s->sm == NULL || !s->sm->resume || s->sm->id[0] == '\0')
+        return false;
+    *id = s->sm->id;
+    *h_in = s->sm->h_in;
+    *acked = s->sm->acked;
+    return true;
 }
 
 void
@@ -360,8 +462,8 @@ stream_sm_unacked(const struct stream *s)
 bool
 stream_sm_resumable(const struct stream *s)
 {
-    return s->sm != NULL && s->sm->resume && !s->sm->detached && s->bound &&
-           s->state == STREAM_ST_SESSION;
+    return !s->s2s && s->sm != NULL && s->sm->resume && !s->sm->detached &&
+           s->bound && s->state == STREAM_ST_SESSION;
 }
 
 void
