@@ -188,6 +188,18 @@ ops_sm_resume(void *arg, struct stream *s, const char *previd, uint32_t h)
     router_rebind(srv->router, &old->st, s);
     stream_sm_take_over(s, &old->st, h);
     conn__parked_end(old, "resumed");
+    /* MUX-47: the other identities stay only if the certificate of the
+     * new stream still names them; the others end (a password login, or
+     * an identity joined by connection authorization, proves none). */
+    for (size_t i = s->nids; i-- > 0;) {
+        const struct jid *id = &s->ids[i];
+        if (jid_bare_eq(id, &s->jid) || stream_cert_names(s, id))
+            continue;
+        log_msg(&srv->log, LOG_INFO, me->id,
+                "event=sm-identity-dropped jid=%s", jid_str(id));
+        router_unbind_also(srv->router, s, id);
+        stream_identity_remove(s, i);
+    }
     return 0;
 }
 

@@ -30,6 +30,7 @@ def certs():
                               XMPP + "ghost@" + M], eku="clientAuth")
         ca.issue_sans("domain", [XMPP + "juliet@" + C, XMPP + M],
                       eku="clientAuth")
+        ca.issue_sans("conly", [XMPP + "juliet@" + C], eku="clientAuth")
     return CERTS
 
 
@@ -422,7 +423,61 @@ def m92_rate(srv):
     s.expect_stream_error("policy-violation")
 
 
+NS_SM = "urn:xmpp:sm:3"
+
+
+def resume_mux(srv, cert, previd, h):
+    """A new connection with cert: <mux/>, EXTERNAL as juliet@capulet,
+    then <resume/>: (client, the answer)."""
+    c, f = tls(srv, cert)
+    c.send(f"<mux xmlns='{NS_MUX}'/>")
+    r = external(c, "juliet@" + C)
+    check(r.tag == f"{{{NS_SASL}}}success", f"auth: {ET.tostring(r)!r}")
+    c.restart()
+    c.open_stream(C)
+    c.send(f"<resume xmlns='{NS_SM}' previd='{previd}' h='{h}'/>")
+    return c, c.next_element()
+
+
+def m47_resume(srv):
+    """MUX-47: a multiplexed session resumed (XEP-0198) with the same
+    certificate keeps both identities; resumed with a certificate that
+    no longer names juliet@montague.example, that identity ends: a
+    stanza from it ends the stream, one to it bounces."""
+    r, rj, _ = login(srv, "romeo@" + M, PW, "orchard")
+    for cert, keeps in (("two", True), ("conly", False)):
+        c, full, _ = mux_session(srv)
+        c.send(f"<enable xmlns='{NS_SM}' resume='true'/>")
+        en = c.next_element()
+        check(en.tag == f"{{{NS_SM}}}enabled", f"enabled: {ET.tostring(en)!r}")
+        c.close()
+        time.sleep(0.3)
+        c2, el = resume_mux(srv, cert, en.get("id"), 0)
+        check(el.tag == f"{{{NS_SM}}}resumed", f"resumed: {ET.tostring(el)!r}")
+        if keeps:
+            c2.send(f"<message from='juliet@{M}/balcony' to='{rj}' "
+                    "type='chat'><body>still</body></message>")
+            check(got(r, "still").get("from") == f"juliet@{M}/balcony",
+                  "MUX-47: the identity stays")
+            c2.send("</stream:stream>")
+            c2.close()
+            time.sleep(0.3)
+        else:
+            r.send(f"<message to='juliet@{M}/balcony' id='g1' type='chat'>"
+                   "<body>gone?</body></message>")
+            el = r.next_element()
+            while el.tag == "{jabber:client}presence":
+                el = r.next_element()
+            check(el.get("type") == "error" and el.get("id") == "g1",
+                  f"MUX-47: no session for it: {ET.tostring(el)!r}")
+            c2.send(f"<message from='juliet@{M}/balcony' to='{rj}'/>")
+            c2.expect_stream_error("invalid-from")
+            check("event=sm-identity-dropped jid=juliet@montague.example/"
+                  "balcony" in srv.logtext(), "logged")
+
+
 TESTS = {
+    "MUX-47-c2s-mux-resume": with_server(m47_resume),
     "MUX-92-c2s-authz-rate": with_server(m92_rate),
     "MUX-93-c2s-authz-taken-jid": with_server(m93_taken_jid),
     "MUX-94-c2s-secondary-no-timeout": with_server(m94_not_timed_out,

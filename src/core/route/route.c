@@ -317,6 +317,23 @@ router_rebind(struct router *r, struct stream *old, struct stream *s)
         x->s = s;
 }
 
+void
+router_unbind_also(struct router *r, struct stream *s, const struct jid *full)
+{
+    struct route_session *prim = s->route_data;
+    for (struct route_session **pp = prim ? &prim->also : NULL; pp && *pp;
+         pp = &(*pp)->also) {
+        struct route_session *x = *pp;
+        if (!jid_eq(&x->jid, full))
+            continue;
+        *pp = x->also;
+        x->also = NULL;
+        log_session(r, x, "route-unbind");
+        session_end(r, x);
+        return;
+    }
+}
+
 /* --- stream_ops adapters ------------------------------------------------- */
 
 static int

@@ -57,6 +57,10 @@ void router_unbind(struct router *r, struct stream *s);
 /* A resumed session (XEP-0198) moves from the detached stream old to s:
  * every identity of old is now reached through s. */
 void router_rebind(struct router *r, struct stream *old, struct stream *s);
+/* End one extra identity of s (c2s mux): its session ends with
+ * unavailable presence; the primary stays. */
+void router_unbind_also(struct router *r, struct stream *s,
+                        const struct jid *full);
 /* s2s stream management resumption (docs/sm.md). Initiating: the state
  * of a broken stream to s's peer (0, *previd and our handled count *h),
  * or XE_NOTFOUND; then the peer's answer: ok with its handled count h

@@ -540,6 +540,25 @@ stream_eof(struct stream *s)
     stream__set_state(s, STREAM_ST_CLOSED);
 }
 
+void
+stream_identity_remove(struct stream *s, size_t i)
+{
+    jid_fini(&s->ids[i]);
+    memmove(&s->ids[i], &s->ids[i + 1], (s->nids - i - 1) * sizeof(*s->ids));
+    s->nids--;
+}
+
+bool
+stream_cert_names(const struct stream *s, const struct jid *j)
+{
+    size_t n;
+    const char *bare = jid_bare(j, &n);
+    for (size_t i = 0; i < s->nmux_jids; i++)
+        if (strlen(s->mux_jids[i]) == n && memcmp(s->mux_jids[i], bare, n) == 0)
+            return true;
+    return false;
+}
+
 int
 stream_identity_add(struct stream *s, const struct jid *full)
 {

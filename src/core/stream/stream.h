@@ -315,6 +315,11 @@ bool stream_hibernate(struct stream *s);
 /* Add a full JID to the set of identities s may send from (a copy is
  * kept). Returns 0, or XE_LIMIT past STREAM_IDS_MAX. */
 int stream_identity_add(struct stream *s, const struct jid *full);
+/* Drop identity i of the set. */
+void stream_identity_remove(struct stream *s, size_t i);
+/* True if the client certificate s authenticated with (c2s mux) names
+ * j's bare JID. */
+bool stream_cert_names(const struct stream *s, const struct jid *j);
 /* The identity of the set that a 'from' JID names: the same full JID,
  * or (MUX.md D-05) the bare JID of one, which then stands for it. NULL if
  * the set holds none. */
