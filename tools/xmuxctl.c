@@ -47,6 +47,7 @@ usage(FILE *f)
             "  user del JID      delete an account\n"
             "  user list HOST    list the accounts of a host\n"
             "  connections       list the streams of the running xmuxd\n"
+            "  stats             connection counts and limits hit so far\n"
             "options:\n"
             "  --config FILE     configuration file (default: the embedded\n"
             "                    configuration, state in $XMUX_STATE_DIR or\n"
@@ -585,10 +586,17 @@ run_control(const char *cfg_path, const char *cmd)
     return rc;
 }
 
-static int
-run_connections(const char *cfg_path)
+/* A command answered by the running xmuxd: "connections" or "stats". */
+static const char *
+control_command(int argc, char **argv)
 {
-    return run_control(cfg_path, "connections\n");
+    if (argc != 1)
+        return NULL;
+    if (strcmp(argv[0], "connections") == 0)
+        return "connections\n";
+    if (strcmp(argv[0], "stats") == 0)
+        return "stats\n";
+    return NULL;
 }
 
 int
@@ -618,8 +626,9 @@ main(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (argc - optind == 1 && strcmp(argv[optind], "connections") == 0)
-        return run_connections(path);
+    const char *ctl = control_command(argc - optind, argv + optind);
+    if (ctl != NULL)
+        return run_control(path, ctl);
     const struct command *cmd = find_command(argc - optind, argv + optind);
     if (cmd == NULL) {
         usage(stderr);

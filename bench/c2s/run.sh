@@ -103,7 +103,9 @@ state_dir = "$tmp/xmuxd/state";
 log_level = "warn";
 listen = ( { kind = "c2s"; address = "$xaddr"; port = $port; } );
 hosts = ( { domain = "$domain"; } );
-limits = { max_connections = 20000; };
+# Every session comes from the load generator's one address, at full
+# speed: no per-address limit and no c2s byte rate (docs/limits.md).
+limits = { max_connections = 20000; connections_per_ip = 0; c2s_rate = 0; };
 $(run_as)
 EOF
     # The first alone (it creates the database), then two at a time (each

@@ -248,7 +248,7 @@ listen = ( { kind = "c2s"; address = "$2"; port = $c2s_port; },
 tls = { ca_file = "$tmp/certs/ca.crt"; };
 hosts = ( { domain = "$3"; cert = "$tmp/certs/$3.crt"; key = "$tmp/certs/$3.key"; } );
 s2s = { ${resolver}routes = ( { domain = "$4"; host = "$5"; port = $s2s_port; } ); };
-limits = { max_connections = 20000; };
+limits = { max_connections = 20000; connections_per_ip = 0; c2s_rate = 0; };
 $(run_as)
 EOF
 }

@@ -9,14 +9,6 @@
 #include "base/err.h"
 #include "route/route.h"
 
-/* Above this many bytes waiting in the kernel's and libuv's queues we
- * stop reading from the peer (STYLE.md §9): a slow reader must not make
- * us buffer without bound. Reading resumes below the low mark. */
-#define CONN_WRITE_HIGH ((size_t)256 << 10)
-#define CONN_WRITE_LOW  ((size_t)64 << 10)
-/* Past this the peer has stopped reading what others send it: the
- * connection is cut (there is no point queueing a stream error). */
-#define CONN_WRITE_HARD ((size_t)4 << 20)
 
 /* One write in flight: libuv keeps requests in order. */
 struct wreq {
@@ -55,6 +47,7 @@ conn__handle_closed(uv_handle_t *h)
     }
     conn__cancel_creds(c);
     x_free(c->delay_timer);
+    x_free(c->rate_timer);
     stream_fini(&c->st);
     tls_conn_free(c->tls);
     x_free(c->targets);
@@ -71,6 +64,7 @@ conn__close(struct conn *c, const char *reason)
     c->closing = true;
     conn_log_close(c, reason);
     server__conn_unlink(c->srv, c);
+    conn__release_ip(c);
     /* Out of the routing tables now, not when the memory goes: nothing
      * may be routed to a closed stream meanwhile. */
     stream_unbind(&c->st);
@@ -83,6 +77,8 @@ conn__close(struct conn *c, const char *reason)
     uv_close((uv_handle_t *)&c->timer, conn__handle_closed);
     if (c->delay_timer)
         uv_close((uv_handle_t *)c->delay_timer, conn__handle_closed);
+    if (c->rate_timer)
+        uv_close((uv_handle_t *)c->rate_timer, conn__handle_closed);
 }
 
 static const char *
@@ -144,11 +140,30 @@ on_write(uv_write_t *req, int status)
             conn__close(c, "write-error");
         return;
     }
-    if (c->read_paused && !c->throttled &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <
-            CONN_WRITE_LOW)
+    if (c->read_paused && conn__may_read(c, CONN_WRITE_LOW))
         conn__read_start(c);
     conn__flush(c);
+}
+
+/* Past the hard mark the peer has stopped reading what others send it:
+ * the stream ends with <resource-constraint/>, queued behind the rest
+ * (the peer reads it if it ever reads again), and the connection is
+ * closed after close_wait whether or not the queue drained. */
+static void
+conn_overflow(struct conn *c, size_t queued)
+{
+    c->overflowed = true;
+    server__limit(c->srv, c, CFG_LIMIT_OUTPUT_QUEUE, "bytes=%zu max=%zu",
+                  queued, c->srv->cfg->conn_limits.output_queue);
+    c->read_paused = true;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    stream_kill(&c->st, SC_RESOURCE_CONSTRAINT,
+                "the output queue for this stream is full");
+    c->st.close_reason = "output-overflow";
+    server__flush_later(c->srv, c);
+    uv_timer_stop(&c->timer);
+    uv_timer_start(&c->timer, on_close_wait_timeout,
+                   c->srv->cfg->timeouts.close_wait, 0);
 }
 
 /* Hand the bytes in b to libuv (taking them out of b). */
@@ -172,11 +187,8 @@ conn_write(struct conn *c, struct buf *b)
     c->bytes_out += n;
     c->last_io = uv_now(c->srv->loop);
     size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
-    if (queued > CONN_WRITE_HARD) {
-        log_msg(&c->srv->log, LOG_WARN, c->id,
-                "event=limit what=output-queue bytes=%zu max=%zu", queued,
-                CONN_WRITE_HARD);
-        conn__close(c, "output-overflow");
+    if (queued > c->srv->cfg->conn_limits.output_queue && !c->overflowed) {
+        conn_overflow(c, queued);
         return XE_LIMIT;
     }
     if (!c->read_paused && queued > CONN_WRITE_HIGH) {
@@ -222,7 +234,8 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)suggested;
     struct conn *c = h->data;
-    *b = uv_buf_init(c->srv->readbuf, (unsigned)c->srv->readbuf_size);
+    size_t n = conn__read_size(c, c->srv->readbuf_size);
+    *b = uv_buf_init(c->srv->readbuf, (unsigned)n);
 }
 
 /* The handshake just finished: log it; an initiating stream checks the
@@ -322,6 +335,7 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
         conn_feed_tls(c, b->base, (size_t)nread);
     else
         stream_feed(&c->st, b->base, (size_t)nread);
+    conn__rate_count(c, (size_t)nread);
     if (stream_take_action(&c->st) == STREAM_ACT_STARTTLS)
         conn_starttls(c);
     if (c->st.authenticated && !c->negotiated) {
@@ -344,9 +358,7 @@ on_delay_done(uv_timer_t *t)
 {
     struct conn *c = t->data;
     c->throttled = false;
-    if (!c->closing && !c->finishing &&
-        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <
-            CONN_WRITE_HIGH)
+    if (!c->finishing && conn__may_read(c, CONN_WRITE_HIGH))
         conn__read_start(c);
 }
 
@@ -396,6 +408,11 @@ void
 conn__on_negotiation_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    if (!c->st.initiating && !stream_finished(&c->st))
+        server__limit(c->srv, c, CFG_LIMIT_NEGOTIATION_TIMEOUT,
+                      "timeout_ms=%u state=%s",
+                      (unsigned)c->srv->cfg->timeouts.negotiation,
+                      stream_state_name(c->st.state));
     stream_timeout(&c->st);
     conn__flush(c);
 }
@@ -420,6 +437,7 @@ conn__peer_name(struct conn *c)
         snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, ntohs(a->sin_port));
         snprintf(c->ip, sizeof(c->ip), "%s", ip);
     }
+    c->has_ipkey = ipkey_from_sockaddr((struct sockaddr *)&ss, &c->ipkey);
 }
 
 /* Direct TLS (XEP-0368): the handshake comes first, ALPN names the
@@ -436,7 +454,9 @@ direct_tls(struct server *srv, enum cfg_listen_kind kind)
 }
 
 /* Whether an accepted connection may stay: its Direct TLS session exists
- * and the connection limit holds. Closes it and returns an error if not. */
+ * and the connection limits hold (in total, within the descriptor
+ * budget, and per address). Closes it and returns an error if not: it
+ * was accepted only to be closed, unread (docs/limits.md). */
 static int
 conn_admit(struct conn *c, enum cfg_listen_kind kind)
 {
@@ -448,11 +468,14 @@ conn_admit(struct conn *c, enum cfg_listen_kind kind)
         conn__close(c, "tls-failed");
         return XE_TLS;
     }
-    if (srv->nconns > srv->cfg->max_connections) {
-        log_msg(&srv->log, LOG_WARN, c->id,
-                "event=limit what=max-connections max=%zu",
-                srv->cfg->max_connections);
+    if (srv->nconns > srv->conn_cap) {
+        server__limit(srv, c, CFG_LIMIT_MAX_CONNECTIONS, "conns=%zu max=%zu",
+                      srv->nconns, srv->conn_cap);
         conn__close(c, "max-connections");
+        return XE_LIMIT;
+    }
+    if (conn__admit_ip(c) != 0) {
+        conn__close(c, "connections-per-ip");
         return XE_LIMIT;
     }
     return 0;
@@ -472,6 +495,7 @@ conn__accept(struct server *srv, uv_stream_t *listener,
     c->open_handles = 2;
     c->tls = direct_tls(srv, kind);
     stream_init(&c->st, &srv->sctx, c->id, kind, c->tls);
+    conn__rate_init(c);
     server__conn_link(srv, c);
     if (c->st.s2s)
         router_s2s_attach(srv->router, &c->st);

@@ -196,6 +196,12 @@ answer_connections(struct ctl_client *cl, struct buf *ans)
     buf_fini(&line);
 }
 
+static bool
+cmd_is(const char *cmd, size_t n, const char *name)
+{
+    return n == strlen(name) && memcmp(cmd, name, n) == 0;
+}
+
 /* Run the command cmd[0..n) (the line without "\n" or "\r\n"). */
 static void
 client_command(struct ctl_client *cl, char *cmd, size_t n)
@@ -203,15 +209,18 @@ client_command(struct ctl_client *cl, char *cmd, size_t n)
     if (n > 0 && cmd[n - 1] == '\r')
         n--;
     log_escape(cl->cmd, sizeof(cl->cmd), cmd, n);
-    static const char connections[] = "connections";
-    if (n != sizeof(connections) - 1 || memcmp(cmd, connections, n) != 0) {
+    bool stats = cmd_is(cmd, n, "stats");
+    if (!stats && !cmd_is(cmd, n, "connections")) {
         client_refuse(cl, "unknown-command");
         return;
     }
     struct buf ans;
     buf_init(&ans, CONTROL_ANSWER_MAX + CONTROL_TAIL_MAX);
     cl->result = "ok";
-    answer_connections(cl, &ans);
+    if (stats)
+        server__stats(cl->ctl->srv, &ans);
+    else
+        answer_connections(cl, &ans);
     client_answer(cl, &ans);
     buf_fini(&ans);
 }

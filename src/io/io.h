@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "stream/stream.h"
+#include "io/ipcount.h"
 #include "io/throttle.h"
 #include "tls/tls.h"
 
@@ -47,6 +48,12 @@ struct server {
     struct throttle fail_account; /* failed logins per account */
     struct resolver *resolver;    /* s2s targets (c-ares) */
     struct control *control;      /* the control socket (control.c) */
+    /* Limits (limits.c, docs/limits.md). */
+    uint64_t limit_hits[CFG_LIMIT_COUNT]; /* times each limit was hit */
+    struct ipcount per_ip;   /* accepted connections per address */
+    size_t conn_cap;         /* max_connections within the fd budget */
+    uv_timer_t accept_timer; /* ends a pause of accepting (EMFILE) */
+    bool accept_paused;
 };
 
 /*

@@ -3,6 +3,7 @@
 #ifndef XMUX_IO_INT_H
 #define XMUX_IO_INT_H
 
+#include "io/bucket.h"
 #include "io/io.h"
 #include "io/resolve.h"
 
@@ -11,6 +12,15 @@
 
 /* Ciphertext queued inside a TLS session before it is written. */
 #define CONN_TLS_OUT_MAX ((size_t)2 << 20)
+
+/* Above this many bytes waiting in the kernel's and libuv's queues we
+ * stop reading from the peer (STYLE.md §9): a slow reader must not make
+ * us buffer without bound. Reading resumes below the low mark. The hard
+ * mark is limits.output_queue_max. */
+#define CONN_WRITE_HIGH ((size_t)256 << 10)
+#define CONN_WRITE_LOW  ((size_t)64 << 10)
+/* The smallest read of a rate-limited connection. */
+#define CONN_READ_MIN ((size_t)1024)
 
 struct conn {
     struct server *srv;
@@ -37,6 +47,14 @@ struct conn {
     uv_timer_t *delay_timer;  /* login throttling, created on first use */
     bool throttled;           /* not reading until delay_timer fires */
     uint64_t last_io;         /* loop time of the last read or write */
+    struct ipkey ipkey;       /* the peer's address group (ipcount.h) */
+    bool has_ipkey;
+    bool ip_counted;          /* counted in srv->per_ip */
+    uint32_t limits_logged;   /* bit 1 << enum cfg_limit: already logged */
+    struct bucket rx;         /* bytes per second read (limits.*_rate) */
+    uv_timer_t *rate_timer;   /* created on the first pause */
+    bool rate_paused;         /* not reading until rate_timer fires */
+    bool overflowed;          /* output past the hard mark: ending */
     /* Outgoing s2s: where to connect, tried in order. */
     bool outgoing;
     bool connected;
@@ -53,6 +71,7 @@ struct listener {
     uv_tcp_t tcp;
     const struct cfg_listen *cfg;
     bool active;
+    bool held; /* a connection waits for uv_accept: accepting is paused */
 };
 
 int conn__accept(struct server *srv, uv_stream_t *listener,
@@ -98,6 +117,38 @@ void conn__force_close(struct conn *c);
 void server__conn_link(struct server *srv, struct conn *c);
 void server__conn_unlink(struct server *srv, struct conn *c);
 void server__conn_gone(struct server *srv);
+
+/* limits.c: counting limits, per-address and descriptor limits, the
+ * byte rate (docs/limits.md). */
+/* Count a hit of what; log it as one event=limit line with the detail
+ * fmt (key=value words), once per connection when c is not NULL. */
+void server__limit(struct server *srv, struct conn *c, enum cfg_limit what,
+                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Set conn_cap from max_connections and RLIMIT_NOFILE less fd_reserve
+ * (raising the soft limit to the hard one first); logs the outcome. */
+void server__fd_budget(struct server *srv);
+/* accept failed for want of descriptors (UV_EMFILE, UV_ENFILE): stop
+ * accepting for a while. */
+void server__accept_pause(struct server *srv, int err);
+/* Whether c may stay by the per-address limit; counts it if so. Returns
+ * 0, or XE_LIMIT (logged and counted) when over it. */
+int conn__admit_ip(struct conn *c);
+/* Stop counting c in the per-address table (at close). */
+void conn__release_ip(struct conn *c);
+/* Fill the bucket of c by its kind's rate (after stream_init). */
+void conn__rate_init(struct conn *c);
+/* How many bytes the next read of c may take, at most max: what its
+ * bucket holds (at least CONN_READ_MIN), so that input beyond the rate
+ * stays in the kernel rather than in our buffers. */
+size_t conn__read_size(struct conn *c, size_t max);
+/* n bytes were read from c: past its rate, stop reading until the bucket
+ * has credit again. */
+void conn__rate_count(struct conn *c, size_t n);
+/* Whether reading c may resume: no pause is pending and its output is
+ * below mark. */
+bool conn__may_read(struct conn *c, size_t mark);
+/* Append the xmuxctl stats lines (docs/control.md) to out. */
+void server__stats(struct server *srv, struct buf *out);
 
 /* describe.c: append one key=value line about c, ending in '\n', to out
  * (docs/control.md); a line cut by out's limit lacks the '\n'. */

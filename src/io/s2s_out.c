@@ -284,10 +284,10 @@ conn__connect(struct server *srv, const struct cfg_host *from, const char *to)
 {
     if (srv->stopping || srv->resolver == NULL)
         return NULL;
-    if (srv->nconns >= srv->cfg->max_connections) {
-        log_msg(&srv->log, LOG_WARN, 0,
-                "event=limit what=max-connections max=%zu dir=out",
-                srv->cfg->max_connections);
+    if (srv->nconns >= srv->conn_cap) {
+        server__limit(srv, NULL, CFG_LIMIT_MAX_CONNECTIONS,
+                      "conns=%zu max=%zu dir=out to=%s", srv->nconns,
+                      srv->conn_cap, to);
         return NULL;
     }
     struct conn *c = x_calloc(1, sizeof(*c));
@@ -301,6 +301,7 @@ conn__connect(struct server *srv, const struct cfg_host *from, const char *to)
     c->tcp.data = c->timer.data = c;
     c->open_handles = 2;
     stream_init_out(&c->st, &srv->sctx, c->id, from, to);
+    conn__rate_init(c);
     server__conn_link(srv, c);
     router_s2s_attach(srv->router, &c->st);
     snprintf(c->peer, sizeof(c->peer), "-");

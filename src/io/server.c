@@ -128,6 +128,10 @@ server_init(struct server *srv,
     uv_timer_start(&srv->idle_sweep, on_idle_sweep, IDLE_SWEEP_MS,
                    IDLE_SWEEP_MS);
     uv_unref((uv_handle_t *)&srv->idle_sweep);
+    uv_timer_init(loop, &srv->accept_timer);
+    srv->accept_timer.data = srv;
+    uv_unref((uv_handle_t *)&srv->accept_timer);
+    srv->conn_cap = cfg->max_connections;
     server__control_init(srv);
 
     srv->tls = tls_ctx_new(cfg->tls_ca_file, err);
@@ -247,24 +251,40 @@ server__conn_unlink(struct server *srv, struct conn *c)
     srv->nconns--;
 }
 
+/* The last step of a stop: the server's own handles and services. */
+static void
+server_close_handles(struct server *srv)
+{
+    uv_close((uv_handle_t *)&srv->stop_timer, NULL);
+    uv_close((uv_handle_t *)&srv->flush_check, NULL);
+    uv_close((uv_handle_t *)&srv->idle_sweep, NULL);
+    uv_close((uv_handle_t *)&srv->accept_timer, NULL);
+    server__services_close(srv);
+}
+
 /* Called when a connection's memory is gone; ends a shutdown when it was
  * the last one. */
 void
 server__conn_gone(struct server *srv)
 {
     if (srv->stopping && srv->conns == NULL &&
-        !uv_is_closing((uv_handle_t *)&srv->stop_timer)) {
-        uv_close((uv_handle_t *)&srv->stop_timer, NULL);
-        uv_close((uv_handle_t *)&srv->flush_check, NULL);
-        uv_close((uv_handle_t *)&srv->idle_sweep, NULL);
-        server__services_close(srv);
-    }
+        !uv_is_closing((uv_handle_t *)&srv->stop_timer))
+        server_close_handles(srv);
 }
 
 static void
 on_connection(uv_stream_t *h, int status)
 {
     struct listener *l = h->data;
+    if (status == UV_EMFILE || status == UV_ENFILE) {
+        server__accept_pause(l->srv, status);
+        return;
+    }
+    if (l->srv->accept_paused) {
+        /* Not taken: libuv stops polling the listener until it is. */
+        l->held = true;
+        return;
+    }
     if (status < 0) {
         log_msg_errno(&l->srv->log, LOG_WARN, 0, status,
                       "event=listen-error address=%s port=%u", l->cfg->address,
@@ -341,6 +361,7 @@ server_open_state(struct server *srv, struct buf *err)
 int
 server_listen(struct server *srv)
 {
+    server__fd_budget(srv);
     for (size_t i = 0; i < srv->nlisteners; i++) {
         struct listener *l = &srv->listeners[i];
         int rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
@@ -384,10 +405,7 @@ server_stop(struct server *srv)
         c = next;
     }
     if (srv->conns == NULL) {
-        uv_close((uv_handle_t *)&srv->stop_timer, NULL);
-        uv_close((uv_handle_t *)&srv->flush_check, NULL);
-        uv_close((uv_handle_t *)&srv->idle_sweep, NULL);
-        server__services_close(srv);
+        server_close_handles(srv);
         return;
     }
     uv_ref((uv_handle_t *)&srv->stop_timer);

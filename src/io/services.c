@@ -203,6 +203,13 @@ ops_sm_resume(void *arg, struct stream *s, const char *previd, uint32_t h)
     return 0;
 }
 
+/* A limit hit inside the stream: counted and logged with the peer. */
+static void
+ops_limit(void *arg, struct stream *s, enum cfg_limit what, const char *detail)
+{
+    server__limit(arg, conn_of(s), what, "%s", detail);
+}
+
 /* --- s2s ---------------------------------------------------------------- */
 
 static void
@@ -277,6 +284,7 @@ const struct stream_ops server__stream_ops = {
     .sm_resume = ops_sm_resume,
     .sm_s2s_previous = ops_sm_s2s_previous,
     .sm_s2s_resumed = ops_sm_s2s_resumed,
+    .limit = ops_limit,
 };
 
 int
@@ -300,6 +308,8 @@ server__services_init(struct server *srv, struct buf *err)
     throttle_init(&srv->fail_ip, THROTTLE_SLOTS, seed, THROTTLE_WINDOW_MS);
     throttle_init(&srv->fail_account, THROTTLE_SLOTS,
                   seed ^ 0x9e3779b97f4a7c15ULL, THROTTLE_WINDOW_MS);
+    ipcount_init(&srv->per_ip, srv->cfg->max_connections,
+                 seed ^ 0xc2b2ae3d27d4eb4fULL);
     return 0;
 }
 
@@ -321,4 +331,5 @@ server__services_fini(struct server *srv)
     srv->router = NULL;
     throttle_fini(&srv->fail_ip);
     throttle_fini(&srv->fail_account);
+    ipcount_fini(&srv->per_ip);
 }

@@ -109,7 +109,8 @@ def core_25_feature_order(srv):
     c, h, f = tls_stream(srv)
     kids = [k.tag for k in f]
     check(kids == [f"{{{NS_SASL}}}mechanisms",
-                   "{urn:xmpp:sasl-cb:0}sasl-channel-binding"],
+                   "{urn:xmpp:sasl-cb:0}sasl-channel-binding",
+                   "{urn:xmpp:stream-limits:0}limits"],
           f"post-TLS features {kids}")
     cb = [x.get("type") for x in f[1]]
     check(cb == ["tls-exporter"], f"XEP-0440 binding types on TLS 1.3: {cb}")
@@ -123,7 +124,8 @@ def core_25_feature_order(srv):
     h, f = c.open_stream("capulet.example")
     kids = [k.tag for k in f]
     check(kids == ["{urn:xmpp:mux:0}mux", f"{{{NS_BIND}}}bind",
-                   "{urn:xmpp:sm:3}sm", f"{{{NS_SESSION}}}session"],
+                   "{urn:xmpp:sm:3}sm", f"{{{NS_SESSION}}}session",
+                   "{urn:xmpp:stream-limits:0}limits"],
           f"post-auth features {kids}")
     # MUX-82: the other local hosts, never the stream 'to'.
     hosts = [h.text for h in f[0]]
@@ -486,7 +488,9 @@ TESTS = {
     "stanza-before-bind": with_server(stanza_before_bind),
     "sasl-external-client-cert": sasl_external,
     "sasl-abort-and-retry": with_server(sasl_abort_and_retry),
-    "slow-reader-is-cut": with_server(slow_reader_is_cut),
+    # Without the c2s byte rate, which would slow the flood down.
+    "slow-reader-is-cut": with_server(slow_reader_is_cut,
+                                      extra="limits = { c2s_rate = 0; };"),
 }
 
 if __name__ == "__main__":

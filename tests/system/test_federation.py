@@ -73,9 +73,10 @@ class Pair:
     """xmuxd A (montague side) and B (capulet side), routed to each other."""
 
     def __init__(self, ca=True, a_s2s="", b_s2s="", timeouts="",
-                 b_certs=None):
+                 b_certs=None, a_extra="", b_extra=""):
         """timeouts: extra members of both servers' timeouts group;
-        b_certs: a certificate name per B domain (default: c for both)."""
+        b_certs: a certificate name per B domain (default: c for both);
+        a_extra, b_extra: more top-level settings of A or B."""
         self.aaddr, self.baddr = loopback_pair()
         tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n' if ca else ""
         # One s2s port on both addresses: connections are counted by
@@ -89,7 +90,7 @@ class Pair:
                     (CM, self.aaddr, ports_a["s2s"])]
         self.a = Server(hosts=hosts_of((M, CM), cm), addr=self.aaddr,
                         ports=ports_a, timeouts=timeouts,
-                        extra=tls + s2s_block(routes_a, a_s2s))
+                        extra=tls + s2s_block(routes_a, a_s2s) + a_extra)
         b_hosts = hosts_of((C, RC), cc)
         if b_certs:
             d = certs()
@@ -97,7 +98,7 @@ class Pair:
                              "key": f"{d}/{b_certs[h]}.key"} for h in (C, RC))
         self.b = Server(hosts=b_hosts, addr=self.baddr,
                         ports=ports_b, timeouts=timeouts,
-                        extra=tls + s2s_block(routes_b, b_s2s))
+                        extra=tls + s2s_block(routes_b, b_s2s) + b_extra)
         for u in ("romeo@" + M, "benvolio@" + CM):
             self.a.add_user(u, "pw")
         for u in ("juliet@" + C, "nurse@" + RC):

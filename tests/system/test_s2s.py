@@ -100,7 +100,8 @@ def features_after_tls(srv):
     check(kids == ["{urn:xmpp:mux:0}mux",
                    f"{{{NS_SASL}}}mechanisms",
                    "{urn:xmpp:features:bidi}bidi",
-                   "{urn:xmpp:features:dialback}dialback"],
+                   "{urn:xmpp:features:dialback}dialback",
+                   "{urn:xmpp:stream-limits:0}limits"],
           f"BIDI-01/DB-02 features {kids}")
     mux = f.find("{urn:xmpp:mux:0}mux")
     check(len(mux) == 0 and not mux.attrib and not (mux.text or "").strip(),

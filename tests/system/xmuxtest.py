@@ -6,6 +6,7 @@ import base64
 import os
 import random
 import re
+import resource
 import signal
 import socket
 import ssl
@@ -87,8 +88,10 @@ class Server:
 
     def __init__(self, hosts=("localhost", "montague.example"),
                  negotiation=60, extra="", addr="127.0.0.1", c2s_extra="",
-                 timeouts="",
+                 timeouts="", close_wait=2, nofile=None,
                  ports=None, user=None):
+        """close_wait: timeouts.close_wait; nofile: RLIMIT_NOFILE (soft
+        and hard) for xmuxd, or None to inherit ours."""
         self.dir = tempfile.mkdtemp(prefix="xmux-sys-")
         self.addr = addr
         self.fixed = ports or {}
@@ -99,6 +102,8 @@ class Server:
         self.hosts_cfg = ",\n".join(host_config(h) for h in hosts)
         self.negotiation = negotiation
         self.timeouts = timeouts
+        self.close_wait = close_wait
+        self.nofile = nofile
         self.extra = extra
         if user is None and os.geteuid() == 0:
             user = "root"
@@ -127,7 +132,7 @@ listen = ( {{ kind = "c2s"; address = "{addr}"; port = {self.c2s_port}; }},
 hosts = (
 {self.hosts_cfg}
 );
-timeouts = {{ negotiation = {self.negotiation}; close_wait = 2; {self.timeouts} }};
+timeouts = {{ negotiation = {self.negotiation}; close_wait = {self.close_wait}; {self.timeouts} }};
 {self.user_line}
 {self.extra}
 """)
@@ -150,8 +155,13 @@ timeouts = {{ negotiation = {self.negotiation}; close_wait = 2; {self.timeouts} 
         between our check and xmuxd's bind (parallel runs) means new ports
         and another try, unless the ports were fixed."""
         self.log = open(self.log_path, "w")
+        nofile = self.nofile
+        limit = (None if nofile is None else
+                 lambda: resource.setrlimit(resource.RLIMIT_NOFILE,
+                                            (nofile, nofile)))
         self.proc = subprocess.Popen([self.binary, "--config", self.config],
-                                     stdout=self.log, stderr=self.log)
+                                     stdout=self.log, stderr=self.log,
+                                     preexec_fn=limit)
         deadline = time.time() + 10
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -98,6 +98,21 @@ check_full_listen(const struct config *cfg, int first)
 }
 
 static void
+check_conn_limits(const struct cfg_conn_limits *l,
+                  const struct cfg_conn_limits *want)
+{
+    assert_int_equal(l->per_ip, want->per_ip);
+    assert_int_equal(l->fd_reserve, want->fd_reserve);
+    assert_int_equal(l->c2s_rate, want->c2s_rate);
+    assert_int_equal(l->c2s_burst, want->c2s_burst);
+    assert_int_equal(l->s2s_rate, want->s2s_rate);
+    assert_int_equal(l->s2s_burst, want->s2s_burst);
+    assert_int_equal(l->restarts, want->restarts);
+    assert_int_equal(l->sasl_failures, want->sasl_failures);
+    assert_int_equal(l->output_queue, want->output_queue);
+}
+
+static void
 check_full_limits(const struct config *cfg)
 {
     assert_int_equal(cfg->timeouts.negotiation, 60000);
@@ -118,6 +133,10 @@ check_full_limits(const struct config *cfg)
     assert_int_equal(cfg->limits_preauth.max_attrs, 32);
     assert_int_equal(cfg->limits_preauth.max_name, 1024);
     assert_int_equal(cfg->limits_preauth.max_text, 16384);
+    /* docs/limits.md: the defaults of the connection limits. */
+    const struct cfg_conn_limits want = {50,      32, 65536, 262144, 0,
+                                         1048576, 4,  5,     4194304};
+    check_conn_limits(&cfg->conn_limits, &want);
 }
 
 static void
@@ -188,7 +207,11 @@ static const char nondefault_text[] =
     "             dialback = 2; authz = 3; iq_response = 4L;\n"
     "             secondary_close = 0.001; connect = 0.5; };\n"
     "limits = { max_connections = 7; stanza_size = 8192; depth = 10;\n"
-    "           attributes = 20; name_length = 300; text_length = 5000; };\n";
+    "           attributes = 20; name_length = 300; text_length = 5000;\n"
+    "           connections_per_ip = 0; fd_reserve = 100; c2s_rate = 0;\n"
+    "           c2s_burst = 2048; s2s_rate = 1000000; s2s_burst = 4096;\n"
+    "           stream_restarts = 2; sasl_failures = 3;\n"
+    "           output_queue_max = 1048576; };\n";
 
 static void
 test_config_every_key_nondefault(void **state)
@@ -239,6 +262,9 @@ test_config_every_key_nondefault(void **state)
     assert_int_equal(cfg->limits_preauth.max_attrs, 20);
     assert_int_equal(cfg->limits_preauth.max_name, 300);
     assert_int_equal(cfg->limits_preauth.max_text, 5000);
+    const struct cfg_conn_limits want = {0, 100, 0, 2048, 1000000, 4096, 2, 3,
+                                         1048576};
+    check_conn_limits(&cfg->conn_limits, &want);
     config_free(cfg);
 }
 
@@ -872,6 +898,15 @@ test_config_limits_at_and_past_bounds(void **state)
         {"depth", 8, 256},
         {"attributes", 16, 1024},
         {"name_length", 256, 65536},
+        {"connections_per_ip", 0, 1000000},
+        {"fd_reserve", 8, 65536},
+        {"c2s_rate", 0, 1073741824},
+        {"c2s_burst", 1024, 1073741824},
+        {"s2s_rate", 0, 1073741824},
+        {"s2s_burst", 1024, 1073741824},
+        {"stream_restarts", 1, 16},
+        {"sasl_failures", 2, 5},
+        {"output_queue_max", 524288, 1073741824},
     };
     for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
         limit_ok(r[i].key, r[i].min);

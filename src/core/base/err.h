@@ -23,7 +23,8 @@
     X(XE_IO, -5015, "I/O failure")                                            \
     X(XE_TLS, -5016, "TLS failure")                                           \
     X(XE_STORE, -5017, "storage failure")                                     \
-    X(XE_SASL, -5018, "SASL failure")
+    X(XE_SASL, -5018, "SASL failure")                                         \
+    X(XE_TOO_LARGE, -5019, "larger than the peer accepts")
 
 enum xerr {
 #define XERR_ENUM(name, val, msg) name = (val),

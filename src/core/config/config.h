@@ -68,6 +68,41 @@ struct cfg_sm {
     uint32_t request_every;  /* stanzas sent between our <r/> */
 };
 
+/* The limits against denial of service that are not XML parser limits
+ * (docs/limits.md). A rate of 0 means unlimited. */
+struct cfg_conn_limits {
+    size_t per_ip;          /* accepted connections per address or /64 */
+    size_t fd_reserve;      /* descriptors kept free below RLIMIT_NOFILE */
+    uint32_t c2s_rate;      /* bytes per second read from a client */
+    uint32_t c2s_burst;     /* bytes a client may send at once */
+    uint32_t s2s_rate;      /* the same for servers (default 0) */
+    uint32_t s2s_burst;
+    unsigned restarts;      /* stream restarts on one connection */
+    unsigned sasl_failures; /* failed SASL attempts on one stream */
+    size_t output_queue;    /* hard mark of the output queue, bytes */
+};
+
+/* Every limit that is counted when hit: its id and the name used in
+ * the log (what=NAME) and by xmuxctl stats (limit.NAME). */
+#define CFG_LIMIT_MAP(X)                         \
+    X(MAX_CONNECTIONS, "max-connections")        \
+    X(PER_IP, "connections-per-ip")              \
+    X(FDS, "fds")                                \
+    X(XML, "xml")                                \
+    X(RATE, "rate")                              \
+    X(RESTARTS, "restarts")                      \
+    X(SASL_FAILURES, "sasl-failures")            \
+    X(AUTH_QUEUE, "auth-queue")                  \
+    X(OUTPUT_QUEUE, "output-queue")              \
+    X(NEGOTIATION_TIMEOUT, "negotiation-timeout")
+
+enum cfg_limit {
+#define CFG_LIMIT_ENUM(id, name) CFG_LIMIT_##id,
+    CFG_LIMIT_MAP(CFG_LIMIT_ENUM)
+#undef CFG_LIMIT_ENUM
+    CFG_LIMIT_COUNT
+};
+
 struct config {
     char *file; /* path loaded, or "(default)" */
     char *state_dir;
@@ -111,6 +146,7 @@ struct config {
     struct xml_limits limits_preauth; /* before authentication */
     struct xml_limits limits;         /* after authentication */
     size_t max_connections;           /* total accepted connections */
+    struct cfg_conn_limits conn_limits;
 };
 
 /* Load and validate the file at path. On success *out is a new config the
@@ -141,6 +177,8 @@ void config_free(struct config *cfg);
 /* The host entry serving domain (already normalised), or NULL. */
 const struct cfg_host *config_host(const struct config *cfg,
                                    const char *domain);
+/* The name of a limit ("max-connections", ...; "?" if out of range). */
+const char *config_limit_name(enum cfg_limit l);
 /* "c2s", "c2s-tls", "s2s", "s2s-tls". */
 const char *config_listen_kind_name(enum cfg_listen_kind k);
 

@@ -29,6 +29,75 @@
 #define LIM_TEXT_MIN      256
 #define LIM_CONNS_DEF     10000
 #define LIM_CONNS_MAX     1000000
+#define LIM_RATE_MAX      (1LL << 30)
+#define LIM_BURST_MIN     1024
+
+/* The limits of struct cfg_conn_limits, each read as an integer within
+ * [min, max] (docs/limits.md gives the reasons for the defaults). */
+enum conn_field { F_SIZE, F_U32, F_UNSIGNED };
+
+static const struct {
+    const char *name;
+    size_t off;
+    enum conn_field type;
+    long long def, min, max;
+} conn_keys[] = {
+    {"connections_per_ip", offsetof(struct cfg_conn_limits, per_ip), F_SIZE,
+     50, 0, LIM_CONNS_MAX},
+    {"fd_reserve", offsetof(struct cfg_conn_limits, fd_reserve), F_SIZE, 32, 8,
+     65536},
+    {"c2s_rate", offsetof(struct cfg_conn_limits, c2s_rate), F_U32, 65536, 0,
+     LIM_RATE_MAX},
+    {"c2s_burst", offsetof(struct cfg_conn_limits, c2s_burst), F_U32, 262144,
+     LIM_BURST_MIN, LIM_RATE_MAX},
+    {"s2s_rate", offsetof(struct cfg_conn_limits, s2s_rate), F_U32, 0, 0,
+     LIM_RATE_MAX},
+    {"s2s_burst", offsetof(struct cfg_conn_limits, s2s_burst), F_U32,
+     1LL << 20, LIM_BURST_MIN, LIM_RATE_MAX},
+    {"stream_restarts", offsetof(struct cfg_conn_limits, restarts), F_UNSIGNED,
+     4, 1, 16},
+    /* RFC 6120 §6.4.5: at least 2 and no more than 5 retries. */
+    {"sasl_failures", offsetof(struct cfg_conn_limits, sasl_failures),
+     F_UNSIGNED, 5, 2, 5},
+    {"output_queue_max", offsetof(struct cfg_conn_limits, output_queue),
+     F_SIZE, 4LL << 20, 512LL << 10, 1LL << 30},
+};
+#define NCONNKEYS (sizeof(conn_keys) / sizeof(conn_keys[0]))
+
+static void
+conn_field_set(struct cfg_conn_limits *l, size_t i, long long v)
+{
+    void *p = (char *)l + conn_keys[i].off;
+    switch (conn_keys[i].type) {
+    case F_SIZE:
+        *(size_t *)p = (size_t)v;
+        break;
+    case F_U32:
+        *(uint32_t *)p = (uint32_t)v;
+        break;
+    case F_UNSIGNED:
+    default:
+        *(unsigned *)p = (unsigned)v;
+        break;
+    }
+}
+
+static int
+read_conn_limits(struct cfg__ctx *cx,
+                 const config_setting_t *g,
+                 struct cfg_conn_limits *l)
+{
+    int rc = 0;
+    for (size_t i = 0; i < NCONNKEYS && rc >= 0; i++) {
+        long long v = conn_keys[i].def;
+        rc = g ? cfg__get_int(cx, g, "limits", conn_keys[i].name, 0,
+                              conn_keys[i].min, conn_keys[i].max, &v)
+               : 0;
+        if (rc >= 0)
+            conn_field_set(l, i, v);
+    }
+    return rc < 0 ? rc : 0;
+}
 
 static const struct {
     const char *name;
@@ -97,14 +166,35 @@ get_below_stanza(struct cfg__ctx *cx,
     return rc;
 }
 
+static const char *const limit_names[] = {
+#define CFG_LIMIT_NAME(id, name) [CFG_LIMIT_##id] = (name),
+    CFG_LIMIT_MAP(CFG_LIMIT_NAME)
+#undef CFG_LIMIT_NAME
+};
+
+const char *
+config_limit_name(enum cfg_limit l)
+{
+    if ((unsigned)l >= CFG_LIMIT_COUNT)
+        return "?";
+    return limit_names[l];
+}
+
 static int
 read_limits(struct cfg__ctx *cx,
             const config_setting_t *g,
             struct raw_limits *r)
 {
-    static const char *const keys[] = {
+    static const char *const xml_keys[] = {
         "max_connections", "stanza_size", "stanza_size_preauth", "depth",
-        "attributes",      "name_length", "text_length",         NULL};
+        "attributes",      "name_length", "text_length"};
+    const char *keys[sizeof(xml_keys) / sizeof(xml_keys[0]) + NCONNKEYS + 1];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(xml_keys) / sizeof(xml_keys[0]); i++)
+        keys[n++] = xml_keys[i];
+    for (size_t i = 0; i < NCONNKEYS; i++)
+        keys[n++] = conn_keys[i].name;
+    keys[n] = NULL;
     int rc = cfg__check_keys(cx, g, "limits", keys);
     if (rc == 0)
         rc = cfg__get_int(cx, g, "limits", "max_connections", 0, 1,
@@ -147,6 +237,8 @@ cfg__load_limits(struct cfg__ctx *cx, const config_setting_t *root)
     if (rc < 0)
         return rc;
     if (g != NULL && (rc = read_limits(cx, g, &r)) != 0)
+        return rc;
+    if ((rc = read_conn_limits(cx, g, &cx->cfg->conn_limits)) != 0)
         return rc;
     if (r.preauth < 0)
         r.preauth = (long long)min_sz(LIM_PREAUTH_DEF, r.stanza);

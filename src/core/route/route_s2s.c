@@ -372,7 +372,10 @@ pair_flush(struct router *r, struct route_pair *p)
     (void)r;
     struct stanza *st;
     while (p->carrier && (st = queue_pop(p)) != NULL) {
-        if (stream_deliver(p->carrier, st) != 0)
+        int rc = stream_deliver(p->carrier, st);
+        if (rc == XE_TOO_LARGE)
+            bounce(r, st, XC_POLICY_VIOLATION); /* XEP-0478 §3.1 */
+        else if (rc != 0)
             log_msg(r->log, LOG_DEBUG, p->carrier->conn,
                     "event=route action=deliver-failed target=%s", p->target);
         stanza_unref(st);
@@ -389,7 +392,10 @@ route__s2s_send(struct router *r,
     if (p->carrier != NULL && p->qn == 0 &&
         stream_s2s_pair(p->carrier, sender, target, NULL) ==
             STREAM_PAIR_READY) {
-        if (stream_deliver(p->carrier, st) == 0)
+        int rc = stream_deliver(p->carrier, st);
+        if (rc == XE_TOO_LARGE) /* XEP-0478 §3.1: the peer would refuse it */
+            bounce(r, st, XC_POLICY_VIOLATION);
+        if (rc == 0 || rc == XE_TOO_LARGE)
             return;
         pair_attach(p, NULL); /* it broke under us: find another */
     }

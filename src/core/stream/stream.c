@@ -59,9 +59,8 @@ stream_wctx(const struct stream *s, struct stanza_wctx *w)
 static int
 stream_overflow(struct stream *s)
 {
-    log_msg(s->ctx->log, LOG_WARN, s->conn,
-            "event=limit what=output-queue bytes=%zu max=%zu", buf_len(&s->out),
-            STREAM_OUT_MAX);
+    stream__limit(s, CFG_LIMIT_OUTPUT_QUEUE, "bytes=%zu max=%zu",
+                  buf_len(&s->out), STREAM_OUT_MAX);
     s->cond = SC_RESOURCE_CONSTRAINT;
     s->close_reason = "output-overflow";
     stream__set_state(s, STREAM_ST_CLOSED);
@@ -80,8 +79,8 @@ stream__send_raw(struct stream *s, const char *p, size_t n)
 }
 
 /* Queue one element, serialised for this stream. */
-int
-stream__send(struct stream *s, const struct stanza *el)
+static int
+stream_write(struct stream *s, const struct stanza *el)
 {
     if (s->state == STREAM_ST_CLOSED)
         return XE_CLOSED;
@@ -92,7 +91,16 @@ stream__send(struct stream *s, const struct stanza *el)
         s->out.len = before; /* drop the partial element */
         return stream_overflow(s);
     }
-    return s->sm ? stream__sm_sent(s, el) : 0;
+    return 0;
+}
+
+/* Queue one element (stream management counts a stanza). */
+int
+stream__send(struct stream *s, const struct stanza *el)
+{
+    int rc = stream_write(s, el);
+    /* Counted for stream management once it is really on its way. */
+    return rc == 0 && s->sm ? stream__sm_sent(s, el) : rc;
 }
 
 /* Queue one element and drop the caller's reference to it. */
@@ -369,8 +377,11 @@ fail_xml(struct stream *s, int rc)
             return stream__fail(s, SC_UNSUPPORTED_ENCODING, NULL);
         return stream__fail(s, SC_RESTRICTED_XML, NULL);
     case XE_LIMIT:
-        log_msg(s->ctx->log, LOG_INFO, s->conn, "event=limit what=xml");
-        return stream__fail(s, SC_POLICY_VIOLATION, "stanza too large");
+        stream__limit(s, CFG_LIMIT_XML, "max_bytes=%zu",
+                      s->authenticated ? s->ctx->cfg->limits.max_stanza
+                                       : s->ctx->cfg->limits_preauth.max_stanza);
+        return stream__fail(s, SC_POLICY_VIOLATION,
+                            "stanza too large or too deeply nested");
     default:
         return stream__fail(s, SC_NOT_WELL_FORMED, NULL);
     }
@@ -434,9 +445,11 @@ stream_feed(struct stream *s, const char *data, size_t len)
 int
 stream__queue(struct stream *s, struct stanza *el)
 {
-    if (s->nqueued == STREAM_QUEUE_MAX)
+    if (s->nqueued == STREAM_QUEUE_MAX) {
+        stream__limit(s, CFG_LIMIT_AUTH_QUEUE, "max=%d", STREAM_QUEUE_MAX);
         return stream__fail(s, SC_POLICY_VIOLATION,
                             "too many elements during authentication");
+    }
     s->queued[s->nqueued++] = stanza_ref(el);
     return 0;
 }
@@ -482,6 +495,21 @@ stream_paused(const struct stream *s)
     return s->paused;
 }
 
+/* XEP-0478 §3: a stanza larger than the peer said it accepts is taken
+ * back out of the queue; the caller bounces it. */
+static int
+check_peer_max(struct stream *s, size_t before)
+{
+    size_t n = s->out.len - before;
+    if (s->peer_max_bytes == 0 || n <= s->peer_max_bytes)
+        return 0;
+    s->out.len = before;
+    log_msg(s->ctx->log, LOG_INFO, s->conn,
+            "event=peer-limit what=max-bytes bytes=%zu max=%zu", n,
+            s->peer_max_bytes);
+    return XE_TOO_LARGE;
+}
+
 int
 stream_deliver(struct stream *s, const struct stanza *st)
 {
@@ -489,7 +517,12 @@ stream_deliver(struct stream *s, const struct stanza *st)
         return XE_CLOSED;
     if (stream_sm_detached(s))
         return stream__sm_park(s, st);
-    int rc = stream__send(s, st);
+    size_t before = s->out.len;
+    int rc = stream_write(s, st);
+    if (rc == 0)
+        rc = check_peer_max(s, before);
+    if (rc == 0 && s->sm)
+        rc = stream__sm_sent(s, st);
     if (!s->in_feed && s->ctx->ops && s->ctx->ops->wake)
         s->ctx->ops->wake(s->ctx->ops_arg, s);
     return rc;

@@ -25,6 +25,7 @@
 #define NS_SESSION       "urn:ietf:params:xml:ns:xmpp-session"
 #define NS_SASL_CB       "urn:xmpp:sasl-cb:0"
 #define NS_SM            "urn:xmpp:sm:3"
+#define NS_STREAM_LIMITS "urn:xmpp:stream-limits:0"
 #define NS_STANZAS       NS_STANZAS_ERR
 
 struct stream;
@@ -107,6 +108,11 @@ struct stream_ops {
      * stream's stanzas) or refused. Returns 0, or an error if h does not
      * fit (then as refused). */
     int (*sm_s2s_resumed)(void *arg, struct stream *s, bool ok, uint32_t h);
+    /* A limit of docs/limits.md was hit on s: the server counts it and
+     * logs it with detail (key=value words, or ""). May be NULL: the
+     * stream then logs it itself. */
+    void (*limit)(void *arg, struct stream *s, enum cfg_limit what,
+                  const char *detail);
 };
 
 /* What all streams of one server share; borrowed, outlives the streams. */
@@ -169,8 +175,6 @@ enum stream_action {
 #define STREAM_IDS_MAX 256
 /* Elements a paused stream keeps before it gives up on the peer. */
 #define STREAM_QUEUE_MAX 8
-/* SASL attempts on one stream (RFC 6120 §6.4.5: 2 to 5 retries). */
-#define STREAM_SASL_MAX_FAILURES 5
 /* MUX.md §3.4, §13: largest mux element (octets on the wire), hosts we
  * list in F2, hosts we read from a peer's F2. */
 #define MUX_ELEMENT_MAX    4096
@@ -264,6 +268,10 @@ struct stream {
     unsigned f4_count;  /* R: connection authorizations asked here */
     bool f4_pending;    /* R: one is waiting for its IQ answer */
     bool m3_hold;       /* I: F4 sent: nothing more goes out here (§8.7) */
+    /* XEP-0478, initiating: what the peer's features announced; 0 when
+     * it did not say. A stanza larger than peer_max_bytes is not sent. */
+    size_t peer_max_bytes;
+    uint32_t peer_idle_s;
     /* The stanza being handed to ops->stanza: its 'to', already parsed by
      * the checks (the router reuses it instead of parsing again). Set
      * only during that call. */
@@ -303,8 +311,10 @@ enum stream_action stream_take_action(struct stream *s);
 int stream_provide_creds(struct stream *s, const struct sasl_creds *creds);
 /* True while waiting for credentials (the I/O layer may stop reading). */
 bool stream_paused(const struct stream *s);
-/* Queue a stanza for the peer (a delivery from the router). Returns 0 or
- * XE_CLOSED / XE_LIMIT. Calls ops->wake unless inside a feed. */
+/* Queue a stanza for the peer (a delivery from the router). Returns 0,
+ * XE_CLOSED, XE_LIMIT, or XE_TOO_LARGE when it exceeds the peer's
+ * advertised max-bytes (XEP-0478: nothing is queued, bounce it with
+ * <policy-violation/>). Calls ops->wake unless inside a feed. */
 int stream_deliver(struct stream *s, const struct stanza *st);
 /* End the stream with a stream error from outside (e.g. <conflict/>
  * when another session takes its resource). */

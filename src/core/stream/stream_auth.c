@@ -145,6 +145,7 @@ stream__send_mechanisms(struct stream *s)
         struct stanza *one = stanza_add_child(cbs, NULL, "channel-binding");
         stanza_set_attr(one, "type", p.cb_type);
     }
+    stream__limits_feature(s, f);
     return stream__send_take(s, f);
 }
 
@@ -156,6 +157,19 @@ send_sasl(struct stream *s, const char *name, const struct buf *text)
     if (text && buf_len(text) > 0)
         stanza_add_text(el, buf_ptr(text), buf_len(text));
     return stream__send_take(s, el);
+}
+
+/* One more failed attempt in counter n: past limits.sasl_failures the
+ * stream ends (RFC 6120 §6.4.5). */
+static int
+count_failure(struct stream *s, unsigned *n)
+{
+    unsigned max = s->ctx->cfg->conn_limits.sasl_failures;
+    if (++*n < max)
+        return 0;
+    stream__limit(s, CFG_LIMIT_SASL_FAILURES, "failures=%u max=%u", *n, max);
+    return stream__fail(s, SC_POLICY_VIOLATION,
+                        "too many authentication attempts");
 }
 
 static int
@@ -182,10 +196,7 @@ sasl_failed(struct stream *s)
      * them on TLS 1.3 before it tries PLAIN): it has its own budget. */
     unsigned *n = w == SASL_WHY_CHANNEL_BINDING ? &s->sasl_cb_failures
                                                 : &s->sasl_failures;
-    if (++*n >= STREAM_SASL_MAX_FAILURES)
-        return stream__fail(s, SC_POLICY_VIOLATION,
-                            "too many authentication attempts");
-    return 0;
+    return count_failure(s, n);
 }
 
 static int
@@ -297,10 +308,7 @@ sasl_abort(struct stream *s)
         "<failure xmlns='" NS_SASL "'><aborted/></failure>";
     stream__send_raw(s, failure, sizeof(failure) - 1);
     stream__set_state(s, STREAM_ST_PREAUTH);
-    if (++s->sasl_failures >= STREAM_SASL_MAX_FAILURES)
-        return stream__fail(s, SC_POLICY_VIOLATION,
-                            "too many authentication attempts");
-    return 0;
+    return count_failure(s, &s->sasl_failures);
 }
 
 int

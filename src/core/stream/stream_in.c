@@ -102,6 +102,7 @@ log_header(const struct stream *s,
 }
 
 static int check_restart(struct stream *s, const char *from);
+static int restart_refused(struct stream *s);
 static int send_features(struct stream *s);
 
 /* Checks in the order RFC 6120 §4.9.1.2 implies: the stream and content
@@ -150,18 +151,34 @@ stream__on_header(struct stream *s, const struct stream_header *h)
     if (s->s2s && check_s2s_from(s, from) != 0)
         return stream__fail(s, SC_INVALID_FROM, NULL);
     if (check_restart(s, from) != 0)
-        return stream__fail(s, SC_NOT_AUTHORIZED,
-                            "stream addresses changed across a restart");
+        return restart_refused(s);
     s->headers++;
     stream__send_header(s, true);
     return send_features(s);
 }
 
+/* A restart check_restart refused: too many of them (limits.
+ * stream_restarts), or addresses that changed. */
+static int
+restart_refused(struct stream *s)
+{
+    unsigned max = s->ctx->cfg->conn_limits.restarts;
+    if (s->headers <= max)
+        return stream__fail(s, SC_NOT_AUTHORIZED,
+                            "stream addresses changed across a restart");
+    stream__limit(s, CFG_LIMIT_RESTARTS, "restarts=%u max=%u", s->headers,
+                  max);
+    return stream__fail(s, SC_POLICY_VIOLATION, "too many stream restarts");
+}
+
 /* CORE-09 (MUX.md §4.4): 'to' never changes across restarts; 'from' may
- * appear with TLS but then stays the same. */
+ * appear with TLS but then stays the same. A restart past limits.
+ * stream_restarts is refused too (XE_LIMIT). */
 static int
 check_restart(struct stream *s, const char *from)
 {
+    if (s->headers > s->ctx->cfg->conn_limits.restarts)
+        return XE_LIMIT;
     if (s->headers == 0) {
         s->first_to = x_strdup(s->host->domain);
     } else if (strcmp(s->first_to, s->host->domain) != 0) {
@@ -207,6 +224,7 @@ send_features(struct stream *s)
     stream__sm_feature(s, f);
     stanza_add_child(stanza_add_child(f, NS_SESSION, "session"), NULL,
                      "optional");
+    stream__limits_feature(s, f);
     stream__set_state(s, STREAM_ST_BIND);
     return stream__send_take(s, f);
 }

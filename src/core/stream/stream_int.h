@@ -22,6 +22,14 @@ int stream__send_header(struct stream *s, bool with_version);
 int stream__fail(struct stream *s, enum stream_cond cond, const char *text);
 int stream__close(struct stream *s, const char *reason);
 
+/* Report a limit hit (ops->limit) with a printf-style detail. */
+void stream__limit(struct stream *s, enum cfg_limit what, const char *fmt,
+                   ...) __attribute__((format(printf, 3, 4)));
+/* XEP-0478: add <limits/> with what this stream accepts now to features. */
+void stream__limits_feature(struct stream *s, struct stanza *features);
+/* XEP-0478, initiating: read the peer's <limits/> from its features. */
+void stream__read_peer_limits(struct stream *s, const struct stanza *features);
+
 int stream__resume(struct stream *s);
 int stream__queue(struct stream *s, struct stanza *el);
 void stream__restart(struct stream *s);

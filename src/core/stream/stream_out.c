@@ -282,6 +282,7 @@ out_features(struct stream *s, struct stanza *el)
         stream__set_state(s, STREAM_ST_I_STARTTLS);
         return stream__send_raw(s, st, sizeof(st) - 1);
     }
+    stream__read_peer_limits(s, el);
     if (s->auth == STREAM_AUTH_NONE)
         return authenticate(s, &o);
     /* After SASL: negotiation is complete (D-07 may list dialback again);

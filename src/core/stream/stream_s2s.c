@@ -60,6 +60,7 @@ stream__s2s_features(struct stream *s)
     if (cfg->s2s.dialback)
         stanza_add_child(stanza_add_child(f, NS_DB_FEATURE, "dialback"), NULL,
                          "errors");
+    stream__limits_feature(s, f);
     stream__set_state(s,
                       s->authenticated ? STREAM_ST_SESSION : STREAM_ST_PREAUTH);
     return stream__send_take(s, f);
