@@ -15,6 +15,17 @@
 #include "stanza/stanza.h"
 
 #define MAX_ALSO CLIENT_SECRETS_MAX
+/* Resumptions after broken connections, at most, in one run. */
+#define MAX_RESUMES 3
+/* The pause between a simulated break and the resumption. */
+#define DROP_PAUSE_MS 1000
+
+/* A simulated break of the connection (for tests), around --send. */
+enum drop {
+    DROP_NONE,
+    DROP_AFTER_SEND,  /* the message went out, then the TCP connection */
+    DROP_BEFORE_SEND, /* the TCP connection first: the message is kept */
+};
 
 /* How one account logs in: a password (SASL mechanism mech, NULL for the
  * best offered) or a certificate (EXTERNAL). */
@@ -34,6 +45,8 @@ struct opts {
     struct cred also[MAX_ALSO];
     size_t nalso;
     bool mux;
+    bool sm;
+    enum drop drop;
     const char *send_to;
     const char *send_body;
     const char *send_from;
@@ -50,7 +63,8 @@ usage(FILE *f)
           "         [--resource R] [--mux] [--timeout SECONDS]\n"
           "         [--also JID2 (--also-password PW2 | --also-cert FILE "
           "--also-key FILE)]...\n"
-          "         [--send TO BODY [--from JID]] [--listen SECONDS]\n",
+          "         [--send TO BODY [--from JID]] [--listen SECONDS]\n"
+          "         [--sm [--drop-after-send | --drop-before-send]]\n",
           f);
 }
 
@@ -104,6 +118,9 @@ enum {
     OPT_FROM,
     OPT_LISTEN,
     OPT_TIMEOUT,
+    OPT_SM,
+    OPT_DROP_AFTER,
+    OPT_DROP_BEFORE,
     OPT_HELP,
 };
 
@@ -129,6 +146,9 @@ static const struct option longopts[] = {
     {"from", required_argument, NULL, OPT_FROM},
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"sm", no_argument, NULL, OPT_SM},
+    {"drop-after-send", no_argument, NULL, OPT_DROP_AFTER},
+    {"drop-before-send", no_argument, NULL, OPT_DROP_BEFORE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -252,6 +272,13 @@ parse_one(struct opts *o, int ch, int argc, char **argv)
     case OPT_MUX:
         o->mux = true;
         return 0;
+    case OPT_SM:
+        o->sm = true;
+        return 0;
+    case OPT_DROP_AFTER:
+    case OPT_DROP_BEFORE:
+        o->drop = ch == OPT_DROP_AFTER ? DROP_AFTER_SEND : DROP_BEFORE_SEND;
+        return 0;
     case OPT_SEND:
         if (optind >= argc)
             return bad("--send takes TO and BODY", NULL);
@@ -295,6 +322,10 @@ check_args(struct opts *o)
         return -1;
     if (o->mech != NULL && o->main.password == NULL)
         return bad("--mech is for password logins (--cert uses EXTERNAL)",
+                   NULL);
+    if (o->drop != DROP_NONE && (!o->sm || o->send_to == NULL))
+        return bad("--drop-after-send and --drop-before-send need --sm and "
+                   "--send",
                    NULL);
     for (size_t i = 0; i < o->nalso; i++)
         if (check_cred(&o->also[i],
@@ -451,7 +482,9 @@ send_message(const struct opts *o, struct client_conn *p)
     stanza_add_text(b, o->send_body, strlen(o->send_body));
     int rc = client_send(p, m);
     stanza_unref(m);
-    if (rc == 0)
+    /* With resumption a message not written is kept and goes out after
+     * the resumption. */
+    if (rc == 0 || client_sm_resumable(p))
         printf("sent to=%s from=%s\n", o->send_to,
                o->send_from ? o->send_from : client_jid(p));
     return rc;
@@ -510,27 +543,121 @@ now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The state of stream management, once asked for. */
+static void
+print_sm(const struct client_conn *p)
+{
+    const struct client_sm *sm = client_sm_state(p);
+    if (!client_sm_offered(p))
+        printf("sm=not-offered\n");
+    else if (!sm->enabled)
+        printf("sm=failed\n");
+    else
+        printf("sm=enabled id=%s resume=%s max=%u\n", sm->resume ? sm->id : "-",
+               sm->resume ? "yes" : "no", (unsigned)sm->max);
+}
+
+/* The connection broke: resume the session, or (the server no longer
+ * has it) bind afresh and send presence again. */
 static int
-listen_for(struct client_conn *p, struct client_authz *a, int seconds)
+resume(struct client_conn *p, struct buf *err)
+{
+    struct client_sm_outcome out;
+    int rc = client_sm_resume(p, &out, err);
+    if (rc < 0)
+        return rc;
+    if (out.resumed) {
+        printf("sm=resumed h=%u resent=%zu\n", (unsigned)out.h, out.resent);
+        return 0;
+    }
+    printf("sm=resume-failed lost=%zu\nbound=%s\n", out.lost, client_jid(p));
+    print_sm(p);
+    return send_presence(p, NULL);
+}
+
+/* --send, and the simulated break around it (--drop-*-send): the
+ * connection closes without </stream:stream>, and after a pause the
+ * session is resumed. */
+static int
+send_and_drop(const struct opts *o, struct client_conn *p, struct buf *err)
+{
+    if (o->drop == DROP_BEFORE_SEND) {
+        client_drop(p);
+        printf("dropped\n");
+    }
+    int rc = send_message(o, p);
+    if (o->drop == DROP_NONE)
+        return rc;
+    if (o->drop == DROP_AFTER_SEND && rc == 0) {
+        client_drop(p);
+        printf("dropped\n");
+    }
+    if (rc < 0 && !client_sm_resumable(p))
+        return rc;
+    fflush(stdout);
+    struct timespec pause = {.tv_sec = DROP_PAUSE_MS / 1000,
+                             .tv_nsec = (DROP_PAUSE_MS % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+    return resume(p, err);
+}
+
+/* One element while listening. */
+static int
+show(struct client_conn *p, struct client_authz *a, struct stanza *st)
+{
+    if (stanza_is(st, NS_CLIENT, "message"))
+        print_message(st);
+    else if (stanza_is(st, NS_CLIENT, "iq"))
+        return handle_iq(p, a, st);
+    else if (stanza_is(st, NS_SM, "a"))
+        printf("sm-acked h=%s\n", attr_or(st, "h"));
+    return 0;
+}
+
+static int
+listen_for(struct client_conn *p,
+           struct client_authz *a,
+           int seconds,
+           struct buf *err)
 {
     long long deadline = now_ms() + (long long)seconds * 1000;
+    int resumes = 0;
     for (long long left; (left = deadline - now_ms()) > 0;) {
         struct stanza *st = NULL;
         int rc = client_next(p, (int)left, &st);
-        if (rc < 0)
+        if (rc < 0 && client_sm_resumable(p) && resumes++ < MAX_RESUMES) {
+            printf("connection lost: %s\n", xerr_str(rc));
+            rc = resume(p, err);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (rc < 0) {
+            (void)buf_printf(err, "stream ended: %s", xerr_str(rc));
             return rc;
+        }
         if (st == NULL)
             break;
-        if (stanza_is(st, NS_CLIENT, "message"))
-            print_message(st);
-        else if (stanza_is(st, NS_CLIENT, "iq"))
-            rc = handle_iq(p, a, st);
+        rc = show(p, a, st);
         stanza_unref(st);
         fflush(stdout);
         if (rc < 0)
             return rc;
     }
     return 0;
+}
+
+/* Before closing: everything sent should be acknowledged. */
+static void
+finish_sm(struct client_conn *p, int timeout_ms)
+{
+    const struct client_sm *sm = client_sm_state(p);
+    if (!sm->enabled)
+        return;
+    if (client_sm_sync(p, timeout_ms) == 0)
+        printf("sm-acked h=%u\n", (unsigned)sm->acked);
+    else
+        printf("sm-unacked n=%zu\n", client_sm_unacked(sm));
 }
 
 static int
@@ -543,24 +670,29 @@ run(const struct opts *o, struct buf *err)
         print_hosts(p);
         rc = client_bind(p, o->resource, err);
     }
-    if (rc == 0) {
+    if (rc == 0)
         printf("bound=%s\n", client_jid(p));
-        rc = send_presence(p, NULL);
+    if (rc == 0 && o->sm) {
+        rc = client_sm_enable(p, true, err);
+        if (rc == 0)
+            print_sm(p);
     }
+    if (rc == 0)
+        rc = send_presence(p, NULL);
     if (rc == 0)
         rc = join_all(o, p, &authz, err);
     if (rc == 0) {
         printf("connections=1 identities=%zu\n", client_identity_count(p));
         if (o->send_to != NULL)
-            rc = send_message(o, p);
+            rc = send_and_drop(o, p, err);
     }
     if (rc == 0) {
         printf("ready\n");
         fflush(stdout);
-        rc = listen_for(p, &authz, o->listen_s);
-        if (rc < 0)
-            (void)buf_printf(err, "stream ended: %s", xerr_str(rc));
+        rc = listen_for(p, &authz, o->listen_s, err);
     }
+    if (rc == 0)
+        finish_sm(p, o->cfg.timeout_ms);
     fflush(stdout);
     client_close(p);
     return rc;

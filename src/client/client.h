@@ -13,6 +13,7 @@
 
 #define NS_MUX  "urn:xmpp:mux:0"
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_SM   "urn:xmpp:sm:3"
 
 /* Secrets a client keeps for c2s connection authorization (MUX.md
  * §10.6): 16 random bytes as 32 hex digits. */
@@ -141,5 +142,109 @@ int client_join(struct client_conn *primary,
                 struct client_conn *secondary,
                 struct client_authz *a,
                 struct buf *err);
+
+/* --- stream management (XEP-0198) ------------------------------------------
+ */
+
+/* Longest resumption id kept (a longer one: no resumption). */
+#define CLIENT_SM_ID_MAX 256
+/* Stanzas kept unacknowledged before the stream counts as stuck. */
+#define CLIENT_SM_MAX_UNACKED 1000
+/* Stanzas sent between two <r/> of ours. */
+#define CLIENT_SM_REQUEST_EVERY 8
+
+/* One stanza sent and not yet acknowledged: its serialised bytes. */
+struct client_sm_item {
+    char *p;
+    size_t len;
+};
+
+/* The counters of stream management on one session, kept across
+ * resumptions. Numbers are mod 2^32 (XEP-0198 §4); q[i] is the stanza
+ * number acked + 1 + i. Embedded: zero it (or client_sm_init) first. */
+struct client_sm {
+    bool enabled;     /* <enabled/> (or <resumed/>) came: counting */
+    bool resume;      /* the server granted resumption, id is set */
+    uint32_t max;     /* seconds the server keeps a dropped session */
+    uint32_t h_in;    /* stanzas handled from the server */
+    uint32_t acked;   /* the server's last h */
+    uint32_t since_r; /* stanzas sent since our last <r/> */
+    struct client_sm_item *q;
+    size_t qn, qcap;
+    char id[CLIENT_SM_ID_MAX + 1];
+};
+
+/* Zero sm; client_sm_fini frees the kept stanzas (and zeroes it again). */
+void client_sm_init(struct client_sm *sm);
+void client_sm_fini(struct client_sm *sm);
+/* <enabled id resume max/> arrived: counting starts at 0 both ways; id
+ * and resume are kept if the server granted resumption. */
+void client_sm_on_enabled(struct client_sm *sm, const struct stanza *el);
+/* An element arrived from the server: a stanza counts as handled. */
+void client_sm_received(struct client_sm *sm, const struct stanza *el);
+/* The stanza p[0..len) was sent: keep a copy until it is acknowledged.
+ * Returns 1 if an <r/> is due now, 0 if not, or XE_LIMIT with
+ * CLIENT_SM_MAX_UNACKED waiting (nothing kept). */
+int client_sm_keep(struct client_sm *sm, const char *p, size_t len);
+/* <a h/> from the server: the stanzas up to h leave the queue. Returns
+ * the number acknowledged by it, or XE_PROTO for a missing or malformed
+ * h or one acknowledging more than was sent (nothing changes). */
+int client_sm_ack(struct client_sm *sm, const struct stanza *a);
+/* <resumed h/>: as client_sm_ack, and counting goes on. Returns the
+ * number of kept stanzas the server has not handled (to be sent again,
+ * client_sm_item 0..n-1) or XE_PROTO. */
+int client_sm_on_resumed(struct client_sm *sm, const struct stanza *el);
+/* Stanzas sent and not yet acknowledged, and the i-th oldest of them. */
+size_t client_sm_unacked(const struct client_sm *sm);
+const char *client_sm_item(const struct client_sm *sm, size_t i, size_t *len);
+
+/* True if the features after SASL offer <sm xmlns='urn:xmpp:sm:3'/>. */
+bool client_sm_offered(const struct client_conn *c);
+/* After binding: if offered, send <enable/> (with resume='true' if
+ * resume) and wait for the answer. Returns 0 whether the server enabled
+ * it or answered <failed/> (client_sm_state says which), XE_PROTO if no
+ * answer came in time, or an I/O error, with err set. From then on
+ * stanzas from the server are counted, every <r/> is answered, every
+ * <a/> is checked (a bad one fails the connection with XE_PROTO) and
+ * still returned by client_next, and client_send keeps each stanza sent
+ * until acknowledged, asking with <r/> every CLIENT_SM_REQUEST_EVERY. */
+int client_sm_enable(struct client_conn *c, bool resume, struct buf *err);
+/* The counters of c (read only). */
+const struct client_sm *client_sm_state(const struct client_conn *c);
+/* Ask for an acknowledgement (<r/>). Returns 0, XE_STATE without stream
+ * management, or an I/O error. */
+int client_sm_request(struct client_conn *c);
+/* Before finishing: ask with <r/> and wait at most timeout_ms until the
+ * server acknowledged every stanza sent. Other elements stay queued.
+ * Returns 0, XE_PROTO if some remain unacknowledged, or an error. */
+int client_sm_sync(struct client_conn *c, int timeout_ms);
+/* For tests: close the TCP connection at once, without </stream:stream>
+ * or TLS close_notify, as a network failure would. */
+void client_drop(struct client_conn *c);
+/* True if the connection broke (end of file, I/O error, client_drop)
+ * without the server closing the stream, and the server granted
+ * resumption. */
+bool client_sm_resumable(const struct client_conn *c);
+
+/* What client_sm_resume did. */
+struct client_sm_outcome {
+    bool resumed;  /* <resumed/>: nothing lost */
+    uint32_t h;    /* the server's count of our stanzas */
+    size_t resent; /* stanzas sent again (the server had not handled) */
+    size_t lost;   /* <failed/>: stanzas sent that may never have
+                      arrived (the session was bound afresh) */
+};
+
+/* After the connection broke: connect again to the same address (same
+ * TLS kind), log in again with the same mechanism and credentials, and
+ * send <resume previd h/> instead of binding. On <resumed h/> the kept
+ * stanzas after h go out again, in order, and the session goes on (the
+ * identities joined by client_join are gone). On <failed/> the unacked
+ * stanzas are given up (counted in out->lost), the resource is bound
+ * afresh and stream management enabled again. Returns 0, or an error of
+ * the steps above with err set. */
+int client_sm_resume(struct client_conn *c,
+                     struct client_sm_outcome *out,
+                     struct buf *err);
 
 #endif

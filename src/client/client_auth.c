@@ -62,9 +62,21 @@ client_send(struct client_conn *c, const struct stanza *st)
     buf_init(&out, (size_t)1 << 20);
     int rc = stanza_write(st, &w, &out);
     if (rc == 0)
-        rc = client__write(c, buf_ptr(&out), buf_len(&out));
+        rc = client__send_stanza(c, st, buf_ptr(&out), buf_len(&out));
     buf_fini(&out);
     return rc;
+}
+
+/* Replace *slot by a copy of v (which may be *slot itself); a secret
+ * that is replaced is cleansed first. */
+static void
+client_keep(char **slot, const char *v, bool secret)
+{
+    char *copy = v != NULL ? x_strdup(v) : NULL;
+    if (secret && *slot != NULL)
+        OPENSSL_cleanse(*slot, strlen(*slot));
+    x_free(*slot);
+    *slot = copy;
 }
 
 /* Keep the host list of the post-auth F2. */
@@ -310,9 +322,13 @@ client_auth_password(struct client_conn *c,
     memcpy(c->account, user, strlen(user));
     c->account[strlen(user)] = '@';
     memcpy(c->account + strlen(user) + 1, c->domain, strlen(c->domain) + 1);
+    client_keep(&c->auth_user, user, false);
+    client_keep(&c->auth_password, password, true);
+    c->auth_external = false;
     unsigned char cb[TLS_CB_MAX];
     size_t cblen = 0;
-    struct sasl_client_params p = {.authcid = user, .password = password};
+    struct sasl_client_params p = {.authcid = c->auth_user,
+                                   .password = c->auth_password};
     if (tls_conn_channel_binding_best(c->tls, &p.cb_type, cb, &cblen) == 0) {
         p.cb_data = cb;
         p.cb_len = cblen;
@@ -344,11 +360,26 @@ client_auth_external(struct client_conn *c,
         if (rc < 0)
             return rc;
     }
-    const char *z = authzid ? authzid : "";
+    client_keep(&c->auth_authzid, authzid ? authzid : "", false);
+    c->auth_external = true;
+    c->auth_mux = mux;
     x_free(c->account);
-    c->account = x_strdup(z);
-    struct sasl_client_params p = {.authzid = z};
+    c->account = x_strdup(c->auth_authzid);
+    struct sasl_client_params p = {.authzid = c->auth_authzid};
     return client_sasl_run(c, "EXTERNAL", &p, err);
+}
+
+int
+client__relogin(struct client_conn *c, struct buf *err)
+{
+    if (c->auth_external)
+        return client_auth_external(c, c->auth_authzid, c->auth_mux, err);
+    if (c->auth_user == NULL || c->auth_password == NULL) {
+        (void)buf_printf(err, "%s: never logged in", c->domain);
+        return XE_STATE;
+    }
+    return client_auth_password(c, c->auth_user, c->auth_password, c->mech,
+                                err);
 }
 
 int

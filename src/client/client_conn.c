@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "base/alloc.h"
 #include "base/err.h"
 #include "io/resolve.h"
@@ -27,9 +29,8 @@ static const struct xml_limits client_limits = {
     .max_stanza = (size_t)1 << 20,
 };
 
-/* Milliseconds on a monotonic clock. */
-static long long
-client_now_ms(void)
+long long
+client__now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -77,8 +78,9 @@ client_on_text(void *arg, unsigned depth, const char *s, size_t len)
     return 0;
 }
 
-/* A whole element: queue it. <proceed/> and <success/> end the current
- * parse, because a new stream (or TLS) follows them. */
+/* A whole element: count it or, for stream management, act on it, and
+ * queue it. <proceed/> and <success/> end the current parse, because a
+ * new stream (or TLS) follows them. */
 static int
 client_on_end(void *arg, unsigned depth)
 {
@@ -86,6 +88,15 @@ client_on_end(void *arg, unsigned depth)
     struct stanza *st = stanza_builder_end(&c->builder, depth);
     if (st == NULL)
         return 0;
+    int keep = 1;
+    if (stanza_is(st, NS_SM, NULL))
+        keep = client__sm_element(c, st);
+    else
+        client_sm_received(&c->sm, st);
+    if (keep <= 0) {
+        stanza_unref(st);
+        return keep;
+    }
     if (c->nqueue == CLIENT_QUEUE_MAX) {
         stanza_unref(st);
         return XE_LIMIT;
@@ -101,6 +112,7 @@ client_on_close(void *arg)
 {
     struct client_conn *c = arg;
     c->closed = true;
+    c->ended = true;
     return 0;
 }
 
@@ -142,12 +154,15 @@ client_flush_tls(struct client_conn *c)
 int
 client__write(struct client_conn *c, const char *p, size_t len)
 {
-    if (c->tls == NULL)
-        return client_send_all(c, p, len);
-    int rc = tls_conn_write(c->tls, p, len);
-    if (rc < 0)
-        return rc;
-    return client_flush_tls(c);
+    if (c->fd < 0)
+        return XE_CLOSED;
+    int rc = c->tls == NULL ? client_send_all(c, p, len)
+                            : tls_conn_write(c->tls, p, len);
+    if (rc == 0 && c->tls != NULL)
+        rc = client_flush_tls(c);
+    if (rc < 0 && rc != XE_LIMIT)
+        c->lost = true;
+    return rc;
 }
 
 /* Ciphertext in: drive TLS, send what it answers, keep the plaintext. */
@@ -166,6 +181,7 @@ client_take_tls(struct client_conn *c, const char *p, size_t len)
         rc = tls_conn_read(c->tls, plain, sizeof plain, &n);
         if (rc == XE_CLOSED) {
             c->closed = true;
+            c->lost = !c->ended;
             return 0;
         }
         if (rc < 0)
@@ -197,9 +213,11 @@ client_parse(struct client_conn *c)
 static int
 client_read_once(struct client_conn *c, long long deadline)
 {
-    long long left = deadline - client_now_ms();
+    long long left = deadline - client__now_ms();
     if (left <= 0)
         return 0;
+    if (c->fd < 0)
+        return XE_CLOSED;
     struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
     int pr = poll(&pfd, 1, (int)left);
     if (pr < 0)
@@ -208,11 +226,13 @@ client_read_once(struct client_conn *c, long long deadline)
         return 0;
     char raw[16384];
     ssize_t n = recv(c->fd, raw, sizeof raw, 0);
-    if (n < 0)
-        return errno == EINTR ? 1 : -errno;
-    if (n == 0) {
+    if (n < 0 && errno == EINTR)
+        return 1;
+    if (n <= 0) {
+        /* The server went away without </stream:stream>. */
         c->closed = true;
-        return XE_CLOSED;
+        c->lost = !c->ended;
+        return n == 0 ? XE_CLOSED : -errno;
     }
     int rc = c->tls ? client_take_tls(c, raw, (size_t)n)
                     : buf_append(&c->in, raw, (size_t)n);
@@ -227,7 +247,7 @@ client__wait_for(struct client_conn *c,
                  struct stanza **out)
 {
     *out = NULL;
-    long long deadline = client_now_ms() + timeout_ms;
+    long long deadline = client__now_ms() + timeout_ms;
     for (;;) {
         for (size_t i = 0; i < c->nqueue; i++) {
             if (match != NULL && !match(c->queue[i], arg))
@@ -378,14 +398,53 @@ client_free(struct client_conn *c)
     buf_fini(&c->in);
     x_free(c->domain);
     x_free(c->account);
+    x_free(c->auth_user);
+    if (c->auth_password != NULL)
+        OPENSSL_cleanse(c->auth_password, strlen(c->auth_password));
+    x_free(c->auth_password);
+    x_free(c->auth_authzid);
+    client_sm_fini(&c->sm);
     x_free(c);
 }
 
 static int client_starttls(struct client_conn *c, struct buf *err);
 static int client_direct_tls(struct client_conn *c, struct buf *err);
 
-/* One attempt: TCP to t, then Direct TLS or STARTTLS, up to the features
- * of the encrypted stream. */
+/* TCP to c->target, then Direct TLS or STARTTLS, up to the features of
+ * the encrypted stream. */
+static int
+client_open(struct client_conn *c, struct buf *err)
+{
+    int fd = client_tcp(c->target.addr, c->target.port, err);
+    if (fd < 0)
+        return fd;
+    c->fd = fd;
+    return c->direct ? client_direct_tls(c, err) : client_starttls(c, err);
+}
+
+int
+client__reopen(struct client_conn *c, struct buf *err)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    tls_conn_free(c->tls);
+    c->tls = NULL;
+    tls_ctx_free(c->tls_ctx);
+    c->tls_ctx = NULL;
+    buf_reset(&c->in);
+    stanza_unref(c->features);
+    c->features = NULL;
+    for (size_t i = 0; i < c->nhosts; i++)
+        x_free(c->hosts[i]);
+    c->nhosts = 0;
+    c->closed = c->ended = c->lost = c->closing = false;
+    c->failed = 0;
+    c->header_seen = false;
+    return client_open(c, err);
+}
+
+/* One attempt: a new connection to t. */
 static int
 client_try(struct client_conn **out,
            const struct client_cfg *cfg,
@@ -394,13 +453,11 @@ client_try(struct client_conn **out,
            struct buf *err)
 {
     size_t mark = buf_len(err);
-    int fd = client_tcp(t->addr, t->port, err);
-    if (fd < 0)
-        return fd;
     struct client_conn *c = x_calloc(1, sizeof *c);
-    c->fd = fd;
+    c->fd = -1;
     c->cfg = cfg;
     c->domain = x_strdup(domain);
+    c->target = *t;
     c->direct = t->direct_tls;
     snprintf(c->peer, sizeof c->peer, "%s%s%s:%u",
              t->family == AF_INET6 ? "[" : "", t->addr,
@@ -408,8 +465,7 @@ client_try(struct client_conn **out,
     buf_init(&c->in, CLIENT_IN_MAX);
     stanza_builder_init(&c->builder);
     c->reader = xml_reader_new(&client_limits, &client_handler, c);
-    int rc =
-        t->direct_tls ? client_direct_tls(c, err) : client_starttls(c, err);
+    int rc = client_open(c, err);
     if (rc < 0) {
         if (buf_len(err) == mark)
             (void)buf_printf(err, "%s: %s", domain, xerr_str(rc));
@@ -489,16 +545,22 @@ client_close(struct client_conn *c)
     if (c == NULL)
         return;
     static const char end[] = "</stream:stream>";
-    if (c->failed == 0 && client__write(c, end, sizeof end - 1) == 0) {
+    /* XEP-0198 §4: an unasked <a/> tells the server that everything it
+     * sent arrived, so that it routes nothing again. */
+    if (c->failed == 0 && c->fd >= 0 && c->sm.enabled)
+        (void)client__sm_send_a(c);
+    if (c->failed == 0 && c->fd >= 0 &&
+        client__write(c, end, sizeof end - 1) == 0) {
+        c->closing = true;
         if (!c->closed) {
             struct stanza *st = NULL;
-            long long deadline = client_now_ms() + c->cfg->timeout_ms;
-            while (!c->closed && client_now_ms() < deadline &&
+            long long deadline = client__now_ms() + c->cfg->timeout_ms;
+            while (!c->closed && client__now_ms() < deadline &&
                    client_next(c, 200, &st) == 0)
                 stanza_unref(st);
         }
     }
-    if (c->tls != NULL) {
+    if (c->tls != NULL && c->fd >= 0) {
         tls_conn_close(c->tls);
         (void)client_flush_tls(c);
     }
@@ -551,7 +613,7 @@ client_tls_check(struct client_conn *c, struct buf *err)
 static int
 client_handshake(struct client_conn *c, struct buf *err)
 {
-    long long deadline = client_now_ms() + c->cfg->timeout_ms;
+    long long deadline = client__now_ms() + c->cfg->timeout_ms;
     int rc = client_flush_tls(c);
     while (rc >= 0 && !tls_conn_ready(c->tls)) {
         rc = client_read_once(c, deadline);
@@ -620,6 +682,16 @@ static int
 client_direct_tls(struct client_conn *c, struct buf *err)
 {
     return client_tls_up(c, CLIENT_ALPN, err);
+}
+
+void
+client_drop(struct client_conn *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->closed = true;
+    c->lost = !c->ended;
 }
 
 const char *

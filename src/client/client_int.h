@@ -24,10 +24,18 @@
 /* The ALPN protocol of Direct TLS for clients (XEP-0368). */
 #define CLIENT_ALPN "xmpp-client"
 
+/* Which stream management answer is expected. */
+enum client_sm_wait {
+    CLIENT_SM_IDLE,
+    CLIENT_SM_WAIT_ENABLE, /* <enabled/> or <failed/> */
+    CLIENT_SM_WAIT_RESUME, /* <resumed/> or <failed/> */
+};
+
 struct client_conn {
     int fd;
     const struct client_cfg *cfg;
     char *domain;
+    struct resolve_target target;     /* where the connection goes */
     char peer[RESOLVE_ADDR_MAX + 16]; /* "addr:port" connected to */
     bool direct;                      /* Direct TLS, not STARTTLS */
     const char *mech; /* SASL mechanism that succeeded (static) */
@@ -41,14 +49,51 @@ struct client_conn {
     size_t nqueue;
     struct stanza *features; /* the last <stream:features/> */
     bool header_seen;
-    bool closed; /* </stream:stream> or EOF from the server */
-    int failed;  /* sticky parse or I/O error */
+    bool closed;  /* </stream:stream> or EOF from the server */
+    bool ended;   /* </stream:stream> from the server */
+    bool lost;    /* the transport broke (EOF, I/O error, client_drop) */
+    bool closing; /* our </stream:stream> is out: nothing more to say */
+    int failed;   /* sticky parse or I/O error */
     char *ids[CLIENT_IDS_MAX];
     size_t nids;
     char *hosts[CLIENT_HOSTS_MAX];
     size_t nhosts;
     unsigned next_id;
+    /* How to log in again for resumption: a password (kept until the
+     * connection is freed, then cleansed) or EXTERNAL. */
+    char *auth_user;
+    char *auth_password;
+    char *auth_authzid;
+    bool auth_external;
+    bool auth_mux;
+    struct client_sm sm;
+    enum client_sm_wait sm_wait;
 };
+
+/* Milliseconds on a monotonic clock. */
+long long client__now_ms(void);
+/* A top-level element in urn:xmpp:sm:3 arrived: answer <r/>, check and
+ * apply <a/>, take the answers to <enable/> and <resume/>. Returns 1 to
+ * queue the element for client_next, 0 if it was consumed, or XE_PROTO
+ * (the server broke the protocol; a stream error was sent). */
+int client__sm_element(struct client_conn *c, const struct stanza *el);
+/* Send <a h/> with the count of stanzas handled from the server (also
+ * unasked, before closing). Returns 0, XE_STATE without stream
+ * management, or an I/O error. */
+int client__sm_send_a(struct client_conn *c);
+/* Send the serialised stanza st = p[0..len); with stream management, keep
+ * it until acknowledged (even if the write fails) and ask for an
+ * acknowledgement when one is due. */
+int client__send_stanza(struct client_conn *c,
+                        const struct stanza *st,
+                        const char *p,
+                        size_t len);
+/* Give up the transport (socket, TLS, parser input, features) and open a
+ * new one to the same target, up to the features of the encrypted
+ * stream. Queued elements and the session's state stay. */
+int client__reopen(struct client_conn *c, struct buf *err);
+/* Log in again as the last client_auth_* did, with the same mechanism. */
+int client__relogin(struct client_conn *c, struct buf *err);
 
 /* Where to connect for domain (RFC 6120 §3.2.1, XEP-0368): the c2s SRV
  * records in RFC 2782 order, or the domain's A/AAAA on port 5222, asked

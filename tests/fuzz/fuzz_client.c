@@ -2,12 +2,15 @@
 /* fuzz_client.c -- libFuzzer target: what the client library reads of a
  * server's elements: the connection-authorization answer (MUX.md §10.6:
  * any stanza gets no answer, a matching secret a result (once), anything
- * else not-acceptable), the SASL mechanism it picks from features, and
- * the SCRAM client's handling of a challenge's data. */
+ * else not-acceptable), the SASL mechanism it picks from features, the
+ * SCRAM client's handling of a challenge's data, and the stream
+ * management counters (XEP-0198: <enabled/>, <a/>, <resumed/> and the
+ * stanzas counted as handled). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "client/client.h"
 #include "sasl/sasl.h"
 #include "xml/xml.h"
@@ -36,6 +39,7 @@ static struct client_authz authz_template = {
 struct run {
     struct stanza_builder b;
     struct client_authz a;
+    struct client_sm sm;
 };
 
 static int
@@ -98,6 +102,59 @@ check_scram(const struct stanza *st)
     buf_fini(&text);
 }
 
+/* <a/> and <resumed/>: an error changes nothing; otherwise exactly the
+ * stanzas up to h leave the queue, in order. */
+static void
+check_sm_h(struct client_sm *sm, const struct stanza *st)
+{
+    size_t qn = client_sm_unacked(sm);
+    uint32_t acked = sm->acked;
+    size_t len = 0;
+    const char *last = qn > 0 ? client_sm_item(sm, qn - 1, &len) : NULL;
+    int rc = stanza_is(st, NS_SM, "a") ? client_sm_ack(sm, st)
+                                       : client_sm_on_resumed(sm, st);
+    if (rc < 0) {
+        if (client_sm_unacked(sm) != qn || sm->acked != acked)
+            abort();
+        return;
+    }
+    size_t left = client_sm_unacked(sm);
+    if (stanza_is(st, NS_SM, "a") ? left != qn - (size_t)rc
+                                  : left != (size_t)rc)
+        abort();
+    if (sm->acked - acked != (uint32_t)(qn - left))
+        abort();
+    if (left > 0 && client_sm_item(sm, left - 1, &len) != last)
+        abort();
+}
+
+/* Every element also goes through the stream management counters; what
+ * is kept is the element's name, so that acknowledgements have
+ * something to take. */
+static void
+check_sm(struct client_sm *sm, const struct stanza *st)
+{
+    if (stanza_is(st, NS_SM, "enabled")) {
+        client_sm_on_enabled(sm, st);
+        if (!sm->enabled || client_sm_unacked(sm) != 0 ||
+            strlen(sm->id) > CLIENT_SM_ID_MAX || (sm->resume != !!sm->id[0]))
+            abort();
+        return;
+    }
+    if (stanza_is(st, NS_SM, "a") || stanza_is(st, NS_SM, "resumed")) {
+        check_sm_h(sm, st);
+        return;
+    }
+    uint32_t h = sm->h_in;
+    client_sm_received(sm, st);
+    if (sm->h_in - h > 1)
+        abort();
+    const char *name = stanza_name(st);
+    if (sm->enabled && client_sm_keep(sm, name, strlen(name)) == XE_LIMIT &&
+        client_sm_unacked(sm) != CLIENT_SM_MAX_UNACKED)
+        abort();
+}
+
 static int
 on_end(void *arg, unsigned depth)
 {
@@ -109,6 +166,7 @@ on_end(void *arg, unsigned depth)
     check_pick(st, "tls-exporter", NULL);
     check_pick(st, "tls-unique", "SCRAM-SHA-1-PLUS");
     check_scram(st);
+    check_sm(&r->sm, st);
     size_t before = r->a.n;
     bool matched = false;
     struct stanza *ans = client_authz_answer(&r->a, st, &matched);
@@ -142,5 +200,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         xml_reader_feed(x, (const char *)data, size, &used);
     xml_reader_free(x);
     stanza_builder_fini(&r.b);
+    client_sm_fini(&r.sm);
     return 0;
 }

@@ -3,7 +3,8 @@
 against a real xmuxd: STARTTLS and Direct TLS (XEP-0368), SCRAM with and
 without channel binding, SRV lookups against a dnsmasq on loopback, c2s
 connection authorization as the client with a password or EXTERNAL on the
-secondary stream (MUX.md §10.6, CONFORMANCE.md MUX-90)."""
+secondary stream (MUX.md §10.6, CONFORMANCE.md MUX-90), stream management
+as the client (XEP-0198: acknowledgements, resumption after a break)."""
 
 import base64
 import os
@@ -576,6 +577,129 @@ def m90_join_external():
         srv.stop()
 
 
+# --- stream management (XEP-0198) -------------------------------------------
+
+def quiet(c, what, timeout=1.0):
+    """Nothing but presence arrives on raw client c for timeout seconds."""
+    try:
+        while True:
+            el = c.next_element(timeout)
+            check(el.tag == "{jabber:client}presence",
+                  f"{what}: {ET.tostring(el)!r}")
+    except Exception as e:  # noqa: BLE001
+        check(str(e).startswith("timed out"), f"{what}: {e}")
+
+
+def sm_lines(t):
+    """Every line xmux-client printed, once it has exited."""
+    code, err = t.finish()
+    while True:
+        line = t.lines.get(timeout=5)
+        if line is None:
+            break
+        t.seen.append(line)
+    check(code == 0, f"exit {code}: {err}\n{t.seen}")
+    return t.seen
+
+
+def sm_tool(srv, body, *args):
+    """Romeo (raw) and juliet's xmux-client --sm as balcony, which sends
+    him body: (romeo, his full JID, the tool)."""
+    r, rj, _ = login(srv, "romeo@" + M, PW, "orchard")
+    t = Tool(srv, "--jid", "juliet@" + C, "--password", PW,
+             "--resource", "balcony", "--sm", "--send", rj, body, *args)
+    return r, rj, t
+
+
+def sm_acks(srv):
+    """xmux-client --sm enables stream management with resumption after
+    binding, answers the server's <r/> (sm.request_every = 2: asked
+    often) and asks for acknowledgements itself before it finishes. Five
+    messages from romeo arrive; the server sees them all acknowledged
+    (nothing routed again when the client leaves, so romeo gets no
+    error), and the client sees its presence and message acknowledged."""
+    r, rj, t = sm_tool(srv, "hello", "--listen", "3")
+    line = t.expect("sm=")
+    check(re.fullmatch(r"sm=enabled id=\S+ resume=yes max=\d+", line) and
+          not line.startswith("sm=enabled id=- "), f"enabled: {line!r}")
+    t.expect("ready")
+    got_message(r, "hello")
+    for i in range(5):
+        r.send(f"<message to='juliet@{C}/balcony' type='chat' id='a{i}'>"
+               f"<body>n{i}</body></message>")
+    for i in range(5):
+        check(t.expect("from=") ==
+              f"from={rj} to=juliet@{C}/balcony body=n{i}", f"n{i}")
+    lines = sm_lines(t)
+    acked = [x for x in lines if x.startswith("sm-acked h=")]
+    check(acked and acked[-1] == "sm-acked h=2",
+          f"presence and message acknowledged at the end: {lines}")
+    check(not any(x.startswith("sm-unacked") for x in lines), f"{lines}")
+    log = srv.logtext()
+    check("event=sm-enabled role=receiving resume=yes" in log,
+          "the server enabled it")
+    check("event=sm-bad-ack" not in log and "event=sm-reroute" not in log,
+          "every stanza the server sent was acknowledged")
+    quiet(r, "romeo gets no error")
+
+
+def wait_log(srv, text, timeout=5):
+    deadline = time.time() + timeout
+    while text not in srv.logtext() and time.time() < deadline:
+        time.sleep(0.05)
+    return text in srv.logtext()
+
+
+def sm_resume(srv):
+    """--drop-after-send: the message goes out, then the TCP connection
+    closes without </stream:stream>; the server parks the session. Romeo
+    writes to juliet meanwhile. xmux-client reconnects, logs in again and
+    resumes: <resumed h='2'/> (presence and message handled, nothing to
+    resend), romeo's message arrives once, after the resumption, under the
+    same full JID, and romeo has the first one once."""
+    r, rj, t = sm_tool(srv, "before", "--drop-after-send", "--listen", "3")
+    t.expect("sm=enabled")
+    t.expect("dropped")
+    wait_log(srv, "parked=yes", 0.8)
+    r.send(f"<message to='juliet@{C}/balcony' type='chat' id='m1'>"
+           "<body>meanwhile</body></message>")
+    check(t.expect("sm=") == "sm=resumed h=2 resent=0",
+          f"resumed: {t.seen[-1]!r}")
+    check(t.expect("from=") ==
+          f"from={rj} to=juliet@{C}/balcony body=meanwhile",
+          "the message sent during the break")
+    lines = sm_lines(t)
+    check(sum(1 for x in lines if "body=meanwhile" in x) == 1,
+          f"exactly once: {lines}")
+    check(len(authenticated(srv, "juliet@" + C)) == 2 and
+          len(set(authenticated(srv, "juliet@" + C))) == 1,
+          f"logged in again, same mechanism: "
+          f"{authenticated(srv, 'juliet@' + C)}")
+    log = srv.logtext()
+    check(f"event=sm-resumed jid=juliet@{C}/balcony" in log, "resumed")
+    check("event=sm-reroute" not in log, "nothing routed again")
+    got_message(r, "before")
+    quiet(r, "romeo gets 'before' once and no error")
+
+
+def sm_resend(srv):
+    """--drop-before-send: the connection breaks before the message is
+    written; the client keeps it, and after <resumed h='1'/> (only the
+    presence arrived) sends it again: romeo gets it once."""
+    r, rj, t = sm_tool(srv, "kept", "--drop-before-send", "--listen", "1")
+    t.expect("dropped")
+    t.expect("sent to=")
+    check(t.expect("sm=") == "sm=resumed h=1 resent=1",
+          f"resent: {t.seen[-1]!r}")
+    got_message(r, "kept")
+    lines = sm_lines(t)
+    check(lines[-2:] == ["sm-acked h=2", "done"], f"acknowledged: {lines}")
+    quiet(r, "romeo gets 'kept' once")
+    log = srv.logtext()
+    check("event=sm-resumed" in log, "resumed")
+    check("event=sm-reroute" not in log, "the client acknowledged all")
+
+
 # --- usage -----------------------------------------------------------------
 
 def usage_errors():
@@ -608,6 +732,10 @@ def usage_errors():
         (["--jid", j, "--password", PW], "give --ca FILE"),
         (base + ["--password", PW, "--port", "0", "--host", "x"],
          "--port takes 1..65535"),
+        (base + ["--password", PW, "--send", j2, "x", "--drop-after-send"],
+         "need --sm and --send"),
+        (base + ["--password", PW, "--sm", "--drop-before-send"],
+         "need --sm and --send"),
     ]
     for args, want in cases:
         p = subprocess.run([client_binary(), *args], capture_output=True,
@@ -646,6 +774,10 @@ TESTS = {
     "client-srv-fallback-a": srv_fallback,
     "MUX-90-client-join-external": m90_join_external,
     "client-usage-errors": usage_errors,
+    "client-sm-acks":
+        server_test(server, sm_acks, extra="sm = { request_every = 2; };\n"),
+    "client-sm-resume": with_server(sm_resume),
+    "client-sm-resend": with_server(sm_resend),
 }
 
 if __name__ == "__main__":

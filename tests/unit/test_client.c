@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* test_client.c -- unit tests for the client's connection authorization. */
+/* test_client.c -- unit tests for the client's connection authorization
+ * and its stream management counters (XEP-0198). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -153,6 +154,194 @@ test_client_MUX_90_secrets_limit(void **state)
     assert_int_equal(a.n, CLIENT_SECRETS_MAX - 2);
 }
 
+/* --- stream management ------------------------------------------------- */
+
+static struct stanza *
+sm_el(const char *name, const char *h)
+{
+    struct stanza *el = stanza_new(NS_SM, name);
+    if (h != NULL)
+        stanza_set_attr(el, "h", h);
+    return el;
+}
+
+/* An <enabled/> granting resumption. */
+static void
+sm_enable(struct client_sm *sm)
+{
+    struct stanza *en = stanza_new(NS_SM, "enabled");
+    stanza_set_attr(en, "id", "abc");
+    stanza_set_attr(en, "resume", "true");
+    stanza_set_attr(en, "max", "300");
+    client_sm_on_enabled(sm, en);
+    stanza_unref(en);
+}
+
+/* Keep n stanzas "s<i>". */
+static void
+sm_send(struct client_sm *sm, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char s[16];
+        int len = snprintf(s, sizeof s, "s%zu", client_sm_unacked(sm));
+        assert_true(client_sm_keep(sm, s, (size_t)len) >= 0);
+    }
+}
+
+static int
+sm_take(struct client_sm *sm, const char *name, const char *h)
+{
+    struct stanza *el = sm_el(name, h);
+    int rc = strcmp(name, "a") == 0 ? client_sm_ack(sm, el)
+                                    : client_sm_on_resumed(sm, el);
+    stanza_unref(el);
+    return rc;
+}
+
+static void
+test_client_sm_enabled_and_counting(void **state)
+{
+    (void)state;
+    struct client_sm sm;
+    client_sm_init(&sm);
+    struct stanza *m = stanza_new(NS_CLIENT, "message");
+    struct stanza *other = stanza_new(NS_SM, "r");
+    client_sm_received(&sm, m); /* before <enabled/>: not counted */
+    assert_int_equal(sm.h_in, 0);
+    sm_enable(&sm);
+    assert_true(sm.enabled && sm.resume);
+    assert_string_equal(sm.id, "abc");
+    assert_int_equal(sm.max, 300);
+    client_sm_received(&sm, m);
+    client_sm_received(&sm, other); /* only stanzas count */
+    assert_int_equal(sm.h_in, 1);
+    /* h_in wraps at 2^32 (XEP-0198 §4). */
+    sm.h_in = UINT32_MAX;
+    client_sm_received(&sm, m);
+    assert_int_equal(sm.h_in, 0);
+    /* No resume='true', or an id too long: no resumption. */
+    struct stanza *en = stanza_new(NS_SM, "enabled");
+    stanza_set_attr(en, "id", "abc");
+    client_sm_on_enabled(&sm, en);
+    assert_true(sm.enabled);
+    assert_false(sm.resume);
+    assert_int_equal(sm.h_in, 0);
+    char longid[CLIENT_SM_ID_MAX + 2];
+    memset(longid, 'x', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    stanza_set_attr(en, "id", longid);
+    stanza_set_attr(en, "resume", "1");
+    client_sm_on_enabled(&sm, en);
+    assert_false(sm.resume);
+    stanza_unref(en);
+    stanza_unref(m);
+    stanza_unref(other);
+    client_sm_fini(&sm);
+}
+
+static void
+test_client_sm_acks_and_requests(void **state)
+{
+    (void)state;
+    struct client_sm sm;
+    client_sm_init(&sm);
+    /* An <a/> before enabling is an error. */
+    assert_int_equal(sm_take(&sm, "a", "0"), XE_PROTO);
+    sm_enable(&sm);
+    /* Nothing sent, nothing kept yet: h='0' is right (a fuzz find). */
+    assert_int_equal(sm_take(&sm, "a", "0"), 0);
+    assert_int_equal(sm_take(&sm, "a", "1"), XE_PROTO);
+    int due = 0;
+    for (size_t i = 0; i < CLIENT_SM_REQUEST_EVERY; i++)
+        due = client_sm_keep(&sm, "x", 1);
+    assert_int_equal(due, 1); /* an <r/> every CLIENT_SM_REQUEST_EVERY */
+    assert_int_equal(client_sm_keep(&sm, "y", 1), 0);
+    assert_int_equal(client_sm_unacked(&sm), CLIENT_SM_REQUEST_EVERY + 1);
+    assert_int_equal(sm_take(&sm, "a", "3"), 3);
+    assert_int_equal(sm.acked, 3);
+    assert_int_equal(sm_take(&sm, "a", "3"), 0); /* the same again: fine */
+    size_t left = CLIENT_SM_REQUEST_EVERY + 1 - 3;
+    assert_int_equal(client_sm_unacked(&sm), left);
+    /* More than was sent: an error, and nothing changes. */
+    char h[16];
+    snprintf(h, sizeof h, "%zu", 3 + left + 1);
+    assert_int_equal(sm_take(&sm, "a", h), XE_PROTO);
+    assert_int_equal(sm_take(&sm, "a", "2"), XE_PROTO); /* backwards */
+    assert_int_equal(sm_take(&sm, "a", NULL), XE_PROTO);
+    assert_int_equal(sm_take(&sm, "a", "-1"), XE_PROTO);
+    assert_int_equal(client_sm_unacked(&sm), left);
+    assert_int_equal(sm.acked, 3);
+    /* Exactly all. */
+    snprintf(h, sizeof h, "%zu", 3 + left);
+    assert_int_equal(sm_take(&sm, "a", h), (int)left);
+    assert_int_equal(client_sm_unacked(&sm), 0);
+    client_sm_fini(&sm);
+}
+
+static void
+test_client_sm_ack_wraps(void **state)
+{
+    (void)state;
+    struct client_sm sm;
+    client_sm_init(&sm);
+    sm_enable(&sm);
+    sm.acked = UINT32_MAX - 1;
+    sm_send(&sm, 4); /* stanzas 2^32-1, 0, 1, 2 */
+    assert_int_equal(sm_take(&sm, "a", "4294967295"), 1);
+    assert_int_equal(sm_take(&sm, "a", "1"), 2);
+    assert_int_equal(client_sm_unacked(&sm), 1);
+    size_t len = 0;
+    assert_string_equal(client_sm_item(&sm, 0, &len), "s3");
+    assert_int_equal(len, 2);
+    assert_null(client_sm_item(&sm, 1, &len));
+    /* One past what was sent, across the wrap. */
+    assert_int_equal(sm_take(&sm, "a", "3"), XE_PROTO);
+    assert_int_equal(sm_take(&sm, "a", "2"), 1);
+    assert_int_equal(sm.acked, 2);
+    client_sm_fini(&sm);
+}
+
+static void
+test_client_sm_limit(void **state)
+{
+    (void)state;
+    struct client_sm sm;
+    client_sm_init(&sm);
+    sm_enable(&sm);
+    for (size_t i = 0; i < CLIENT_SM_MAX_UNACKED; i++)
+        assert_true(client_sm_keep(&sm, "x", 1) >= 0);
+    assert_int_equal(client_sm_keep(&sm, "x", 1), XE_LIMIT);
+    assert_int_equal(client_sm_unacked(&sm), CLIENT_SM_MAX_UNACKED);
+    assert_int_equal(sm_take(&sm, "a", "1"), 1);
+    assert_true(client_sm_keep(&sm, "x", 1) >= 0);
+    client_sm_fini(&sm);
+}
+
+static void
+test_client_sm_resumed(void **state)
+{
+    (void)state;
+    struct client_sm sm;
+    client_sm_init(&sm);
+    sm_enable(&sm);
+    sm_send(&sm, 5);
+    assert_int_equal(sm_take(&sm, "a", "1"), 1);
+    sm.enabled = false; /* as while waiting for <resumed/> */
+    /* The server handled 3: s3 and s4 go out again, in order. */
+    assert_int_equal(sm_take(&sm, "resumed", "6"), XE_PROTO);
+    assert_int_equal(sm_take(&sm, "resumed", "0"), XE_PROTO);
+    assert_false(sm.enabled);
+    assert_int_equal(sm_take(&sm, "resumed", "3"), 2);
+    assert_true(sm.enabled);
+    size_t len = 0;
+    assert_string_equal(client_sm_item(&sm, 0, &len), "s3");
+    assert_string_equal(client_sm_item(&sm, 1, &len), "s4");
+    assert_string_equal(sm.id, "abc");
+    client_sm_fini(&sm);
+    assert_int_equal(client_sm_unacked(&sm), 0);
+    assert_false(sm.enabled);
+}
+
 int
 main(void)
 {
@@ -161,6 +350,11 @@ main(void)
         cmocka_unit_test(test_client_MUX_90_foreign_secret_refused),
         cmocka_unit_test(test_client_MUX_90_not_f5),
         cmocka_unit_test(test_client_MUX_90_secrets_limit),
+        cmocka_unit_test(test_client_sm_enabled_and_counting),
+        cmocka_unit_test(test_client_sm_acks_and_requests),
+        cmocka_unit_test(test_client_sm_ack_wraps),
+        cmocka_unit_test(test_client_sm_limit),
+        cmocka_unit_test(test_client_sm_resumed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -729,6 +729,47 @@ test_stanza_error_reply_text_and_none(void **state)
     stanza_unref(m);
 }
 
+/* stanza_attr_u32: whole decimal numbers 0..2^32-1 only (XEP-0198 h). */
+static void
+test_stanza_attr_u32(void **state)
+{
+    (void)state;
+    struct stanza *a = stanza_new("urn:xmpp:sm:3", "a");
+    uint32_t v = 7;
+    assert_false(stanza_attr_u32(a, "h", &v));
+    const char *good[] = {"0", "1", "42", "4294967295"};
+    const uint32_t want[] = {0, 1, 42, UINT32_MAX};
+    for (size_t i = 0; i < 4; i++) {
+        stanza_set_attr(a, "h", good[i]);
+        assert_true(stanza_attr_u32(a, "h", &v));
+        assert_int_equal(v, want[i]);
+    }
+    const char *bad[] = {"",   "-1",   "+1",         "01",          " 1",
+                         "1 ", "0x10", "4294967296", "99999999999", "1a"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 7;
+        stanza_set_attr(a, "h", bad[i]);
+        assert_false(stanza_attr_u32(a, "h", &v));
+        assert_int_equal(v, 7);
+    }
+    stanza_unref(a);
+}
+
+/* stanza_is_stanza: message, presence, iq in the two content namespaces. */
+static void
+test_stanza_is_stanza(void **state)
+{
+    (void)state;
+    const char *ns[] = {NS_CLIENT, NS_SERVER, "urn:xmpp:sm:3"};
+    const char *names[] = {"message", "presence", "iq", "a"};
+    for (size_t i = 0; i < 3; i++)
+        for (size_t k = 0; k < 4; k++) {
+            struct stanza *st = stanza_new(ns[i], names[k]);
+            assert_int_equal(stanza_is_stanza(st), i < 2 && k < 3);
+            stanza_unref(st);
+        }
+}
+
 int
 main(void)
 {
@@ -747,6 +788,8 @@ main(void)
         cmocka_unit_test(test_stanza_stream_conditions),
         cmocka_unit_test(test_stanza_stanza_conditions),
         cmocka_unit_test(test_stanza_error_reply_text_and_none),
+        cmocka_unit_test(test_stanza_attr_u32),
+        cmocka_unit_test(test_stanza_is_stanza),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -395,6 +395,35 @@ stanza_attr(const struct stanza *el, const char *name)
     return stanza_attr_ns(el, "", name);
 }
 
+bool
+stanza_attr_u32(const struct stanza *el, const char *name, uint32_t *out)
+{
+    const char *v = stanza_attr(el, name);
+    if (v == NULL || *v == '\0' || (v[0] == '0' && v[1] != '\0'))
+        return false;
+    uint64_t x = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9' || p - v >= 10)
+            return false;
+        x = x * 10 + (uint64_t)(*p - '0');
+    }
+    if (x > UINT32_MAX)
+        return false;
+    *out = (uint32_t)x;
+    return true;
+}
+
+bool
+stanza_is_stanza(const struct stanza *el)
+{
+    const char *ns = stanza_ns(el);
+    if (strcmp(ns, NS_CLIENT) != 0 && strcmp(ns, NS_SERVER) != 0)
+        return false;
+    const char *n = stanza_name(el);
+    return strcmp(n, "message") == 0 || strcmp(n, "presence") == 0 ||
+           strcmp(n, "iq") == 0;
+}
+
 const char *
 stanza_attr_ns(const struct stanza *el, const char *ns, const char *name)
 {

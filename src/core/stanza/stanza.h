@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/buf.h"
 #include "xml/xml.h"
@@ -61,6 +62,14 @@ const char *stanza_ns(const struct stanza *el);
 bool stanza_is(const struct stanza *el, const char *ns, const char *name);
 /* Value of an attribute in no namespace, or NULL. */
 const char *stanza_attr(const struct stanza *el, const char *name);
+/* The attribute name as a whole decimal number 0..4294967295 (digits
+ * only, no sign, space or leading zero), e.g. a XEP-0198 count h. True
+ * and *out set if it is one; false (out untouched) if absent or not. */
+bool stanza_attr_u32(const struct stanza *el, const char *name,
+                     uint32_t *out);
+/* True if el is a stanza (RFC 6120 §8): message, presence or iq in
+ * jabber:client or jabber:server. */
+bool stanza_is_stanza(const struct stanza *el);
 /* Value of a namespaced attribute, or NULL. */
 const char *stanza_attr_ns(const struct stanza *el, const char *ns,
                            const char *name);

@@ -231,17 +231,6 @@ send_features(struct stream *s)
 
 /* --- first-level elements before TLS (MUX.md §4.1) ---------------------- */
 
-bool
-stream__is_stanza(const struct stanza *el)
-{
-    const char *ns = stanza_ns(el);
-    if (strcmp(ns, NS_CLIENT) != 0 && strcmp(ns, NS_SERVER) != 0)
-        return false;
-    const char *n = stanza_name(el);
-    return strcmp(n, "message") == 0 || strcmp(n, "presence") == 0 ||
-           strcmp(n, "iq") == 0;
-}
-
 /* SASL before TLS: <encryption-required/>, and the stream stays usable
  * for STARTTLS (RFC 6120 §6.5.4, CORE-27). */
 static int
@@ -294,7 +283,7 @@ pretls_element(struct stream *s, struct stanza *el)
         return stream__fail(s, SC_POLICY_VIOLATION, "mux requires TLS");
     if (s->s2s && stanza_is(el, NS_BIDI, "bidi"))
         return stream__fail(s, SC_POLICY_VIOLATION, "bidi requires TLS");
-    if (stream__is_stanza(el))
+    if (stanza_is_stanza(el))
         return stream__fail(s, SC_NOT_AUTHORIZED, NULL);
     return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
 }
@@ -314,7 +303,7 @@ preauth_element(struct stream *s, struct stanza *el)
         return stream__fail(s, SC_POLICY_VIOLATION, "TLS is already on");
     if (stanza_is(el, NS_MUX, "mux"))
         return stream__mux_element(s, el);
-    if (stream__is_stanza(el))
+    if (stanza_is_stanza(el))
         return stream__fail(s, SC_NOT_AUTHORIZED, NULL);
     return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
 }
@@ -330,7 +319,7 @@ authed_element(struct stream *s, struct stanza *el)
     if (rc != 1)
         return rc;
     rc = authed_dispatch(s, el);
-    if (rc == 0 && s->sm != NULL && stream__is_stanza(el))
+    if (rc == 0 && s->sm != NULL && stanza_is_stanza(el))
         stream__sm_handled(s);
     return rc;
 }

@@ -48,7 +48,6 @@ int stream__send_mechanisms(struct stream *s);
 /* stream_session.c: binding and stanzas. */
 int stream__bind_element(struct stream *s, struct stanza *el);
 int stream__session_element(struct stream *s, struct stanza *el);
-bool stream__is_stanza(const struct stanza *el);
 
 /* stream_s2s.c: the s2s receiving role after TLS. */
 bool stream__s2s_external_ok(struct stream *s);

@@ -373,7 +373,7 @@ stream__s2s_session_element(struct stream *s, struct stanza *el)
     int rc = stream__s2s_element(s, el);
     if (rc != 1)
         return rc;
-    if (!stream__is_stanza(el))
+    if (!stanza_is_stanza(el))
         return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
     if (s->state != STREAM_ST_SESSION)
         return stream__fail(s, SC_NOT_AUTHORIZED, NULL);

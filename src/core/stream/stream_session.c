@@ -113,7 +113,7 @@ stream__bind_element(struct stream *s, struct stanza *el)
     if (negotiation_iq(el, NS_SESSION, "session"))
         return session_result(s, el);
     /* RFC 6120 §7.1: no stanzas before a resource is bound. */
-    if (stream__is_stanza(el))
+    if (stanza_is_stanza(el))
         return stream__fail(s, SC_NOT_AUTHORIZED, "bind a resource first");
     return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
 }
@@ -161,7 +161,7 @@ stream__session_element(struct stream *s, struct stanza *el)
     }
     if (negotiation_iq(el, NS_SESSION, "session"))
         return session_result(s, el);
-    if (!stream__is_stanza(el))
+    if (!stanza_is_stanza(el))
         return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
     if (strcmp(stanza_ns(el), NS_CLIENT) != 0)
         return stream__fail(s, SC_INVALID_NAMESPACE, NULL);

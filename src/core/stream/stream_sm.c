@@ -55,7 +55,7 @@ sm_push(struct stream_sm *sm, struct stanza *st)
 {
     if (sm->qn == sm->qcap) {
         size_t ncap = sm->qcap ? 2 * sm->qcap : 32;
-        struct stanza **nq = x_calloc(ncap, sizeof(*nq));
+        struct stanza **nq = x_calloc(ncap, sizeof(struct stanza *));
         for (size_t i = 0; i < sm->qn; i++)
             nq[i] = sm->q[(sm->qhead + i) % sm->qcap];
         x_free(sm->q);
@@ -112,24 +112,6 @@ send_failed(struct stream *s, const char *cond)
                      cond);
     log_msg(s->ctx->log, LOG_INFO, s->conn, "event=sm-failed cond=%s", cond);
     return stream__send_raw(s, f, (size_t)n);
-}
-
-/* "0".."4294967295" without sign, spaces or leading zeros beyond "0". */
-static bool
-parse_h(const char *v, uint32_t *out)
-{
-    if (v == NULL || *v == '\0' || (v[0] == '0' && v[1] != '\0'))
-        return false;
-    uint64_t x = 0;
-    for (const char *p = v; *p; p++) {
-        if (*p < '0' || *p > '9' || p - v >= 10)
-            return false;
-        x = x * 10 + (uint64_t)(*p - '0');
-    }
-    if (x > UINT32_MAX)
-        return false;
-    *out = (uint32_t)x;
-    return true;
 }
 
 bool
@@ -192,7 +174,7 @@ sm_ack(struct stream *s, const struct stanza *el)
 {
     struct stream_sm *sm = s->sm;
     uint32_t h;
-    if (!parse_h(stanza_attr(el, "h"), &h))
+    if (!stanza_attr_u32(el, "h", &h))
         return stream__fail(s, SC_UNDEFINED_CONDITION, "bad h");
     uint32_t n = h - sm->acked;
     if (n > sm->qn) {
@@ -249,7 +231,7 @@ sm_resume(struct stream *s, const struct stanza *el)
         s->state != (s->s2s ? STREAM_ST_SESSION : STREAM_ST_BIND) ||
         !s->authenticated)
         return send_failed(s, "unexpected-request");
-    if (previd == NULL || !parse_h(stanza_attr(el, "h"), &h))
+    if (previd == NULL || !stanza_attr_u32(el, "h", &h))
         return send_failed(s, "bad-request");
     if (!stream__sm_on(s) || s->ctx->ops->sm_resume == NULL ||
         s->ctx->ops->sm_resume(s->ctx->ops_arg, s, previd, h) != 0)
@@ -334,7 +316,7 @@ sm_resume_answer(struct stream *s, const struct stanza *el, bool ok)
     uint32_t h = 0;
     if (!s->sm_hold)
         return stream__fail(s, SC_UNSUPPORTED_STANZA_TYPE, NULL);
-    if (ok && !parse_h(stanza_attr(el, "h"), &h))
+    if (ok && !stanza_attr_u32(el, "h", &h))
         return stream__fail(s, SC_UNDEFINED_CONDITION, "bad h");
     s->sm_hold = false;
     int rc = 0;
@@ -401,7 +383,7 @@ int
 stream__sm_sent(struct stream *s, const struct stanza *el)
 {
     struct stream_sm *sm = s->sm;
-    if (sm == NULL || !sm->out_counting || !stream__is_stanza(el))
+    if (sm == NULL || !sm->out_counting || !stanza_is_stanza(el))
         return 0;
     if (sm->qn >= s->ctx->cfg->sm.max_unacked) {
         log_msg(s->ctx->log, LOG_INFO, s->conn,
@@ -440,7 +422,7 @@ stream_sm_take_unacked(struct stream *s, struct stanza ***out)
     *out = NULL;
     if (sm == NULL || sm->qn == 0)
         return 0;
-    struct stanza **v = x_calloc(sm->qn, sizeof(*v));
+    struct stanza **v = x_calloc(sm->qn, sizeof(struct stanza *));
     size_t n = sm->qn;
     for (size_t i = 0; i < n; i++)
         v[i] = sm->q[(sm->qhead + i) % sm->qcap];
