@@ -545,6 +545,30 @@ router_s2s_changed(struct router *r, struct stream *s)
         m3_waiting_retry(r);
 }
 
+/* The pairs requeue_unacked touched: those on s move with the others
+ * (router_s2s_gone); one that moved to another stream meanwhile (M3)
+ * sends now, one on none finds a stream. */
+static void
+requeued_place(struct router *r, const struct stream *s,
+               struct route_pair *touched)
+{
+    while (touched != NULL) {
+        struct route_pair *p = touched;
+        touched = p->late_next;
+        p->requeued = false;
+        if (p->carrier == s)
+            continue;
+        if (p->carrier == NULL) {
+            p->retried = true;
+            if (!p->m3_wait && !pair_place(r, p, s))
+                pair_maybe_free(r, p);
+        } else if (stream_s2s_pair(p->carrier, p->sender, p->target, NULL) ==
+                   STREAM_PAIR_READY) {
+            pair_flush(r, p);
+        }
+    }
+}
+
 /* What s sent and its peer never acknowledged (XEP-0198) goes back to the
  * front of its pair's queue, in order, for the next stream; a full queue
  * bounces it. Nothing is dropped without an error. */
@@ -577,24 +601,7 @@ requeue_unacked(struct router *r, struct stream *s)
         stanza_unref(st);
     }
     x_free(v);
-    /* The pairs on s move with the others (router_s2s_gone); one that
-     * moved to another stream meanwhile (M3) sends now, one on none
-     * finds a stream. */
-    while (touched != NULL) {
-        struct route_pair *p = touched;
-        touched = p->late_next;
-        p->requeued = false;
-        if (p->carrier == s)
-            continue;
-        if (p->carrier == NULL) {
-            p->retried = true;
-            if (!p->m3_wait && !pair_place(r, p, s))
-                pair_maybe_free(r, p);
-        } else if (stream_s2s_pair(p->carrier, p->sender, p->target, NULL) ==
-                   STREAM_PAIR_READY) {
-            pair_flush(r, p);
-        }
-    }
+    requeued_place(r, s, touched);
 }
 
 /* s is gone (or going): its pairs find other streams once, or bounce

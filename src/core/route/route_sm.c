@@ -51,7 +51,7 @@ route__sm_keep(struct router *r, struct stream *s, struct stanza **v, size_t n)
     rec->acked = acked;
     rec->deadline = now_ms(r) + r->cfg->sm.resume_timeout;
     if (s->initiating) {
-        rec->v = x_calloc(n, sizeof(*rec->v));
+        rec->v = x_calloc(n, sizeof(struct stanza *));
         for (size_t i = 0; i < n; i++)
             rec->v[i] = stanza_ref(v[i]);
         rec->n = n;

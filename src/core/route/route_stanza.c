@@ -104,9 +104,15 @@ route__send_remote(struct router *r, struct stanza *st, uint64_t conn)
         return;
     }
     if (config_host(r->cfg, to) != NULL) {
-        /* A reply for a local sender whose stream is gone (a stanza
-         * routed again after stream management): routed as received. */
-        route__dispatch(r, NULL, NULL, st);
+        /* A reply (error or result) for a local sender of a stanza routed
+         * again after stream management: to the session that sent it, or
+         * nowhere (replies to a resource that is gone are dropped, RFC
+         * 6121 §8.5.3.2.1); never answered, so routing cannot loop. */
+        const char *t = stanza_attr(st, "to");
+        struct route_session *sess = t ? route__session(r, t, strlen(t)) : NULL;
+        if (sess == NULL || stream_deliver(sess->s, st) != 0)
+            log_msg(r->log, LOG_DEBUG, conn,
+                    "event=route action=drop reason=reply-to-gone-session");
         return;
     }
     route__s2s_send(r, st, from, to);
