@@ -255,6 +255,7 @@ class Proxy:
         self.port = self.lsock.getsockname()[1]
         self.target = target
         self.socks = []
+        self.cut_socks = set()  # being reset: no FIN of ours first
         self.accepted = 0
         self.flowing = threading.Event()  # cleared: hold what comes back
         self.flowing.set()
@@ -267,7 +268,11 @@ class Proxy:
                 a, _ = self.lsock.accept()
             except OSError:
                 return
-            b = socket.create_connection(self.target)
+            try:
+                b = socket.create_connection(self.target)
+            except OSError:
+                a.close()  # the target is down: so is the path through us
+                continue
             with self.lock:
                 self.socks += [a, b]
                 self.accepted += 1
@@ -275,8 +280,7 @@ class Proxy:
                 threading.Thread(target=self._pump, args=(x, y, gate),
                                  daemon=True).start()
 
-    @staticmethod
-    def _pump(x, y, gate):
+    def _pump(self, x, y, gate):
         try:
             while True:
                 d = x.recv(65536)
@@ -287,33 +291,43 @@ class Proxy:
                 y.sendall(d)
         except OSError:
             pass
+        with self.lock:
+            if y in self.cut_socks:
+                return
         try:
             y.shutdown(socket.SHUT_WR)
         except OSError:
             pass
 
     def cut(self):
-        self.flowing.set()
+        """Reset every connection now. A socket closed while another
+        thread waits in recv() on it stays open until that recv returns:
+        shutdown(SHUT_RD) wakes the waiting pump first (and sends
+        nothing), then close() with a zero linger time sends the RST."""
         with self.lock:
             socks, self.socks = self.socks, []
+            self.cut_socks = set(socks)
+        self.flowing.set()
         for s in socks:
-            # shutdown wakes a pump blocked in recv, which would otherwise
-            # keep the socket open past close().
-            for step in (lambda: s.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER,
-                    b"\x01\x00\x00\x00\x00\x00\x00\x00"),
-                    lambda: s.shutdown(socket.SHUT_RDWR), s.close):
-                try:
-                    step()
-                except OSError:
-                    pass
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                s.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+        for s in socks:
+            s.close()
 
     def close(self):
+        try:
+            self.lsock.shutdown(socket.SHUT_RD)  # wakes accept()
+        except OSError:
+            pass
         self.lsock.close()
         self.cut()
 
 
-def s2s_break_resends():
+def s2s_break_resends(breaks=1):
     """Romeo (montague.example on A) sends 300 messages to juliet
     (capulet.example on B); A's stream to B goes through a proxy that
     holds B's answers back from the start of the burst and breaks the
@@ -321,7 +335,9 @@ def s2s_break_resends():
     A puts what B had not acknowledged back in front of the pair's queue;
     its next stream resumes the old one, B says how much it handled, and
     A sends only the rest. Juliet gets every message exactly once, in
-    order; romeo no error."""
+    order; romeo no error. With breaks > 1 the burst and the break happen
+    again on each new stream: a pair that was moved once after a break
+    is moved (and its stream resumed) again after the next one."""
     from test_federation import certs, hosts_of, loopback_pair, s2s_block
     from xmuxtest import free_port
     M, C = "montague.example", "capulet.example"
@@ -342,61 +358,44 @@ def s2s_break_resends():
         j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
         r.send(msg(jj, "hello", "h0"))
         check(body_of(j.next_element(10)) == "hello", "first message")
-        deadline = time.time() + 5
-        while ("event=sm-enabled role=initiating" not in a.logtext() and
-               time.time() < deadline):
-            time.sleep(0.05)
-        check("event=sm-enabled role=initiating" in a.logtext(),
-              "stream management on A's stream")
-        total = 300
-        proxy.flowing.clear()  # B's acknowledgements stay in the proxy
-        for i in range(total):
-            r.send(msg(jj, f"n{i}", f"i{i}"))
-        def number(el):  # "hello" may come again too: not counted
-            b = body_of(el)
-            return int(b[1:]) if b.startswith("n") else None
-        got = []
-        while len(got) < 100:
-            k = number(j.next_element(10))
-            if k is not None:
-                got.append(k)
-        proxy.cut()
-        # A notices, keeps the state, opens a new stream (the proxy
-        # passes B's answers again) and resumes.
+        total, dups = 300, 0
+        for n in range(breaks):
+            def streams():
+                la = a.logtext()
+                return (la.count("event=sm-enabled role=initiating") +
+                        la.count("event=sm-resume-ok"))
+            deadline = time.time() + 15
+            while streams() <= n and time.time() < deadline:
+                time.sleep(0.05)
+            check(streams() > n, f"stream management on A's stream {n + 1}")
+            dups += s2s_burst_and_break(r, j, jj, proxy, n * total, total)
         deadline = time.time() + 15
-        while ("event=sm-resume-" not in a.logtext() and
+        while (a.logtext().count("event=sm-resume-ok") < breaks and
                time.time() < deadline):
             time.sleep(0.1)
-        firsts = list(got)
-        seen = set(got)
+        # Anything sent twice would come now.
         while True:
             try:
-                k = number(j.next_element(1))
+                el = j.next_element(1)
             except Exception:  # noqa: BLE001
-                if len(seen) == total:
-                    break
-                raise
-            if k is None:
-                continue
-            got.append(k)
-            if k not in seen:
-                seen.add(k)
-                firsts.append(k)
-        check(firsts == list(range(total)),
-              f"every message, in order: {firsts[:20]}...")
-        dups = len(got) - total
+                break
+            if (body_of(el) or "").startswith("n"):
+                dups += 1
         la, lb = a.logtext(), b.logtext()
         check("event=sm-requeue stanzas=" in la, "A requeued what was unacked")
-        check("event=sm-resume-ok" in la and
-              "role=receiving" in lb, "the new stream resumed the old one")
+        check("event=s2s-bounce" not in la, "nothing bounced")
+        check(la.count("event=sm-resume-ok") == breaks and
+              lb.count("event=sm-resumed previd=") == breaks,
+              "each new stream resumed the old one")
         check(dups == 0, f"exactly once after resumption: {dups} twice")
-        check(proxy.accepted == 2, f"a second stream: {proxy.accepted}")
+        check(proxy.accepted == breaks + 1,
+              f"a new stream after each break: {proxy.accepted}")
         try:
             el = r.next_element(timeout=1)
             check(False, f"romeo got {ET.tostring(el)!r}")
         except Exception as e:  # noqa: BLE001
             check("timed out" in str(e), str(e))
-        print(f"resent after the break; duplicates at juliet: {dups}")
+        print(f"resent after {breaks} break(s); duplicates at juliet: {dups}")
     except Exception as e:
         sm_lines = [x for x in (a.logtext() + "--- B ---\n" +
                                 b.logtext()).splitlines()
@@ -408,8 +407,44 @@ def s2s_break_resends():
         b.stop()
 
 
+def s2s_burst_and_break(r, j, jj, proxy, first, total):
+    """Romeo sends messages first..first+total-1 with B's answers held
+    back; the stream breaks when juliet has 100 of them; juliet must get
+    all of them, each first time in order. Returns the duplicates."""
+    proxy.flowing.clear()  # B's acknowledgements stay in the proxy
+    for i in range(first, first + total):
+        r.send(msg(jj, f"n{i}", f"i{i}"))
+
+    def number(el):  # "hello" or an earlier burst may come again
+        b = body_of(el)
+        k = int(b[1:]) if b.startswith("n") else -1
+        return k if k >= first else None
+    got = []
+    while len(got) < 100:
+        k = number(j.next_element(10))
+        if k is not None:
+            got.append(k)
+    proxy.cut()
+    firsts = list(got)
+    seen = set(got)
+    while len(seen) < total:
+        el = j.next_element(20)
+        check(el.get("type") != "error", f"juliet got {ET.tostring(el)!r}")
+        k = number(el)
+        if k is None:
+            continue
+        got.append(k)
+        if k not in seen:
+            seen.add(k)
+            firsts.append(k)
+    check(firsts == list(range(first, first + total)),
+          f"every message, in order: {firsts[:20]}...")
+    return len(got) - total
+
+
 TESTS = {
     "sm-s2s-break-resends": s2s_break_resends,
+    "sm-s2s-breaks-resend-each-time": lambda: s2s_break_resends(breaks=3),
     "sm-c2s-features-and-acks": with_server(sm_features_and_acks),
     "sm-c2s-not-enabled": with_server(sm_not_enabled),
     "sm-c2s-unacked-rerouted": with_server(sm_unacked_rerouted),

@@ -84,12 +84,13 @@ class Server:
     the port of a listener kind ({"s2s": 5269}), the others are free
     ports picked at random. user is the config's user key; by default
     "root" when the tests run as root (xmuxd started as root refuses a
-    file without it), else none."""
+    file without it), else none. log_level is the config's log_level
+    ("debug" unless a long run wants less)."""
 
     def __init__(self, hosts=("localhost", "montague.example"),
                  negotiation=60, extra="", addr="127.0.0.1", c2s_extra="",
                  timeouts="", close_wait=2, nofile=None,
-                 ports=None, user=None):
+                 ports=None, user=None, log_level="debug"):
         """close_wait: timeouts.close_wait; nofile: RLIMIT_NOFILE (soft
         and hard) for xmuxd, or None to inherit ours."""
         self.dir = tempfile.mkdtemp(prefix="xmux-sys-")
@@ -105,6 +106,7 @@ class Server:
         self.close_wait = close_wait
         self.nofile = nofile
         self.extra = extra
+        self.log_level = log_level
         if user is None and os.geteuid() == 0:
             user = "root"
         self.user_line = f'user = "{user}";' if user else ""
@@ -124,7 +126,7 @@ class Server:
         addr = self.addr
         with open(self.config, "w") as f:
             f.write(f"""state_dir = "{self.dir}/state";
-log_level = "debug";
+log_level = "{self.log_level}";
 listen = ( {{ kind = "c2s"; address = "{addr}"; port = {self.c2s_port}; }},
            {{ kind = "c2s-tls"; address = "{addr}"; port = {self.c2s_tls_port}; }},
            {{ kind = "s2s"; address = "{addr}"; port = {self.s2s_port}; }},

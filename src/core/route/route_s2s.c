@@ -370,6 +370,10 @@ static void
 pair_flush(struct router *r, struct route_pair *p)
 {
     (void)r;
+    /* A carrier took it after a break: the retry worked, and the next
+     * break gets one of its own (MUX.md §11: once per loss, not once per
+     * pair). */
+    p->retried = false;
     struct stanza *st;
     while (p->carrier && (st = queue_pop(p)) != NULL) {
         int rc = stream_deliver(p->carrier, st);
@@ -380,6 +384,20 @@ pair_flush(struct router *r, struct route_pair *p)
                     "event=route action=deliver-failed target=%s", p->target);
         stanza_unref(st);
     }
+}
+
+/* pair_place, and if the stream it found can carry p now, send what
+ * waits (stanzas put back after a break included): nothing else would
+ * flush them before the pair's next stanza. */
+static bool
+pair_replace(struct router *r, struct route_pair *p, const struct stream *skip)
+{
+    if (!pair_place(r, p, skip))
+        return false;
+    if (p->carrier != NULL && stream_s2s_pair(p->carrier, p->sender, p->target,
+                                              NULL) == STREAM_PAIR_READY)
+        pair_flush(r, p);
+    return true;
 }
 
 void
@@ -439,12 +457,8 @@ m3_waiting_retry(struct router *r)
             pair_maybe_free(r, p);
         } else if (freed) {
             p->m3_wait = false;
-            if (!pair_place(r, p, NULL))
+            if (!pair_replace(r, p, NULL))
                 pair_maybe_free(r, p);
-            else if (p->carrier != NULL &&
-                     stream_s2s_pair(p->carrier, p->sender, p->target, NULL) ==
-                         STREAM_PAIR_READY)
-                pair_flush(r, p);
         } else {
             p->wait_next = keep;
             keep = p;
@@ -560,7 +574,7 @@ requeued_place(struct router *r, const struct stream *s,
             continue;
         if (p->carrier == NULL) {
             p->retried = true;
-            if (!p->m3_wait && !pair_place(r, p, s))
+            if (!p->m3_wait && !pair_replace(r, p, s))
                 pair_maybe_free(r, p);
         } else if (stream_s2s_pair(p->carrier, p->sender, p->target, NULL) ==
                    STREAM_PAIR_READY) {
@@ -621,7 +635,7 @@ router_s2s_gone(struct router *r, struct stream *s)
         pair_attach(p, NULL);
         if (p->qn > 0 && s->authenticated && !p->retried) {
             p->retried = true;
-            if (!pair_place(r, p, s))
+            if (!pair_replace(r, p, s))
                 pair_maybe_free(r, p);
         } else {
             pair_bounce_all(r, p, s->fail_cond != XC_NONE

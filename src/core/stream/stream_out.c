@@ -294,6 +294,9 @@ out_features(struct stream *s, struct stanza *el)
     stream__mux_out_senders(s);
     stream__mux_read_hosts(s, o.mux);
     stream__set_state(s, STREAM_ST_SESSION);
+    /* Negotiated: a loss from now on times out what it carried (MUX.md
+     * §11), the server was found. */
+    s->fail_cond = XC_REMOTE_SERVER_TIMEOUT;
     if (o.sm)
         stream__sm_start(s); /* XEP-0198 before the first stanza */
     log_msg(s->ctx->log, LOG_INFO, s->conn,
@@ -381,6 +384,7 @@ stream__out_primary_answer(struct stream *s, enum dialback_state st)
         s->auth = STREAM_AUTH_DIALBACK;
         xml_reader_set_limits(s->xr, &s->ctx->cfg->limits);
         stream__set_state(s, STREAM_ST_SESSION);
+        s->fail_cond = XC_REMOTE_SERVER_TIMEOUT; /* as after SASL */
         log_msg(s->ctx->log, LOG_INFO, s->conn,
                 "event=s2s-ready from=%s to=%s auth=dialback bidi=%s",
                 s->host->domain, s->peer_domain, s->bidi ? "yes" : "no");
