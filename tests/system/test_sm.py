@@ -442,8 +442,80 @@ def s2s_burst_and_break(r, j, jj, proxy, first, total):
     return len(got) - total
 
 
+def s2s_kill_either_end():
+    """No proxy: the kernel kills the s2s connection's socket (ss -K)
+    under load, first at the receiving server B, then at the sending
+    server A. Each time the stream management state survives, the next
+    stream resumes it, and juliet gets every message of the burst exactly
+    once, in order; nothing bounces."""
+    from test_federation import certs, hosts_of, loopback_pair, s2s_block
+    from xmuxtest import free_port
+    import subprocess
+    M, C = "montague.example", "capulet.example"
+    aaddr, baddr = loopback_pair()
+    port = free_port(aaddr, baddr)
+    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
+    b = Server(hosts=hosts_of((C,), "c"), addr=baddr, ports={"s2s": port},
+               extra=tls + s2s_block([(M, aaddr, port)]))
+    a = Server(hosts=hosts_of((M,), "m"), addr=aaddr, ports={"s2s": port},
+               extra=tls + s2s_block([(C, baddr, port)]))
+    a.add_user("romeo@" + M, "pw")
+    b.add_user("juliet@" + C, "pw")
+    a.start()
+    b.start()
+    try:
+        r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+        j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
+        r.send(msg(jj, "hello", "h0"))
+        check(body_of(j.next_element(10)) == "hello", "first message")
+        total, seen = 1000, []
+        kills = (["src", baddr, "sport", "=", str(port)],   # B's socket
+                 ["dst", baddr, "dport", "=", str(port)])   # A's socket
+        for n, where in enumerate(kills):
+            first = n * total
+            for i in range(first, first + total):
+                r.send(msg(jj, f"n{i}", f"k{i}"))
+            got = 0
+            while got < 150:
+                if (body_of(j.next_element(10)) or "").startswith("n"):
+                    got += 1
+            out = subprocess.run(["ss", "-K"] + where, capture_output=True,
+                                 text=True)
+            check(out.returncode == 0, f"ss -K: {out.stderr}")
+            seen += [first + i for i in range(got)]
+            while len(seen) < first + total:
+                el = j.next_element(20)
+                check(el.get("type") != "error", f"error: {ET.tostring(el)!r}")
+                b_ = body_of(el) or ""
+                if b_.startswith("n"):
+                    seen.append(int(b_[1:]))
+        # Anything twice would come now.
+        while True:
+            try:
+                el = j.next_element(1)
+            except Exception:  # noqa: BLE001
+                break
+            if (body_of(el) or "").startswith("n"):
+                seen.append(int(body_of(el)[1:]))
+        check(seen == list(range(2 * total)),
+              f"every message once, in order ({len(seen)} received)")
+        la, lb = a.logtext(), b.logtext()
+        check("event=s2s-bounce" not in la, "nothing bounced")
+        check(la.count("event=sm-resume-ok") == 2,
+              f"both breaks resumed: {la.count('event=sm-resume-ok')}")
+    except Exception as e:
+        lines = [x for x in (a.logtext() + "--- B ---\n" +
+                             b.logtext()).splitlines()
+                 if "sm-" in x or "close" in x or "--- B" in x]
+        raise type(e)(f"{e}\n--- A ---\n" + "\n".join(lines[-60:]))
+    finally:
+        a.stop()
+        b.stop()
+
+
 TESTS = {
     "sm-s2s-break-resends": s2s_break_resends,
+    "sm-s2s-kill-either-end": s2s_kill_either_end,
     "sm-s2s-breaks-resend-each-time": lambda: s2s_break_resends(breaks=3),
     "sm-c2s-features-and-acks": with_server(sm_features_and_acks),
     "sm-c2s-not-enabled": with_server(sm_not_enabled),
