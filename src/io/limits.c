@@ -11,6 +11,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "route/route.h"
 
 /* How long accepting stops after accept failed for want of descriptors:
  * long enough for connections to end, short enough not to be noticed. */
@@ -218,4 +219,14 @@ server__stats(struct server *srv, struct buf *out)
         (void)buf_printf(out, "limit.%s=%llu\n",
                          config_limit_name((enum cfg_limit)i),
                          (unsigned long long)srv->limit_hits[i]);
+    const struct router_counts *rc = router_counts(srv->router);
+    (void)buf_printf(
+        out,
+        "stanzas.bounced=%llu\nsm.s2s-requeued=%llu\nsm.c2s-rerouted=%llu\n"
+        "sm.s2s-resumed=%llu\nsm.s2s-spared=%llu\nsm.c2s-resumed=%llu\n",
+        (unsigned long long)rc->bounced, (unsigned long long)rc->sm_requeued,
+        (unsigned long long)rc->sm_rerouted,
+        (unsigned long long)rc->sm_s2s_resumed,
+        (unsigned long long)rc->sm_s2s_spared,
+        (unsigned long long)rc->sm_c2s_resumed);
 }

@@ -151,6 +151,8 @@ def sm_unacked_rerouted(srv):
     check(el.find(f".//{{{NS_STANZAS}}}service-unavailable") is not None,
           f"romeo learns: {ET.tostring(el)!r}")
     check("event=sm-reroute stanzas=" in srv.logtext(), "logged")
+    from test_limits import stats
+    check(stats(srv)["sm.c2s-rerouted"] >= 2, "counted")
 
 
 def resume_login(srv, jid, previd, h):
@@ -503,6 +505,11 @@ def s2s_kill_either_end():
         check("event=s2s-bounce" not in la, "nothing bounced")
         check(la.count("event=sm-resume-ok") == 2,
               f"both breaks resumed: {la.count('event=sm-resume-ok')}")
+        from test_limits import stats
+        st = stats(a)
+        check(st["sm.s2s-resumed"] == 2 and st["stanzas.bounced"] == 0 and
+              st["sm.s2s-requeued"] >= st["sm.s2s-spared"],
+              f"counted: {st}")
     except Exception as e:
         lines = [x for x in (a.logtext() + "--- B ---\n" +
                              b.logtext()).splitlines()

@@ -299,6 +299,7 @@ router_unbind(struct router *r, struct stream *s)
     size_t n = stream_sm_take_unacked(s, &v);
     if (n > 0)
         log_msg(r->log, LOG_INFO, s->conn, "event=sm-reroute stanzas=%zu", n);
+    r->counts.sm_rerouted += n;
     for (size_t i = 0; i < n; i++) {
         route__dispatch(r, NULL, NULL, v[i]);
         stanza_unref(v[i]);
@@ -306,9 +307,16 @@ router_unbind(struct router *r, struct stream *s)
     x_free(v);
 }
 
+const struct router_counts *
+router_counts(const struct router *r)
+{
+    return &r->counts;
+}
+
 void
 router_rebind(struct router *r, struct stream *old, struct stream *s)
 {
+    r->counts.sm_c2s_resumed++;
     route__c2s_authz_gone(r, old);
     struct route_session *sess = old->route_data;
     old->route_data = NULL;

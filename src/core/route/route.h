@@ -61,6 +61,18 @@ void router_rebind(struct router *r, struct stream *old, struct stream *s);
  * unavailable presence; the primary stays. */
 void router_unbind_also(struct router *r, struct stream *s,
                         const struct jid *full);
+/* What happened to stanzas that could not simply be delivered, since
+ * start (xmuxctl stats, docs/control.md). */
+struct router_counts {
+    uint64_t bounced;        /* s2s stanzas answered with an error */
+    uint64_t sm_requeued;    /* unacknowledged s2s stanzas queued again */
+    uint64_t sm_rerouted;    /* unacknowledged c2s stanzas routed again */
+    uint64_t sm_s2s_resumed; /* broken s2s streams resumed (initiating) */
+    uint64_t sm_s2s_spared;  /* stanzas not sent twice thanks to that */
+    uint64_t sm_c2s_resumed; /* client sessions resumed */
+};
+const struct router_counts *router_counts(const struct router *r);
+
 /* s2s stream management resumption (docs/sm.md). Initiating: the state
  * of a broken stream to s's peer (0, *previd and our handled count *h),
  * or XE_NOTFOUND; then the peer's answer: ok with its handled count h

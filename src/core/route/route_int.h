@@ -224,6 +224,7 @@ struct router {
     struct route_authz_i *authz_i;
     struct route_pair *m3_waiting; /* pairs waiting for an M3 slot */
     struct route_sm_rec *sm_recs;  /* broken s2s streams to resume */
+    struct router_counts counts;
     bool m3_freed;                 /* an authorization slot came free */
     struct route_authz_c *authz_c;
     struct route_rate *rates;

@@ -204,6 +204,7 @@ bounce(struct router *r, const struct stanza *st, enum stanza_cond c)
         (strcmp(type, "error") == 0 ||
          (strcmp(type, "result") == 0 && strcmp(stanza_name(st), "iq") == 0)))
         return;
+    r->counts.bounced++;
     struct stanza *e = stanza_error_reply(st, c, NULL);
     dispatch_remote_reply(r, e);
     stanza_unref(e);
@@ -595,6 +596,7 @@ requeue_unacked(struct router *r, struct stream *s)
     route__sm_keep(r, s, v, n);
     if (n == 0)
         return;
+    r->counts.sm_requeued += n;
     log_msg(r->log, LOG_INFO, s->conn, "event=sm-requeue stanzas=%zu to=%s",
             n, s->peer_domain ? s->peer_domain : "-");
     struct route_pair *touched = NULL; /* each pair once, by late_next */

@@ -111,6 +111,8 @@ router_sm_s2s_resumed(struct router *r, struct stream *s, bool ok, uint32_t h)
         /* The peer handled these before the break: not again. */
         for (uint32_t i = 0; i < k; i++)
             unqueue(r, rec->v[i]);
+        r->counts.sm_s2s_resumed++;
+        r->counts.sm_s2s_spared += k;
         log_msg(r->log, LOG_INFO, s->conn,
                 "event=sm-resumed role=initiating peer=%s handled=%u "
                 "resent=%zu",
