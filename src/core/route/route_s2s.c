@@ -378,11 +378,17 @@ pair_flush(struct router *r, struct route_pair *p)
     struct stanza *st;
     while (p->carrier && (st = queue_pop(p)) != NULL) {
         int rc = stream_deliver(p->carrier, st);
-        if (rc == XE_TOO_LARGE)
+        if (rc == XE_TOO_LARGE) {
             bounce(r, st, XC_POLICY_VIOLATION); /* XEP-0478 §3.1 */
-        else if (rc != 0)
+        } else if (rc != 0) {
+            /* The carrier broke under us: the stanza waits, first in
+             * line, for the stream router_s2s_gone finds next. */
             log_msg(r->log, LOG_DEBUG, p->carrier->conn,
                     "event=route action=deliver-failed target=%s", p->target);
+            queue_push_front(p, st);
+            stanza_unref(st);
+            return;
+        }
         stanza_unref(st);
     }
 }
