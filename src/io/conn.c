@@ -18,13 +18,14 @@ struct wreq {
 };
 
 
-static void
-conn_log_close(struct conn *c, const char *reason)
+void
+conn__log_close(struct conn *c, const char *reason, bool parked)
 {
     log_msg(&c->srv->log, LOG_INFO, c->id,
-            "event=close reason=%s bytes_in=%llu bytes_out=%llu "
+            "event=close reason=%s%s bytes_in=%llu bytes_out=%llu "
             "duration_ms=%llu",
-            reason, (unsigned long long)c->bytes_in,
+            reason, parked ? " parked=yes" : "",
+            (unsigned long long)c->bytes_in,
             (unsigned long long)c->bytes_out,
             (unsigned long long)(uv_now(c->srv->loop) - c->started));
 }
@@ -62,7 +63,7 @@ conn__close(struct conn *c, const char *reason)
     if (c->closing)
         return;
     c->closing = true;
-    conn_log_close(c, reason);
+    conn__log_close(c, reason, false);
     server__conn_unlink(c->srv, c);
     conn__release_ip(c);
     /* Out of the routing tables now, not when the memory goes: nothing

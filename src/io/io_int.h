@@ -83,6 +83,8 @@ void server__flush_later(struct server *srv, struct conn *c);
 /* Answer c's pending credential request with "no such account" from the
  * loop (the lookup could not be started). */
 void conn__defer_no_creds(struct conn *c);
+/* One log line for a connection that ends (or is parked). */
+void conn__log_close(struct conn *c, const char *reason, bool parked);
 /* sm_park.c: the transport of a resumable c2s session is gone: keep the
  * session for sm.resume_timeout (true), or false (close as usual). */
 bool conn__park(struct conn *c, const char *reason);

@@ -30,12 +30,7 @@ conn__park(struct conn *c, const char *reason)
         return false;
     c->closing = true;
     c->parked = true;
-    log_msg(&c->srv->log, LOG_INFO, c->id,
-            "event=close reason=%s parked=yes bytes_in=%llu bytes_out=%llu "
-            "duration_ms=%llu",
-            reason, (unsigned long long)c->bytes_in,
-            (unsigned long long)c->bytes_out,
-            (unsigned long long)(uv_now(c->srv->loop) - c->started));
+    conn__log_close(c, reason, true);
     stream_sm_detach(&c->st);
     tls_conn_free(c->tls);
     c->tls = NULL;

@@ -329,6 +329,31 @@ class Proxy:
         self.cut()
 
 
+M, C = "montague.example", "capulet.example"
+
+
+def two_servers(with_proxy):
+    """A (montague.example, romeo) and B (capulet.example, juliet) with
+    test-CA certificates, started; A reaches B through a Proxy if asked.
+    Returns (a, b, proxy or None)."""
+    from test_federation import certs, hosts_of, loopback_pair, s2s_block
+    from xmuxtest import free_port
+    aaddr, baddr = loopback_pair()
+    port = free_port(aaddr, baddr)
+    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
+    b = Server(hosts=hosts_of((C,), "c"), addr=baddr, ports={"s2s": port},
+               extra=tls + s2s_block([(M, aaddr, port)]))
+    proxy = Proxy(aaddr, (baddr, port)) if with_proxy else None
+    route = (C, aaddr, proxy.port) if proxy else (C, baddr, port)
+    a = Server(hosts=hosts_of((M,), "m"), addr=aaddr, ports={"s2s": port},
+               extra=tls + s2s_block([route]))
+    a.add_user("romeo@" + M, "pw")
+    b.add_user("juliet@" + C, "pw")
+    a.start()
+    b.start()
+    return a, b, proxy
+
+
 def s2s_break_resends(breaks=1):
     """Romeo (montague.example on A) sends 300 messages to juliet
     (capulet.example on B); A's stream to B goes through a proxy that
@@ -340,21 +365,7 @@ def s2s_break_resends(breaks=1):
     order; romeo no error. With breaks > 1 the burst and the break happen
     again on each new stream: a pair that was moved once after a break
     is moved (and its stream resumed) again after the next one."""
-    from test_federation import certs, hosts_of, loopback_pair, s2s_block
-    from xmuxtest import free_port
-    M, C = "montague.example", "capulet.example"
-    aaddr, baddr = loopback_pair()
-    port = free_port(aaddr, baddr)
-    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
-    b = Server(hosts=hosts_of((C,), "c"), addr=baddr, ports={"s2s": port},
-               extra=tls + s2s_block([(M, aaddr, port)]))
-    proxy = Proxy(aaddr, (baddr, port))
-    a = Server(hosts=hosts_of((M,), "m"), addr=aaddr, ports={"s2s": port},
-               extra=tls + s2s_block([(C, aaddr, proxy.port)]))
-    a.add_user("romeo@" + M, "pw")
-    b.add_user("juliet@" + C, "pw")
-    a.start()
-    b.start()
+    a, b, proxy = two_servers(with_proxy=True)
     try:
         r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
         j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
@@ -450,21 +461,9 @@ def s2s_kill_either_end():
     server A. Each time the stream management state survives, the next
     stream resumes it, and juliet gets every message of the burst exactly
     once, in order; nothing bounces."""
-    from test_federation import certs, hosts_of, loopback_pair, s2s_block
-    from xmuxtest import free_port
     import subprocess
-    M, C = "montague.example", "capulet.example"
-    aaddr, baddr = loopback_pair()
-    port = free_port(aaddr, baddr)
-    tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
-    b = Server(hosts=hosts_of((C,), "c"), addr=baddr, ports={"s2s": port},
-               extra=tls + s2s_block([(M, aaddr, port)]))
-    a = Server(hosts=hosts_of((M,), "m"), addr=aaddr, ports={"s2s": port},
-               extra=tls + s2s_block([(C, baddr, port)]))
-    a.add_user("romeo@" + M, "pw")
-    b.add_user("juliet@" + C, "pw")
-    a.start()
-    b.start()
+    a, b, _ = two_servers(with_proxy=False)
+    baddr, port = b.addr, b.s2s_port
     try:
         r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
         j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
