@@ -469,7 +469,7 @@ conn_admit(struct conn *c, enum cfg_listen_kind kind)
         conn__close(c, "tls-failed");
         return XE_TLS;
     }
-    if (srv->nconns > srv->conn_cap) {
+    if (srv->nconns - srv->nparked > srv->conn_cap) {
         server__limit(srv, c, CFG_LIMIT_MAX_CONNECTIONS, "conns=%zu max=%zu",
                       srv->nconns, srv->conn_cap);
         conn__close(c, "max-connections");

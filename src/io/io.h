@@ -29,6 +29,7 @@ struct server {
     size_t nlisteners;
     struct conn *conns; /* doubly linked list of live connections */
     size_t nconns;
+    size_t nparked; /* of them, c2s sessions waiting for resumption */
     uint64_t next_conn_id;
     uv_timer_t stop_timer; /* bounds how long a shutdown waits */
     uv_check_t flush_check; /* flushes conns that got deliveries */

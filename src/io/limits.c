@@ -213,8 +213,9 @@ server__stats(struct server *srv, struct buf *out)
     (void)buf_printf(out,
                      "connections=%zu\nconnections.c2s=%zu\n"
                      "connections.s2s-in=%zu\nconnections.s2s-out=%zu\n"
-                     "connections.max=%zu\n",
-                     srv->nconns, c2s, s2s_in, s2s_out, srv->conn_cap);
+                     "connections.max=%zu\nconnections.parked=%zu\n",
+                     srv->nconns, c2s, s2s_in, s2s_out, srv->conn_cap,
+                     srv->nparked);
     for (int i = 0; i < CFG_LIMIT_COUNT; i++)
         (void)buf_printf(out, "limit.%s=%llu\n",
                          config_limit_name((enum cfg_limit)i),

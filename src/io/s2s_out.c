@@ -284,7 +284,7 @@ conn__connect(struct server *srv, const struct cfg_host *from, const char *to)
 {
     if (srv->stopping || srv->resolver == NULL)
         return NULL;
-    if (srv->nconns >= srv->conn_cap) {
+    if (srv->nconns - srv->nparked >= srv->conn_cap) {
         server__limit(srv, NULL, CFG_LIMIT_MAX_CONNECTIONS,
                       "conns=%zu max=%zu dir=out to=%s", srv->nconns,
                       srv->conn_cap, to);

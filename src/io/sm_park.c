@@ -30,6 +30,10 @@ conn__park(struct conn *c, const char *reason)
         return false;
     c->closing = true;
     c->parked = true;
+    /* No socket any more: neither its address's share nor a connection
+     * slot (docs/limits.md) stays taken. */
+    conn__release_ip(c);
+    c->srv->nparked++;
     conn__log_close(c, reason, true);
     stream_sm_detach(&c->st);
     tls_conn_free(c->tls);
@@ -49,6 +53,7 @@ conn__parked_end(struct conn *c, const char *why)
     if (!c->parked)
         return;
     c->parked = false;
+    c->srv->nparked--;
     log_msg(&c->srv->log, LOG_INFO, c->id, "event=sm-parked-end why=%s", why);
     server__conn_unlink(c->srv, c);
     /* Not resumed: the session ends, and what waited for the client is

@@ -519,7 +519,26 @@ def s2s_kill_either_end():
         b.stop()
 
 
+def sm_parked_hold_no_slot(srv):
+    """A parked session holds no socket: it takes neither a share of its
+    address (connections_per_ip = 3 here) nor a connection slot, so the
+    client can come back even after dropping more sessions than the
+    limit allows at once; xmuxctl stats shows them parked."""
+    for i in range(4):
+        c, full = user(srv, J, f"r{i}")
+        enable(c, resume=True)
+        c.close()
+        time.sleep(0.2)
+    c, full = user(srv, J, "again")
+    from test_limits import stats
+    st = stats(srv)
+    check(st["connections.parked"] == 4, f"parked: {st}")
+    check(st["limit.connections-per-ip"] == 0, f"no address limit hit: {st}")
+
+
 TESTS = {
+    "sm-c2s-parked-hold-no-slot": with_server(
+        sm_parked_hold_no_slot, extra="limits = { connections_per_ip = 3; };\n"),
     "sm-s2s-break-resends": s2s_break_resends,
     "sm-s2s-kill-either-end": s2s_kill_either_end,
     "sm-s2s-breaks-resend-each-time": lambda: s2s_break_resends(breaks=3),
