@@ -216,11 +216,12 @@ server__stats(struct server *srv, struct buf *out)
                      "connections.max=%zu\nconnections.parked=%zu\n",
                      srv->nconns, c2s, s2s_in, s2s_out, srv->conn_cap,
                      srv->nparked);
+    const struct router_counts *rc = router_counts(srv->router);
     for (int i = 0; i < CFG_LIMIT_COUNT; i++)
         (void)buf_printf(out, "limit.%s=%llu\n",
                          config_limit_name((enum cfg_limit)i),
-                         (unsigned long long)srv->limit_hits[i]);
-    const struct router_counts *rc = router_counts(srv->router);
+                         (unsigned long long)(srv->limit_hits[i] +
+                                              rc->limit_hits[i]));
     (void)buf_printf(
         out,
         "stanzas.bounced=%llu\nsm.s2s-requeued=%llu\nsm.c2s-rerouted=%llu\n"

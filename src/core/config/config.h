@@ -94,7 +94,13 @@ struct cfg_conn_limits {
     X(SASL_FAILURES, "sasl-failures")            \
     X(AUTH_QUEUE, "auth-queue")                  \
     X(OUTPUT_QUEUE, "output-queue")              \
-    X(NEGOTIATION_TIMEOUT, "negotiation-timeout")
+    X(NEGOTIATION_TIMEOUT, "negotiation-timeout")  \
+    X(SM_UNACKED, "sm-unacked")                    \
+    X(SM_DETACHED_QUEUE, "sm-detached-queue")      \
+    X(ACCOUNT_SESSIONS, "account-sessions")        \
+    X(C2S_AUTHORIZATIONS, "c2s-authorizations")    \
+    X(DIRECTED_PRESENCE, "directed-presence")      \
+    X(S2S_QUEUE, "s2s-queue")
 
 enum cfg_limit {
 #define CFG_LIMIT_ENUM(id, name) CFG_LIMIT_##id,

@@ -201,6 +201,7 @@ session_new(struct router *r, struct stream *s, const struct jid *full,
     const struct route_account *cur = route__account(r, bare, n);
     if (old == NULL && cur != NULL &&
         cur->nsessions >= ROUTE_ACCOUNT_SESSIONS_MAX) {
+        r->counts.limit_hits[CFG_LIMIT_ACCOUNT_SESSIONS]++;
         log_msg(r->log, LOG_INFO, s->conn,
                 "event=limit what=account-sessions max=%d",
                 ROUTE_ACCOUNT_SESSIONS_MAX);

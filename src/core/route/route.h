@@ -70,6 +70,8 @@ struct router_counts {
     uint64_t sm_s2s_resumed; /* broken s2s streams resumed (initiating) */
     uint64_t sm_s2s_spared;  /* stanzas not sent twice thanks to that */
     uint64_t sm_c2s_resumed; /* client sessions resumed */
+    /* The router's own limits hit (the others are the server's). */
+    uint64_t limit_hits[CFG_LIMIT_COUNT];
 };
 const struct router_counts *router_counts(const struct router *r);
 

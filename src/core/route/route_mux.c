@@ -220,6 +220,7 @@ router_mux_authz(struct router *r,
 {
     if (!s->s2s) {
         if (!c2s_rate_ok(r, s)) {
+            r->counts.limit_hits[CFG_LIMIT_C2S_AUTHORIZATIONS]++;
             log_msg(r->log, LOG_INFO, s->conn,
                     "event=limit what=c2s-authorizations max=%d",
                     C2S_AUTHZ_PER_WINDOW);

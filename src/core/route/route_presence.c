@@ -99,10 +99,12 @@ directed_add(const struct route_ctx *rc,
         /* The peer chooses how many targets it names: stop recording,
          * say so once, and let those beyond the cap miss the final
          * unavailable. */
-        if (!me->directed_limit_logged)
+        if (!me->directed_limit_logged) {
+            rc->r->counts.limit_hits[CFG_LIMIT_DIRECTED_PRESENCE]++;
             log_msg(rc->r->log, LOG_INFO, me->s->conn,
                     "event=limit what=directed-presence max=%d",
                     ROUTE_DIRECTED_MAX);
+        }
         me->directed_limit_logged = true;
         return;
     }

@@ -427,6 +427,7 @@ route__s2s_send(struct router *r,
     if (p->carrier != NULL && stream_finished(p->carrier))
         pair_attach(p, NULL);
     if (!queue_push(p, st)) {
+        r->counts.limit_hits[CFG_LIMIT_S2S_QUEUE]++;
         log_msg(r->log, LOG_INFO, 0,
                 "event=limit what=s2s-queue sender=%s target=%s max=%d",
                 sender, target, ROUTE_S2S_QUEUE_MAX);

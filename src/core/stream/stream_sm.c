@@ -386,9 +386,8 @@ stream__sm_sent(struct stream *s, const struct stanza *el)
     if (sm == NULL || !sm->out_counting || !stanza_is_stanza(el))
         return 0;
     if (sm->qn >= s->ctx->cfg->sm.max_unacked) {
-        log_msg(s->ctx->log, LOG_INFO, s->conn,
-                "event=limit what=sm-unacked max=%u",
-                (unsigned)s->ctx->cfg->sm.max_unacked);
+        stream__limit(s, CFG_LIMIT_SM_UNACKED, "max=%u",
+                      (unsigned)s->ctx->cfg->sm.max_unacked);
         return stream__fail(s, SC_RESOURCE_CONSTRAINT,
                             "too many unacknowledged stanzas");
     }
@@ -488,9 +487,8 @@ stream__sm_park(struct stream *s, const struct stanza *st)
         /* The session ends now and all of it is routed again: nothing
          * is dropped. */
         sm->overflow = true;
-        log_msg(s->ctx->log, LOG_INFO, s->conn,
-                "event=limit what=sm-detached-queue max=%u",
-                (unsigned)s->ctx->cfg->sm.max_unacked);
+        stream__limit(s, CFG_LIMIT_SM_DETACHED_QUEUE, "max=%u",
+                      (unsigned)s->ctx->cfg->sm.max_unacked);
         if (s->ctx->ops && s->ctx->ops->wake)
             s->ctx->ops->wake(s->ctx->ops_arg, s);
     }
