@@ -70,8 +70,12 @@ router_sm_s2s_previous(struct router *r,
                        uint32_t *h)
 {
     for (struct route_sm_rec *rec = r->sm_recs; rec; rec = rec->next) {
+        /* The same peer server: the old stream's 'to', or a host the
+         * new stream may reach (a multiplexed stream opened for another
+         * pair of the same two servers). */
         if (!rec->initiating || rec->claim != NULL ||
-            strcmp(rec->peer, s->peer_domain) != 0)
+            (strcmp(rec->peer, s->peer_domain) != 0 &&
+             !domset_has(&s->tgt, rec->peer)))
             continue;
         rec->claim = s;
         *previd = rec->id;
@@ -126,13 +130,35 @@ int
 router_sm_s2s_resume(struct router *r, struct stream *s, const char *previd)
 {
     for (struct route_sm_rec *rec = r->sm_recs; rec; rec = rec->next) {
+        /* Only for the same peer: the old stream's 'from' is this one's,
+         * or a sender its certificate proved (mux). */
         if (rec->initiating || strcmp(rec->id, previd) != 0 ||
-            s->peer_domain == NULL || strcmp(rec->peer, s->peer_domain) != 0)
+            s->peer_domain == NULL ||
+            (strcmp(rec->peer, s->peer_domain) != 0 &&
+             !domset_has(&s->snd, rec->peer)))
             continue;
         rec_unlink(r, rec);
         int rc = stream_sm_s2s_resumed(s, rec->id, rec->h_in);
         rec_free(rec);
         return rc;
+    }
+    /* The old stream may still look alive here (the peer saw the break
+     * first): it ends now, and its state goes on on s. */
+    for (struct route_link *l = r->s2s_head; l; l = l->next) {
+        struct stream *old = l->s;
+        const char *id;
+        uint32_t h_in, acked;
+        if (old == s || old->initiating || old->peer_domain == NULL ||
+            !stream_sm_state(old, &id, &h_in, &acked) ||
+            strcmp(id, previd) != 0 ||
+            (strcmp(old->peer_domain, s->peer_domain) != 0 &&
+             !domset_has(&s->snd, old->peer_domain)))
+            continue;
+        char keep[2 * STREAM_ID_BYTES + 1];
+        snprintf(keep, sizeof(keep), "%s", id);
+        stream_sm_forget(old);
+        stream_kill(old, SC_CONFLICT, "stream resumed elsewhere");
+        return stream_sm_s2s_resumed(s, keep, h_in);
     }
     return XE_NOTFOUND;
 }

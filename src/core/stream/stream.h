@@ -424,6 +424,8 @@ size_t stream_sm_unacked(const struct stream *s);
  * peer's last acknowledgement. False if it has none. */
 bool stream_sm_state(const struct stream *s, const char **id, uint32_t *h_in,
                      uint32_t *acked);
+/* s's state moves to another stream: it is no longer to be kept. */
+void stream_sm_forget(struct stream *s);
 /* s2s receiving: resume the state previd (handled count h_in) on s and
  * answer <resumed/>. */
 int stream_sm_s2s_resumed(struct stream *s, const char *previd, uint32_t h_in);

@@ -546,3 +546,10 @@ stream_sm_take_over(struct stream *s, struct stream *old, uint32_t h)
     x_free(v);
     return rc;
 }
+
+void
+stream_sm_forget(struct stream *s)
+{
+    if (s->sm != NULL)
+        s->sm->resume = false;
+}
