@@ -220,8 +220,8 @@ server__stats(struct server *srv, struct buf *out)
     for (int i = 0; i < CFG_LIMIT_COUNT; i++)
         (void)buf_printf(out, "limit.%s=%llu\n",
                          config_limit_name((enum cfg_limit)i),
-                         (unsigned long long)(srv->limit_hits[i] +
-                                              rc->limit_hits[i]));
+                         (unsigned long long)srv->limit_hits[i] +
+                             (unsigned long long)rc->limit_hits[i]);
     (void)buf_printf(
         out,
         "stanzas.bounced=%llu\nsm.s2s-requeued=%llu\nsm.c2s-rerouted=%llu\n"

@@ -129,11 +129,12 @@ router_sm_s2s_resumed(struct router *r, struct stream *s, bool ok, uint32_t h)
 int
 router_sm_s2s_resume(struct router *r, struct stream *s, const char *previd)
 {
+    if (s->peer_domain == NULL)
+        return XE_NOTFOUND;
     for (struct route_sm_rec *rec = r->sm_recs; rec; rec = rec->next) {
         /* Only for the same peer: the old stream's 'from' is this one's,
          * or a sender its certificate proved (mux). */
         if (rec->initiating || strcmp(rec->id, previd) != 0 ||
-            s->peer_domain == NULL ||
             (strcmp(rec->peer, s->peer_domain) != 0 &&
              !domset_has(&s->snd, rec->peer)))
             continue;
