@@ -332,6 +332,15 @@ class Proxy:
 M, C = "montague.example", "capulet.example"
 
 
+def sm_log_lines(a, b):
+    """The stream management and close lines of both servers' logs, for
+    a failure message."""
+    lines = [x for x in (a.logtext() + "--- B ---\n" +
+                         b.logtext()).splitlines()
+             if "sm-" in x or "close" in x or "--- B" in x]
+    return "--- A ---\n" + "\n".join(lines[-60:])
+
+
 def two_servers(with_proxy):
     """A (montague.example, romeo) and B (capulet.example, juliet) with
     test-CA certificates, started; A reaches B through a Proxy if asked.
@@ -410,10 +419,7 @@ def s2s_break_resends(breaks=1):
             check("timed out" in str(e), str(e))
         print(f"resent after {breaks} break(s); duplicates at juliet: {dups}")
     except Exception as e:
-        sm_lines = [x for x in (a.logtext() + "--- B ---\n" +
-                                b.logtext()).splitlines()
-                    if "sm-" in x or "close" in x or "--- B" in x]
-        raise type(e)(f"{e}\n--- A ---\n" + "\n".join(sm_lines[-60:]))
+        raise type(e)(f"{e}\n{sm_log_lines(a, b)}")
     finally:
         proxy.close()
         a.stop()
@@ -510,10 +516,7 @@ def s2s_kill_either_end():
               st["sm.s2s-requeued"] >= st["sm.s2s-spared"],
               f"counted: {st}")
     except Exception as e:
-        lines = [x for x in (a.logtext() + "--- B ---\n" +
-                             b.logtext()).splitlines()
-                 if "sm-" in x or "close" in x or "--- B" in x]
-        raise type(e)(f"{e}\n--- A ---\n" + "\n".join(lines[-60:]))
+        raise type(e)(f"{e}\n{sm_log_lines(a, b)}")
     finally:
         a.stop()
         b.stop()
