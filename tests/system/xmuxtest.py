@@ -41,14 +41,21 @@ def check(cond, msg):
         raise TestFailure(msg)
 
 
+_handed_out = set()
+
+
 def free_port(*addrs):
     """A TCP port that every address in addrs (default 127.0.0.1) can bind
     now, chosen below the kernel's ephemeral range (32768-60999): a port
     the kernel hands out for outgoing connections could be taken again
-    between this check and xmuxd's bind when tests run in parallel."""
+    between this check and xmuxd's bind when tests run in parallel. A port
+    is never handed out twice by one test process: two listeners of one
+    config would otherwise clash when the draw repeats."""
     addrs = addrs or ("127.0.0.1",)
     for _ in range(200):
         port = random.randint(10000, 32000)
+        if port in _handed_out:
+            continue
         ok = True
         for addr in addrs:
             s = socket.socket()
@@ -59,6 +66,7 @@ def free_port(*addrs):
             finally:
                 s.close()
         if ok:
+            _handed_out.add(port)
             return port
     raise TestFailure("no free port")
 
