@@ -43,7 +43,9 @@ on_signal(uv_signal_t *h, int signum)
             signum == SIGTERM ? "TERM" : "INT");
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
+    server_lock(&d->srv);
     server_stop(&d->srv);
+    server_unlock(&d->srv);
 }
 
 /* Print a start-up error: the line in err, else rc's message. */

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -27,20 +28,18 @@ conn__log_close(struct conn *c, const char *reason, bool parked)
             reason, parked ? " parked=yes" : "",
             (unsigned long long)c->bytes_in,
             (unsigned long long)c->bytes_out,
-            (unsigned long long)(uv_now(c->srv->loop) - c->started));
+            (unsigned long long)(uv_now(c->w->loop) - c->started));
 }
 
-void
-conn__handle_closed(uv_handle_t *h)
+static void
+handle_closed_locked(struct conn *c)
 {
-    struct conn *c = h->data;
-    if (--c->open_handles > 0)
-        return;
     struct server *srv = c->srv;
+    struct worker *w = c->w;
     if (c->dirty) {
         /* Normally drained before the closing phase; never leave a
          * dangling entry whatever the order. */
-        struct conn **pp = &srv->dirty;
+        struct conn **pp = &w->dirty;
         while (*pp && *pp != c)
             pp = &(*pp)->dirty_next;
         if (*pp)
@@ -53,7 +52,20 @@ conn__handle_closed(uv_handle_t *h)
     tls_conn_free(c->tls);
     x_free(c->targets);
     x_free(c);
-    server__conn_gone(srv);
+    (void)srv;
+    server__conn_gone(w);
+}
+
+void
+conn__handle_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    struct server *srv = c->srv;
+    server__lock(srv);
+    handle_closed_locked(c);
+    server__unlock(srv);
 }
 
 /* Close both handles; the conn is freed in the last close callback. */
@@ -92,15 +104,19 @@ static void
 on_close_wait_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    server__lock(c->srv);
     conn__close(c, close_reason(c, "close-wait"));
+    server__unlock(c->srv);
 }
 
 static void
 on_shutdown(uv_shutdown_t *req, int status)
 {
     struct conn *c = req->data;
+    server__lock(c->srv);
     if (status < 0 && !c->closing)
         conn__close(c, close_reason(c, "shutdown"));
+    server__unlock(c->srv);
 }
 
 /* The stream has ended and its last bytes are written: send FIN, then keep
@@ -125,12 +141,8 @@ conn_finish(struct conn *c)
 
 
 static void
-on_write(uv_write_t *req, int status)
+on_write_locked(struct conn *c, int status)
 {
-    struct wreq *w = req->data;
-    struct conn *c = w->c;
-    x_free(w->data);
-    x_free(w);
     c->inflight--;
     if (c->closing)
         return;
@@ -144,6 +156,18 @@ on_write(uv_write_t *req, int status)
     if (c->read_paused && conn__may_read(c, CONN_WRITE_LOW))
         conn__read_start(c);
     conn__flush(c);
+}
+
+static void
+on_write(uv_write_t *req, int status)
+{
+    struct wreq *w = req->data;
+    struct conn *c = w->c;
+    x_free(w->data);
+    x_free(w);
+    server__lock(c->srv);
+    on_write_locked(c, status);
+    server__unlock(c->srv);
 }
 
 /* Past the hard mark the peer has stopped reading what others send it:
@@ -186,7 +210,7 @@ conn_write(struct conn *c, struct buf *b)
     }
     c->inflight++;
     c->bytes_out += n;
-    c->last_io = uv_now(c->srv->loop);
+    c->last_io = uv_now(c->w->loop);
     size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
     if (queued > c->srv->cfg->conn_limits.output_queue && !c->overflowed) {
         conn_overflow(c, queued);
@@ -235,8 +259,8 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     (void)suggested;
     struct conn *c = h->data;
-    size_t n = conn__read_size(c, c->srv->readbuf_size);
-    *b = uv_buf_init(c->srv->readbuf, (unsigned)n);
+    size_t n = conn__read_size(c, c->w->readbuf_size);
+    *b = uv_buf_init(c->w->readbuf, (unsigned)n);
 }
 
 /* The handshake just finished: log it; an initiating stream checks the
@@ -252,25 +276,51 @@ conn_tls_ready(struct conn *c)
         stream_tls_up(&c->st, c->tls);
 }
 
-/* Decrypt everything OpenSSL holds and feed it to the stream. */
+/* What one read decrypted, before the lock is taken. */
+struct decrypted {
+    int rc;          /* of the TLS session: 0, XE_CLOSED or an error */
+    bool became_ready; /* this read finished the handshake */
+    size_t len;      /* plaintext bytes in the worker's plain buffer */
+};
+
+/* Feed the ciphertext to c's TLS session and decrypt everything it holds
+ * into the worker's plain buffer. Touches only c's TLS session and this
+ * thread's buffer, so it runs without the lock. */
 static void
-conn_feed_tls(struct conn *c, const char *data, size_t len)
+conn_decrypt(struct conn *c, const char *data, size_t len,
+             struct decrypted *d)
 {
+    struct worker *w = c->w;
     bool was_ready = tls_conn_ready(c->tls);
-    int rc = tls_conn_feed(c->tls, data, len);
-    if (rc == 0 && !was_ready && tls_conn_ready(c->tls))
-        conn_tls_ready(c);
-    while (rc == 0 && !stream_finished(&c->st)) {
+    d->rc = tls_conn_feed(c->tls, data, len);
+    d->became_ready = d->rc == 0 && !was_ready && tls_conn_ready(c->tls);
+    d->len = 0;
+    while (d->rc == 0) {
+        if (w->plain_cap - d->len < 4096) {
+            w->plain_cap *= 2;
+            w->plain = x_realloc(w->plain, w->plain_cap);
+        }
         size_t n = 0;
-        rc = tls_conn_read(c->tls, c->srv->plainbuf, c->srv->plainbuf_size,
-                           &n);
-        if (rc != 0 || n == 0)
+        d->rc = tls_conn_read(c->tls, w->plain + d->len, w->plain_cap - d->len,
+                              &n);
+        if (d->rc != 0 || n == 0)
             break;
-        stream_feed(&c->st, c->srv->plainbuf, n);
+        d->len += n;
     }
-    if (rc == XE_CLOSED) {
+}
+
+/* With the lock: the handshake's end, the plaintext to the stream, and
+ * the end of the TLS session if it ended. */
+static void
+conn_feed_tls(struct conn *c, const struct decrypted *d)
+{
+    if (d->became_ready)
+        conn_tls_ready(c);
+    if (d->len > 0 && !stream_finished(&c->st))
+        stream_feed(&c->st, c->w->plain, d->len);
+    if (d->rc == XE_CLOSED) {
         stream_eof(&c->st);
-    } else if (rc != 0) {
+    } else if (d->rc != 0) {
         log_msg(&c->srv->log, LOG_INFO, c->id, "event=tls-failed reason=%s",
                 tls_conn_error(c->tls));
         /* Send the alert OpenSSL queued, then go. */
@@ -307,9 +357,9 @@ conn_starttls(struct conn *c)
 }
 
 static void
-on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
+on_read_locked(struct conn *c, ssize_t nread, const uv_buf_t *b,
+               const struct decrypted *d)
 {
-    struct conn *c = h->data;
     if (c->closing)
         return;
     if (nread == UV_EOF) {
@@ -329,11 +379,11 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
     }
     c->bytes_in += (uint64_t)nread;
     c->active = true;
-    c->last_io = uv_now(c->srv->loop);
+    c->last_io = uv_now(c->w->loop);
     if (c->finishing)
         return; /* draining after our closing tag */
     if (c->tls)
-        conn_feed_tls(c, b->base, (size_t)nread);
+        conn_feed_tls(c, d);
     else
         stream_feed(&c->st, b->base, (size_t)nread);
     conn__rate_count(c, (size_t)nread);
@@ -347,6 +397,21 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
     conn__flush(c);
 }
 
+/* Decryption needs no lock: c's TLS session is this thread's alone (a
+ * conn being closed by another thread keeps it until this thread frees
+ * it). What it gives is fed to the stream with the lock. */
+static void
+on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
+{
+    struct conn *c = h->data;
+    struct decrypted d = {0};
+    if (nread > 0 && c->tls != NULL && !c->finishing)
+        conn_decrypt(c, b->base, (size_t)nread, &d);
+    server__lock(c->srv);
+    on_read_locked(c, nread, b, &d);
+    server__unlock(c->srv);
+}
+
 void
 conn__read_start(struct conn *c)
 {
@@ -358,9 +423,11 @@ static void
 on_delay_done(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    server__lock(c->srv);
     c->throttled = false;
     if (!c->finishing && conn__may_read(c, CONN_WRITE_HIGH))
         conn__read_start(c);
+    server__unlock(c->srv);
 }
 
 void
@@ -368,7 +435,7 @@ conn__delay_timer(struct conn *c)
 {
     if (c->delay_timer == NULL) {
         c->delay_timer = x_malloc(sizeof(*c->delay_timer));
-        uv_timer_init(c->srv->loop, c->delay_timer);
+        uv_timer_init(c->w->loop, c->delay_timer);
         c->delay_timer->data = c;
         c->open_handles++;
     }
@@ -378,10 +445,12 @@ static void
 on_no_creds(uv_timer_t *t)
 {
     struct conn *c = t->data;
-    if (c->closing)
-        return;
-    stream_provide_creds(&c->st, NULL);
-    conn__flush(c);
+    server__lock(c->srv);
+    if (!c->closing) {
+        stream_provide_creds(&c->st, NULL);
+        conn__flush(c);
+    }
+    server__unlock(c->srv);
 }
 
 void
@@ -405,10 +474,11 @@ conn__throttle(struct conn *c, uint64_t ms)
     uv_timer_start(c->delay_timer, on_delay_done, ms, 0);
 }
 
-void
-conn__on_negotiation_timeout(uv_timer_t *t)
+static void
+negotiation_timeout_locked(struct conn *c)
 {
-    struct conn *c = t->data;
+    if (c->closing)
+        return; /* parked by another worker, its timer not yet reset */
     if (!c->st.initiating && !stream_finished(&c->st))
         server__limit(c->srv, c, CFG_LIMIT_NEGOTIATION_TIMEOUT,
                       "timeout_ms=%u state=%s",
@@ -416,6 +486,15 @@ conn__on_negotiation_timeout(uv_timer_t *t)
                       stream_state_name(c->st.state));
     stream_timeout(&c->st);
     conn__flush(c);
+}
+
+void
+conn__on_negotiation_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    server__lock(c->srv);
+    negotiation_timeout_locked(c);
+    server__unlock(c->srv);
 }
 
 void
@@ -483,15 +562,17 @@ conn_admit(struct conn *c, enum cfg_listen_kind kind)
 }
 
 int
-conn__accept(struct server *srv, uv_stream_t *listener,
+conn__accept(struct worker *w, uv_stream_t *listener, int fd,
              enum cfg_listen_kind kind)
 {
+    struct server *srv = w->srv;
     struct conn *c = x_calloc(1, sizeof(*c));
     c->srv = srv;
+    c->w = w;
     c->id = ++srv->next_conn_id;
-    c->started = uv_now(srv->loop);
-    uv_tcp_init(srv->loop, &c->tcp);
-    uv_timer_init(srv->loop, &c->timer);
+    c->started = uv_now(w->loop);
+    uv_tcp_init(w->loop, &c->tcp);
+    uv_timer_init(w->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->open_handles = 2;
     c->tls = direct_tls(srv, kind);
@@ -500,7 +581,14 @@ conn__accept(struct server *srv, uv_stream_t *listener,
     server__conn_link(srv, c);
     if (c->st.s2s)
         router_s2s_attach(srv->router, &c->st);
-    int rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
+    int rc;
+    if (listener != NULL) {
+        rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
+    } else {
+        rc = uv_tcp_open(&c->tcp, fd);
+        if (rc < 0)
+            close(fd);
+    }
     if (rc < 0) {
         log_msg_errno(&srv->log, LOG_WARN, 0, rc, "event=accept-failed");
         conn__close(c, "accept-error");

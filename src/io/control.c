@@ -217,10 +217,12 @@ client_command(struct ctl_client *cl, char *cmd, size_t n)
     struct buf ans;
     buf_init(&ans, CONTROL_ANSWER_MAX + CONTROL_TAIL_MAX);
     cl->result = "ok";
+    server__lock(cl->ctl->srv);
     if (stats)
         server__stats(cl->ctl->srv, &ans);
     else
         answer_connections(cl, &ans);
+    server__unlock(cl->ctl->srv);
     client_answer(cl, &ans);
     buf_fini(&ans);
 }

@@ -283,7 +283,7 @@ conn__describe(const struct conn *c, struct buf *out)
     else
         line_printf(&l, "-");
     line_pairs(&l, s);
-    uint64_t now = uv_now(c->srv->loop);
+    uint64_t now = server__now(c->srv);
     line_printf(
         &l, " age_s=%llu bytes_in=%llu bytes_out=%llu\n",
         (unsigned long long)(now > c->started ? (now - c->started) / 1000 : 0),

@@ -22,8 +22,18 @@
 /* The smallest read of a rate-limited connection. */
 #define CONN_READ_MIN ((size_t)1024)
 
+/* Work a thread asks of a conn owned by another worker, done by the
+ * owner in its next flush pass (worker.c), in this order. */
+enum {
+    CONN_REQ_PARK = 1 << 0,       /* the io half of conn__park */
+    CONN_REQ_PARKED_END = 1 << 1, /* the io half of conn__parked_end */
+    CONN_REQ_EXPIRE = 1 << 2,     /* conn__park_expire_soon */
+};
+
 struct conn {
     struct server *srv;
+    struct worker *w; /* the owner: its thread alone touches tcp and tls */
+    uint8_t req;      /* CONN_REQ_* asked by other threads (lock) */
     struct conn *prev, *next;
     uint64_t id;
     uv_tcp_t tcp;
@@ -74,8 +84,37 @@ struct listener {
     bool held; /* a connection waits for uv_accept: accepting is paused */
 };
 
-int conn__accept(struct server *srv, uv_stream_t *listener,
+/* An accepted connection for worker w: taken from listener (w's own
+ * loop), or the socket fd handed over by the accepting thread. */
+int conn__accept(struct worker *w, uv_stream_t *listener, int fd,
                  enum cfg_listen_kind kind);
+/* worker.c: the workers. */
+/* The worker whose thread runs this (NULL outside every worker). */
+struct worker *server__self(void);
+/* The loop time of the calling thread's worker (else the main loop). */
+uint64_t server__now(struct server *srv);
+void server__lock(struct server *srv);
+void server__unlock(struct server *srv);
+/* Set up the workers and their loops (threads start later). */
+void server__workers_init(struct server *srv);
+/* Open each worker's store and resolver. */
+int server__workers_open(struct server *srv, struct buf *err);
+/* Start the threads of workers 1... */
+int server__workers_start(struct server *srv);
+/* Ask every worker to stop (with the lock held). */
+void server__workers_stop(struct server *srv);
+/* Wait for the threads, finish the loops that never ran, free. */
+void server__workers_fini(struct server *srv);
+/* The worker the next accepted connection goes to. */
+struct worker *server__pick_worker(struct server *srv);
+/* Hand the accepted socket fd to worker w (another thread). */
+void server__handoff(struct worker *w, int fd, enum cfg_listen_kind kind);
+/* Ask c's owner to do req (CONN_REQ_*) in its next flush pass. */
+void conn__request(struct conn *c, uint8_t req);
+/* The io halves of parking, for the owner (sm_park.c). */
+void conn__park_io(struct conn *c);
+void conn__parked_end_io(struct conn *c);
+void conn__park_expire_io(struct conn *c);
 void conn__flush(struct conn *c);
 /* Flush c once the loop has handled this round of input: deliveries
  * from many stanzas then leave in one write. */
@@ -118,7 +157,8 @@ void conn__attempts_drop(struct conn *c);
 void conn__force_close(struct conn *c);
 void server__conn_link(struct server *srv, struct conn *c);
 void server__conn_unlink(struct server *srv, struct conn *c);
-void server__conn_gone(struct server *srv);
+/* A conn of w is gone: ends w's stop when it was its last one. */
+void server__conn_gone(struct worker *w);
 
 /* limits.c: counting limits, per-address and descriptor limits, the
  * byte rate (docs/limits.md). */
@@ -172,8 +212,9 @@ void server__control_fini(struct server *srv);
  * connect streams to them. */
 extern const struct stream_ops server__stream_ops;
 int server__services_init(struct server *srv, struct buf *err);
+int server__services_open_worker(struct worker *w, struct buf *err);
 /* Close the store (its pending callbacks still run): part of a stop. */
-void server__services_close(struct server *srv);
+void server__services_close_worker(struct worker *w);
 void server__services_fini(struct server *srv);
 /* The kernel's CSPRNG (stream_random_fn). */
 void server__random(void *arg, void *buf, size_t n);

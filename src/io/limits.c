@@ -83,14 +83,17 @@ static void
 on_accept_resume(uv_timer_t *t)
 {
     struct server *srv = t->data;
+    server__lock(srv);
     srv->accept_paused = false;
     for (size_t i = 0; i < srv->nlisteners && !srv->stopping; i++) {
         struct listener *l = &srv->listeners[i];
         if (!l->held || uv_is_closing((uv_handle_t *)&l->tcp))
             continue;
         l->held = false;
-        conn__accept(srv, (uv_stream_t *)&l->tcp, l->cfg->kind);
+        conn__accept(&srv->workers[0], (uv_stream_t *)&l->tcp, -1,
+                     l->cfg->kind);
     }
+    server__unlock(srv);
 }
 
 /* libuv has already accepted and closed what waited (its spare
@@ -145,13 +148,13 @@ conn__rate_init(struct conn *c)
     const struct cfg_conn_limits *l = &c->srv->cfg->conn_limits;
     bool s2s = c->st.s2s;
     bucket_init(&c->rx, s2s ? l->s2s_rate : l->c2s_rate,
-                s2s ? l->s2s_burst : l->c2s_burst, uv_now(c->srv->loop));
+                s2s ? l->s2s_burst : l->c2s_burst, uv_now(c->w->loop));
 }
 
 size_t
 conn__read_size(struct conn *c, size_t max)
 {
-    uint64_t avail = bucket_avail(&c->rx, uv_now(c->srv->loop));
+    uint64_t avail = bucket_avail(&c->rx, uv_now(c->w->loop));
     if (avail >= max)
         return max;
     return avail < CONN_READ_MIN ? CONN_READ_MIN : (size_t)avail;
@@ -168,9 +171,11 @@ static void
 on_rate_done(uv_timer_t *t)
 {
     struct conn *c = t->data;
+    server__lock(c->srv);
     c->rate_paused = false;
     if (conn__may_read(c, CONN_WRITE_HIGH))
         conn__read_start(c);
+    server__unlock(c->srv);
 }
 
 /* Reading stops rather than input being buffered: the peer's bytes wait
@@ -178,7 +183,7 @@ on_rate_done(uv_timer_t *t)
 void
 conn__rate_count(struct conn *c, size_t n)
 {
-    uint64_t wait = bucket_take(&c->rx, n, uv_now(c->srv->loop));
+    uint64_t wait = bucket_take(&c->rx, n, uv_now(c->w->loop));
     if (wait == 0 || c->closing || c->finishing)
         return;
     server__limit(c->srv, c, CFG_LIMIT_RATE, "rate=%llu pause_ms=%llu kind=%s",
@@ -186,7 +191,7 @@ conn__rate_count(struct conn *c, size_t n)
                   c->st.s2s ? "s2s" : "c2s");
     if (c->rate_timer == NULL) {
         c->rate_timer = x_malloc(sizeof(*c->rate_timer));
-        uv_timer_init(c->srv->loop, c->rate_timer);
+        uv_timer_init(c->w->loop, c->rate_timer);
         c->rate_timer->data = c;
         c->open_handles++;
     }

@@ -50,6 +50,7 @@ out_fail(struct conn *c, enum stanza_cond cond, const char *reason)
 
 struct attempt {
     uv_poll_t poll;
+    struct server *srv;
     struct conn *c; /* NULL once the conn no longer waits for it */
     int fd;         /* -1 once adopted by the conn */
     size_t target;
@@ -140,10 +141,8 @@ connected(struct conn *c, struct attempt *a)
 }
 
 static void
-on_attempt(uv_poll_t *h, int status, int events)
+on_attempt_locked(struct attempt *a, int status)
 {
-    (void)events;
-    struct attempt *a = h->data;
     struct conn *c = a->c;
     if (c == NULL || c->closing)
         return;
@@ -169,6 +168,18 @@ on_attempt(uv_poll_t *h, int status, int events)
         start_next(c);
     else
         maybe_exhausted(c);
+}
+
+static void
+on_attempt(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct attempt *a = h->data;
+    /* A attempt's conn is on this thread; the server outlives both. */
+    struct server *srv = a->srv;
+    server__lock(srv);
+    on_attempt_locked(a, status);
+    server__unlock(srv);
 }
 
 /* Start a non-blocking connect to target i. Returns 0 or an errno. */
@@ -198,9 +209,10 @@ attempt_start(struct conn *c, size_t i)
     }
     struct attempt *a = x_calloc(1, sizeof(*a));
     a->c = c;
+    a->srv = c->srv;
     a->fd = fd;
     a->target = i;
-    if (uv_poll_init_socket(c->srv->loop, &a->poll, fd) != 0) {
+    if (uv_poll_init_socket(c->w->loop, &a->poll, fd) != 0) {
         close(fd);
         x_free(a);
         return EIO;
@@ -212,9 +224,8 @@ attempt_start(struct conn *c, size_t i)
 }
 
 static void
-on_attempt_timer(uv_timer_t *t)
+on_attempt_timer_locked(struct conn *c)
 {
-    struct conn *c = t->data;
     if (c->closing || c->connected)
         return;
     if (c->target_i < c->ntargets) {
@@ -226,6 +237,15 @@ on_attempt_timer(uv_timer_t *t)
         log_attempt_failed(c, c->attempts[i]->target, "timeout");
     conn__attempts_drop(c);
     out_fail(c, XC_REMOTE_SERVER_TIMEOUT, "connect-timeout");
+}
+
+static void
+on_attempt_timer(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    server__lock(c->srv);
+    on_attempt_timer_locked(c);
+    server__unlock(c->srv);
 }
 
 /* Start the next target (and any that fail at once); then wait either
@@ -253,9 +273,9 @@ start_next(struct conn *c)
 }
 
 static void
-on_resolved(void *arg, int status, const struct resolve_target *v, size_t n)
+on_resolved_locked(struct conn *c, int status, const struct resolve_target *v,
+                   size_t n)
 {
-    struct conn *c = arg;
     c->resolve = NULL;
     if (c->closing)
         return;
@@ -279,10 +299,22 @@ on_resolved(void *arg, int status, const struct resolve_target *v, size_t n)
     start_next(c);
 }
 
+static void
+on_resolved(void *arg, int status, const struct resolve_target *v, size_t n)
+{
+    struct conn *c = arg;
+    server__lock(c->srv);
+    on_resolved_locked(c, status, v, n);
+    server__unlock(c->srv);
+}
+
+/* The new conn belongs to the worker whose thread asks for it: the one
+ * that routed the stanza needing it. */
 struct stream *
 conn__connect(struct server *srv, const struct cfg_host *from, const char *to)
 {
-    if (srv->stopping || srv->resolver == NULL)
+    struct worker *w = server__self();
+    if (srv->stopping || w == NULL || w->stopping || w->resolver == NULL)
         return NULL;
     if (srv->nconns - srv->nparked >= srv->conn_cap) {
         server__limit(srv, NULL, CFG_LIMIT_MAX_CONNECTIONS,
@@ -292,12 +324,13 @@ conn__connect(struct server *srv, const struct cfg_host *from, const char *to)
     }
     struct conn *c = x_calloc(1, sizeof(*c));
     c->srv = srv;
+    c->w = w;
     c->id = ++srv->next_conn_id;
-    c->started = uv_now(srv->loop);
+    c->started = uv_now(w->loop);
     c->last_io = c->started;
     c->outgoing = true;
-    uv_tcp_init(srv->loop, &c->tcp);
-    uv_timer_init(srv->loop, &c->timer);
+    uv_tcp_init(w->loop, &c->tcp);
+    uv_timer_init(w->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->open_handles = 2;
     stream_init_out(&c->st, &srv->sctx, c->id, from, to);
@@ -309,7 +342,7 @@ conn__connect(struct server *srv, const struct cfg_host *from, const char *to)
             from->domain, to);
     uv_timer_start(&c->timer, conn__on_negotiation_timeout,
                    srv->cfg->timeouts.negotiation, 0);
-    int rc = resolve_s2s(srv->resolver, to, static_route(srv->cfg, to),
+    int rc = resolve_s2s(w->resolver, to, static_route(srv->cfg, to),
                          on_resolved, c, &c->resolve);
     if (rc != 0) {
         /* Not a name DNS can be asked about: fail from the loop, as the

@@ -3,7 +3,7 @@
 #include "io/io_int.h"
 
 #include <errno.h>
-#include <malloc.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -14,8 +14,6 @@
 #include "base/err.h"
 #include "route/route.h"
 
-#define READ_BUF_SIZE  ((size_t)64 << 10)
-#define PLAIN_BUF_SIZE ((size_t)16 << 10)
 
 /* The kernel's CSPRNG; getrandom on an initialised pool never fails for
  * requests this small, but EINTR is retried and anything else aborts:
@@ -36,14 +34,6 @@ server__random(void *arg, void *buf, size_t n)
         n -= (size_t)r;
     }
 }
-
-static void on_flush_check(uv_check_t *h);
-static void on_idle_sweep(uv_timer_t *t);
-
-/* Every second, connections that read nothing since the last sweep give
- * their XML parser back (about 10 KiB each); it comes back with the next
- * bytes. */
-#define IDLE_SWEEP_MS 1000
 
 /* Hosts with a configured certificate: read while xmuxd may still be
  * root, since the operator's key files may be readable by root only. */
@@ -110,24 +100,9 @@ server_init(struct server *srv,
     srv->cfg = cfg;
     srv->log.level = cfg->log_level;
     srv->log.sink = log_sink_stderr;
-    srv->readbuf_size = READ_BUF_SIZE;
-    srv->readbuf = x_malloc(READ_BUF_SIZE);
-    srv->plainbuf_size = PLAIN_BUF_SIZE;
-    srv->plainbuf = x_malloc(PLAIN_BUF_SIZE);
     srv->listeners =
         x_calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*srv->listeners));
-    uv_timer_init(loop, &srv->stop_timer);
-    srv->stop_timer.data = srv;
-    uv_unref((uv_handle_t *)&srv->stop_timer);
-    uv_check_init(loop, &srv->flush_check);
-    srv->flush_check.data = srv;
-    uv_check_start(&srv->flush_check, on_flush_check);
-    uv_unref((uv_handle_t *)&srv->flush_check);
-    uv_timer_init(loop, &srv->idle_sweep);
-    srv->idle_sweep.data = srv;
-    uv_timer_start(&srv->idle_sweep, on_idle_sweep, IDLE_SWEEP_MS,
-                   IDLE_SWEEP_MS);
-    uv_unref((uv_handle_t *)&srv->idle_sweep);
+    server__workers_init(srv);
     uv_timer_init(loop, &srv->accept_timer);
     srv->accept_timer.data = srv;
     uv_unref((uv_handle_t *)&srv->accept_timer);
@@ -153,83 +128,10 @@ server_init(struct server *srv,
     return 0;
 }
 
-/* Runs once per loop iteration, after I/O: every conn that received
- * deliveries during this round writes them in one go. Conns closed
- * meanwhile are still in memory (they are freed in the loop's closing
- * phase, which comes later) and flush does nothing for them. */
-static void
-on_flush_check(uv_check_t *h)
-{
-    struct server *srv = h->data;
-    while (srv->dirty) {
-        struct conn *c = srv->dirty;
-        srv->dirty = c->dirty_next;
-        c->dirty = false;
-        c->dirty_next = NULL;
-        conn__flush(c);
-    }
-}
-
-/* s2s streams with no traffic for timeouts.idle close gracefully; the
- * next stanza for their pairs opens a new one. */
-static void
-close_idle_s2s(struct server *srv)
-{
-    uint64_t now = uv_now(srv->loop);
-    struct conn *c = srv->conns;
-    while (c != NULL) {
-        struct conn *next = c->next;
-        if (c->st.s2s && !c->closing && !c->finishing &&
-            c->st.state == STREAM_ST_SESSION &&
-            now - c->last_io >= srv->cfg->timeouts.idle) {
-            stream_idle_close(&c->st);
-            server__flush_later(srv, c);
-        }
-        c = next;
-    }
-}
-
-static void
-on_idle_sweep(uv_timer_t *t)
-{
-    struct server *srv = t->data;
-    router_s2s_tick(srv->router);
-    close_idle_s2s(srv);
-    size_t released = 0;
-    for (struct conn *c = srv->conns; c; c = c->next) {
-        if (!c->closing && stream_check_expiry(&c->st))
-            server__flush_later(srv, c);
-        if (!c->closing && c->st.sm != NULL)
-            stream_sm_tick(&c->st);
-        if (!c->active && !c->closing && stream_hibernate(&c->st)) {
-            tls_conn_hibernate(c->tls);
-            released++;
-        }
-        c->active = false;
-    }
-    if (released == 0)
-        return;
-    log_msg(&srv->log, LOG_DEBUG, 0, "event=idle-sweep conns=%zu released=%zu",
-            srv->nconns, released);
-#ifdef __GLIBC__
-    /* Freed parsers sit between live allocations: give the pages back. */
-    malloc_trim(0);
-#endif
-}
-
-void
-server__flush_later(struct server *srv, struct conn *c)
-{
-    if (c->dirty || c->closing)
-        return;
-    c->dirty = true;
-    c->dirty_next = srv->dirty;
-    srv->dirty = c;
-}
-
 void
 server__conn_link(struct server *srv, struct conn *c)
 {
+    c->w->nconns++;
     c->prev = NULL;
     c->next = srv->conns;
     if (srv->conns)
@@ -249,31 +151,44 @@ server__conn_unlink(struct server *srv, struct conn *c)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
     srv->nconns--;
-}
-
-/* The last step of a stop: the server's own handles and services. */
-static void
-server_close_handles(struct server *srv)
-{
-    uv_close((uv_handle_t *)&srv->stop_timer, NULL);
-    uv_close((uv_handle_t *)&srv->flush_check, NULL);
-    uv_close((uv_handle_t *)&srv->idle_sweep, NULL);
-    uv_close((uv_handle_t *)&srv->accept_timer, NULL);
-    server__services_close(srv);
-}
-
-/* Called when a connection's memory is gone; ends a shutdown when it was
- * the last one. */
-void
-server__conn_gone(struct server *srv)
-{
-    if (srv->stopping && srv->conns == NULL &&
-        !uv_is_closing((uv_handle_t *)&srv->stop_timer))
-        server_close_handles(srv);
+    c->w->nconns--;
 }
 
 static void
-on_connection(uv_stream_t *h, int status)
+close_free(uv_handle_t *h)
+{
+    x_free(h);
+}
+
+/* A connection for another worker: accepted here, its socket handed
+ * over (a libuv handle cannot change loops: the descriptor is
+ * duplicated, and this loop's handle closed). */
+static void
+accept_for(struct worker *w, struct listener *l)
+{
+    struct server *srv = l->srv;
+    uv_tcp_t *tmp = x_malloc(sizeof(*tmp));
+    uv_tcp_init(srv->loop, tmp);
+    int fd = -1;
+    uv_os_fd_t ofd;
+    int rc = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)tmp);
+    if (rc == 0 && uv_fileno((uv_handle_t *)tmp, &ofd) == 0) {
+        fd = fcntl(ofd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            rc = -errno;
+    }
+    uv_close((uv_handle_t *)tmp, close_free);
+    if (fd < 0) {
+        log_msg_errno(&srv->log, LOG_WARN, 0, rc, "event=accept-failed");
+        if (rc == UV_EMFILE || rc == UV_ENFILE)
+            server__accept_pause(srv, rc);
+        return;
+    }
+    server__handoff(w, fd, l->cfg->kind);
+}
+
+static void
+on_connection_locked(uv_stream_t *h, int status)
 {
     struct listener *l = h->data;
     if (status == UV_EMFILE || status == UV_ENFILE) {
@@ -291,7 +206,21 @@ on_connection(uv_stream_t *h, int status)
                       l->cfg->port);
         return;
     }
-    conn__accept(l->srv, h, l->cfg->kind);
+    struct worker *w = server__pick_worker(l->srv);
+    if (w->idx == 0)
+        conn__accept(w, h, -1, l->cfg->kind);
+    else
+        accept_for(w, l);
+}
+
+static void
+on_connection(uv_stream_t *h, int status)
+{
+    struct listener *l = h->data;
+    struct server *srv = l->srv;
+    server__lock(srv);
+    on_connection_locked(h, status);
+    server__unlock(srv);
 }
 
 static int
@@ -354,6 +283,8 @@ server_open_state(struct server *srv, struct buf *err)
         return XE_TLS;
     int rc = server__services_init(srv, err);
     if (rc == 0)
+        rc = server__workers_open(srv, err);
+    if (rc == 0)
         rc = server__control_listen(srv);
     return rc;
 }
@@ -374,15 +305,7 @@ server_listen(struct server *srv)
                 config_listen_kind_name(l->cfg->kind), l->cfg->address,
                 l->cfg->port);
     }
-    return 0;
-}
-
-static void
-on_stop_timeout(uv_timer_t *t)
-{
-    struct server *srv = t->data;
-    while (srv->conns)
-        conn__force_close(srv->conns);
+    return server__workers_start(srv);
 }
 
 void
@@ -397,34 +320,19 @@ server_stop(struct server *srv)
             !uv_is_closing((uv_handle_t *)&srv->listeners[i].tcp))
             uv_close((uv_handle_t *)&srv->listeners[i].tcp, NULL);
     server__control_stop(srv);
-    /* conn__shutdown may close a conn and unlink it: walk with care. */
-    struct conn *c = srv->conns;
-    while (c) {
-        struct conn *next = c->next;
-        conn__shutdown(c);
-        c = next;
-    }
-    if (srv->conns == NULL) {
-        server_close_handles(srv);
-        return;
-    }
-    uv_ref((uv_handle_t *)&srv->stop_timer);
-    uv_timer_start(&srv->stop_timer, on_stop_timeout,
-                   srv->cfg->timeouts.close_wait, 0);
+    server__workers_stop(srv);
 }
 
 void
 server_fini(struct server *srv)
 {
+    server__workers_fini(srv);
     server__services_fini(srv);
     server__control_fini(srv);
     sasl_server_free(srv->sasl);
     tls_ctx_free(srv->tls);
     x_free(srv->listeners);
-    x_free(srv->readbuf);
-    x_free(srv->plainbuf);
     srv->sasl = NULL;
     srv->tls = NULL;
     srv->listeners = NULL;
-    srv->readbuf = srv->plainbuf = NULL;
 }

@@ -25,10 +25,14 @@ conn_of(struct stream *s)
 
 /* --- credentials ------------------------------------------------------- */
 
+/* On c's own worker: each worker has its store, whose answers come back
+ * on the worker's loop. */
 static void
 on_account(void *arg, int status, const struct store_account *acct)
 {
     struct conn *c = arg;
+    struct server *srv = c->srv;
+    server__lock(srv);
     c->creds_req = NULL;
     if (status != 0 && status != XE_NOTFOUND)
         log_msg_errno(&c->srv->log, LOG_WARN, c->id, status,
@@ -37,6 +41,7 @@ on_account(void *arg, int status, const struct store_account *acct)
         status == 0 && acct && !acct->disabled ? &acct->creds : NULL;
     stream_provide_creds(&c->st, creds);
     conn__flush(c);
+    server__unlock(srv);
 }
 
 static void
@@ -46,7 +51,7 @@ ops_need_creds(void *arg, struct stream *s, const char *host,
     struct server *srv = arg;
     struct conn *c = conn_of(s);
     struct store_req *req = NULL;
-    int rc = store_account_get(srv->store, host, user ? user : "",
+    int rc = store_account_get(c->w->store, host, user ? user : "",
                                on_account, c, &req);
     if (rc != 0) {
         /* The lookup cannot even start: answer "no such account" so the
@@ -80,7 +85,7 @@ ops_auth_failed(void *arg, struct stream *s, const char *user,
     struct conn *c = conn_of(s);
     if (why != SASL_WHY_CREDENTIALS)
         return;
-    uint64_t now = uv_now(srv->loop);
+    uint64_t now = server__now(srv);
     uint32_t n_ip = throttle_hit(&srv->fail_ip, c->ip, now);
     uint32_t n_acct = 0;
     if (user && s->host) {
@@ -184,7 +189,7 @@ ops_sm_resume(void *arg, struct stream *s, const char *previd, uint32_t h)
         !stream_sm_check_h(&old->st, h))
         return XE_NOTFOUND;
     if (!old->parked && !conn__park(old, "replaced"))
-        return XE_STATE;
+        return XE_STATE; /* old may be another worker's: see sm_park.c */
     router_rebind(srv->router, &old->st, s);
     stream_sm_take_over(s, &old->st, h);
     conn__parked_end(old, "resumed");
@@ -242,8 +247,7 @@ s2s_connect(void *arg, const struct cfg_host *from, const char *to)
 static uint64_t
 s2s_now(void *arg)
 {
-    struct server *srv = arg;
-    return uv_now(srv->loop);
+    return server__now(arg);
 }
 
 static uint64_t
@@ -290,19 +294,11 @@ const struct stream_ops server__stream_ops = {
 int
 server__services_init(struct server *srv, struct buf *err)
 {
-    char path[4352];
-    snprintf(path, sizeof(path), "%s/%s", srv->cfg->state_dir, STORE_DB_FILE);
-    int rc = store_open(srv->loop, path, &srv->store, err);
-    if (rc != 0)
-        return rc;
+    (void)err;
     unsigned char key[16];
     server__random(NULL, key, sizeof(key));
     srv->router = router_new(srv->cfg, &srv->log, key);
     router_set_s2s(srv->router, &s2s_ops, srv);
-    struct resolver_opts ro = {.servers = srv->cfg->s2s.resolver};
-    rc = resolver_new(srv->loop, &ro, &srv->log, &srv->resolver, err);
-    if (rc != 0)
-        return rc;
     uint64_t seed;
     server__random(NULL, &seed, sizeof(seed));
     throttle_init(&srv->fail_ip, THROTTLE_SLOTS, seed, THROTTLE_WINDOW_MS);
@@ -313,14 +309,32 @@ server__services_init(struct server *srv, struct buf *err)
     return 0;
 }
 
-void
-server__services_close(struct server *srv)
+/* Each worker has its own account store (an SQLite connection and its
+ * thread; WAL lets them read side by side) and resolver, so that their
+ * answers come back on the thread of the connection that asked. */
+int
+server__services_open_worker(struct worker *w, struct buf *err)
 {
-    resolver_free(srv->resolver, NULL, NULL);
-    srv->resolver = NULL;
-    if (srv->store) {
-        store_close(srv->store, NULL, NULL);
-        srv->store = NULL;
+    struct server *srv = w->srv;
+    char path[4352];
+    snprintf(path, sizeof(path), "%s/%s", srv->cfg->state_dir, STORE_DB_FILE);
+    int rc = store_open(w->loop, path, &w->store, err);
+    if (rc != 0)
+        return rc;
+    struct resolver_opts ro = {.servers = srv->cfg->s2s.resolver};
+    return resolver_new(w->loop, &ro, &srv->log, &w->resolver, err);
+}
+
+void
+server__services_close_worker(struct worker *w)
+{
+    if (w->resolver) {
+        resolver_free(w->resolver, NULL, NULL);
+        w->resolver = NULL;
+    }
+    if (w->store) {
+        store_close(w->store, NULL, NULL);
+        w->store = NULL;
     }
 }
 

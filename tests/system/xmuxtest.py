@@ -123,6 +123,16 @@ class Server:
         self.log_path = os.path.join(self.dir, "xmuxd.log")
         self.proc = None
 
+    @property
+    def threads_line(self):
+        """XMUX_TEST_THREADS=N runs every server with N network threads
+        (CTest runs the system tests once more that way), unless the
+        test's own extra config sets threads."""
+        n = os.environ.get("XMUX_TEST_THREADS")
+        if not n or "threads" in (self.extra or ""):
+            return ""
+        return f"threads = {int(n)};"
+
     def _pick_ports(self):
         ports, addr = self.fixed, self.addr
         self.c2s_port = ports.get("c2s") or free_port(addr)
@@ -144,6 +154,7 @@ hosts = (
 );
 timeouts = {{ negotiation = {self.negotiation}; close_wait = {self.close_wait}; {self.timeouts} }};
 {self.user_line}
+{self.threads_line}
 {self.extra}
 """)
 

@@ -39,6 +39,7 @@ set_defaults(struct config *cfg)
 {
     cfg->state_dir = x_strdup("/var/lib/xmux");
     cfg->log_level = LOG_INFO;
+    cfg->threads = 1;
     cfg->tls_ca_file = x_strdup("/etc/ssl/certs/ca-certificates.crt");
     cfg->s2s.dialback = true;
     cfg->s2s.bidi = true;

@@ -109,6 +109,8 @@ enum cfg_limit {
     CFG_LIMIT_COUNT
 };
 
+#define CFG_THREADS_MAX 64
+
 struct config {
     char *file; /* path loaded, or "(default)" */
     char *state_dir;
@@ -124,6 +126,8 @@ struct config {
     char *group;
     int user_line, group_line;
     enum log_level log_level;
+    /* Network threads, each with its own loop (docs/architecture.md). */
+    unsigned threads; /* 1..CFG_THREADS_MAX */
     struct cfg_listen *listen;
     size_t nlisten;
     char *tls_ca_file;
