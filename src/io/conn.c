@@ -562,8 +562,7 @@ conn_admit(struct conn *c, enum cfg_listen_kind kind)
 }
 
 int
-conn__accept(struct worker *w, uv_stream_t *listener, int fd,
-             enum cfg_listen_kind kind)
+conn__accept(struct worker *w, int fd, enum cfg_listen_kind kind)
 {
     struct server *srv = w->srv;
     struct conn *c = x_calloc(1, sizeof(*c));
@@ -581,15 +580,9 @@ conn__accept(struct worker *w, uv_stream_t *listener, int fd,
     server__conn_link(srv, c);
     if (c->st.s2s)
         router_s2s_attach(srv->router, &c->st);
-    int rc;
-    if (listener != NULL) {
-        rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
-    } else {
-        rc = uv_tcp_open(&c->tcp, fd);
-        if (rc < 0)
-            close(fd);
-    }
+    int rc = uv_tcp_open(&c->tcp, fd);
     if (rc < 0) {
+        close(fd);
         log_msg_errno(&srv->log, LOG_WARN, 0, rc, "event=accept-failed");
         conn__close(c, "accept-error");
         return rc;

@@ -72,6 +72,7 @@ struct server {
     struct conn *conns; /* doubly linked list of live connections */
     size_t nconns;
     size_t nparked; /* of them, c2s sessions waiting for resumption */
+    size_t nhandoffs; /* accepted, on their way to a worker */
     uint64_t next_conn_id;
     bool stopping;
     struct tls_ctx *tls;

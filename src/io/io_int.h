@@ -78,16 +78,18 @@ struct conn {
 
 struct listener {
     struct server *srv;
-    uv_tcp_t tcp;
+    int fd;        /* the listening socket */
+    uv_poll_t poll; /* readable: connections wait (server.c) */
+    bool polling;  /* poll initialised (after listen) */
     const struct cfg_listen *cfg;
-    bool active;
-    bool held; /* a connection waits for uv_accept: accepting is paused */
+    bool active;   /* bound and not closed */
 };
+/* Watch (on) or stop watching every listener: a pause of accepting. */
+void server__listeners_poll(struct server *srv, bool on);
 
-/* An accepted connection for worker w: taken from listener (w's own
- * loop), or the socket fd handed over by the accepting thread. */
-int conn__accept(struct worker *w, uv_stream_t *listener, int fd,
-                 enum cfg_listen_kind kind);
+/* The accepted socket fd becomes a connection of worker w (on w's
+ * thread). */
+int conn__accept(struct worker *w, int fd, enum cfg_listen_kind kind);
 /* worker.c: the workers. */
 /* The worker whose thread runs this (NULL outside every worker). */
 struct worker *server__self(void);

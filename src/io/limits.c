@@ -49,11 +49,17 @@ server__limit(struct server *srv,
 
 /* --- descriptors and accepting ------------------------------------------ */
 
+/* What each network thread beyond the first holds for itself: its loop's
+ * epoll and eventfd, its store's database, WAL and shared-memory files,
+ * and its resolver's sockets. */
+#define WORKER_FDS 8
+
 void
 server__fd_budget(struct server *srv)
 {
     const struct config *cfg = srv->cfg;
-    size_t reserve = cfg->conn_limits.fd_reserve;
+    size_t reserve = cfg->conn_limits.fd_reserve +
+                     (size_t)(srv->nworkers - 1) * WORKER_FDS;
     srv->conn_cap = cfg->max_connections;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -77,29 +83,21 @@ server__fd_budget(struct server *srv)
             nofile, reserve, cfg->max_connections, srv->conn_cap);
 }
 
-/* The pause is over: take the connection each paused listener holds
- * (uv_accept also makes libuv poll the listener again). */
+/* The pause is over: watch the listeners again; what the kernel queued
+ * meanwhile is accepted now. */
 static void
 on_accept_resume(uv_timer_t *t)
 {
     struct server *srv = t->data;
     server__lock(srv);
     srv->accept_paused = false;
-    for (size_t i = 0; i < srv->nlisteners && !srv->stopping; i++) {
-        struct listener *l = &srv->listeners[i];
-        if (!l->held || uv_is_closing((uv_handle_t *)&l->tcp))
-            continue;
-        l->held = false;
-        conn__accept(&srv->workers[0], (uv_stream_t *)&l->tcp, -1,
-                     l->cfg->kind);
-    }
+    if (!srv->stopping)
+        server__listeners_poll(srv, true);
     server__unlock(srv);
 }
 
-/* libuv has already accepted and closed what waited (its spare
- * descriptor, uv__emfile_trick); from now on, a listener whose next
- * connection is not taken with uv_accept is no longer polled, and the
- * kernel queues the rest. */
+/* accept(2) ran out of descriptors: stop accepting for a while (the
+ * kernel queues connections meanwhile, up to the backlog). */
 void
 server__accept_pause(struct server *srv, int err)
 {
@@ -111,6 +109,7 @@ server__accept_pause(struct server *srv, int err)
                   "err=%s conns=%zu action=pause-accept pause_ms=%d",
                   uv_err_name(err), srv->nconns, ACCEPT_PAUSE_MS);
     srv->accept_paused = true;
+    server__listeners_poll(srv, false);
     uv_timer_start(&srv->accept_timer, on_accept_resume, ACCEPT_PAUSE_MS, 0);
 }
 

@@ -3,7 +3,8 @@
 #include "io/io_int.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -154,73 +155,95 @@ server__conn_unlink(struct server *srv, struct conn *c)
     c->w->nconns--;
 }
 
-static void
-close_free(uv_handle_t *h)
+/* Accepting is ours rather than libuv's: each accepted socket goes to
+ * the worker whose turn it is (round robin), and a libuv handle cannot
+ * change loops. At most this many per wake-up, so that a flood of
+ * connections does not starve the streams of this loop. */
+#define ACCEPT_BATCH 64
+
+/* Past the connection cap, a connection is closed as soon as it is
+ * accepted, before any worker sees it: a flood must not hold descriptors
+ * while it waits to be refused (docs/limits.md). */
+static bool
+accept_over_cap(struct server *srv, int fd, const struct sockaddr_storage *ss)
 {
-    x_free(h);
+    size_t n = srv->nconns + srv->nhandoffs - srv->nparked;
+    if (n < srv->conn_cap)
+        return false;
+    char ip[64] = "-";
+    int port = 0;
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, sizeof(ip));
+        port = ntohs(a->sin6_port);
+    } else if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, sizeof(ip));
+        port = ntohs(a->sin_port);
+    }
+    server__limit(srv, NULL, CFG_LIMIT_MAX_CONNECTIONS,
+                  "conns=%zu max=%zu peer=%s:%d action=close", n,
+                  srv->conn_cap, ip, port);
+    close(fd);
+    return true;
 }
 
-/* A connection for another worker: accepted here, its socket handed
- * over (a libuv handle cannot change loops: the descriptor is
- * duplicated, and this loop's handle closed). */
 static void
-accept_for(struct worker *w, struct listener *l)
+accept_ready_locked(struct listener *l)
 {
     struct server *srv = l->srv;
-    uv_tcp_t *tmp = x_malloc(sizeof(*tmp));
-    uv_tcp_init(srv->loop, tmp);
-    int fd = -1;
-    uv_os_fd_t ofd;
-    int rc = uv_accept((uv_stream_t *)&l->tcp, (uv_stream_t *)tmp);
-    if (rc == 0 && uv_fileno((uv_handle_t *)tmp, &ofd) == 0) {
-        fd = fcntl(ofd, F_DUPFD_CLOEXEC, 0);
-        if (fd < 0)
-            rc = -errno;
+    for (int i = 0; i < ACCEPT_BATCH && !srv->accept_paused; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        ss.ss_family = AF_UNSPEC;
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            if (e == EINTR || e == ECONNABORTED)
+                continue;
+            if (e == EMFILE || e == ENFILE)
+                server__accept_pause(srv, -e);
+            else if (e != EAGAIN && e != EWOULDBLOCK)
+                log_msg_errno(&srv->log, LOG_WARN, 0, -e,
+                              "event=listen-error address=%s port=%u",
+                              l->cfg->address, l->cfg->port);
+            return;
+        }
+        if (accept_over_cap(srv, fd, &ss))
+            continue;
+        struct worker *w = server__pick_worker(srv);
+        if (w == server__self())
+            conn__accept(w, fd, l->cfg->kind);
+        else
+            server__handoff(w, fd, l->cfg->kind);
     }
-    uv_close((uv_handle_t *)tmp, close_free);
-    if (fd < 0) {
-        log_msg_errno(&srv->log, LOG_WARN, 0, rc, "event=accept-failed");
-        if (rc == UV_EMFILE || rc == UV_ENFILE)
-            server__accept_pause(srv, rc);
-        return;
-    }
-    server__handoff(w, fd, l->cfg->kind);
 }
 
 static void
-on_connection_locked(uv_stream_t *h, int status)
+on_accept_ready(uv_poll_t *h, int status, int events)
 {
-    struct listener *l = h->data;
-    if (status == UV_EMFILE || status == UV_ENFILE) {
-        server__accept_pause(l->srv, status);
-        return;
-    }
-    if (l->srv->accept_paused) {
-        /* Not taken: libuv stops polling the listener until it is. */
-        l->held = true;
-        return;
-    }
-    if (status < 0) {
-        log_msg_errno(&l->srv->log, LOG_WARN, 0, status,
-                      "event=listen-error address=%s port=%u", l->cfg->address,
-                      l->cfg->port);
-        return;
-    }
-    struct worker *w = server__pick_worker(l->srv);
-    if (w->idx == 0)
-        conn__accept(w, h, -1, l->cfg->kind);
-    else
-        accept_for(w, l);
-}
-
-static void
-on_connection(uv_stream_t *h, int status)
-{
+    (void)status;
+    (void)events;
     struct listener *l = h->data;
     struct server *srv = l->srv;
     server__lock(srv);
-    on_connection_locked(h, status);
+    accept_ready_locked(l);
     server__unlock(srv);
+}
+
+void
+server__listeners_poll(struct server *srv, bool on)
+{
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        struct listener *l = &srv->listeners[i];
+        if (!l->polling || uv_is_closing((uv_handle_t *)&l->poll))
+            continue;
+        if (on)
+            uv_poll_start(&l->poll, UV_READABLE, on_accept_ready);
+        else
+            uv_poll_stop(&l->poll);
+    }
 }
 
 static int
@@ -232,7 +255,7 @@ parse_addr(const struct cfg_listen *cl, struct sockaddr_storage *ss)
 }
 
 /* Bind one listener: while xmuxd may still be root, for ports below
- * 1024. libuv reports EADDRINUSE only at uv_listen. */
+ * 1024. */
 static int
 listener_bind(struct server *srv,
               struct listener *l,
@@ -241,14 +264,26 @@ listener_bind(struct server *srv,
     struct sockaddr_storage ss;
     l->srv = srv;
     l->cfg = cl;
+    l->fd = -1;
     int rc = parse_addr(cl, &ss);
-    if (rc == 0) {
-        uv_tcp_init(srv->loop, &l->tcp);
-        l->tcp.data = l;
-        l->active = true;
-        rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+    if (rc != 0)
+        return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
     }
-    return rc;
+    l->fd = fd;
+    l->active = true;
+    return 0;
 }
 
 static void
@@ -295,17 +330,44 @@ server_listen(struct server *srv)
     server__fd_budget(srv);
     for (size_t i = 0; i < srv->nlisteners; i++) {
         struct listener *l = &srv->listeners[i];
-        int rc = uv_listen((uv_stream_t *)&l->tcp, 511, on_connection);
+        int rc = listen(l->fd, 511) == 0 ? 0 : -errno;
+        if (rc == 0)
+            rc = uv_poll_init_socket(srv->loop, &l->poll, l->fd);
         if (rc < 0) {
             listen_failed(srv, l->cfg, rc);
             return rc;
         }
+        l->poll.data = l;
+        l->polling = true;
+        uv_poll_start(&l->poll, UV_READABLE, on_accept_ready);
         log_msg(&srv->log, LOG_INFO, 0,
                 "event=listening kind=%s address=%s port=%u",
                 config_listen_kind_name(l->cfg->kind), l->cfg->address,
                 l->cfg->port);
     }
     return server__workers_start(srv);
+}
+
+static void
+listener_closed(uv_handle_t *h)
+{
+    struct listener *l = h->data;
+    close(l->fd);
+    l->fd = -1;
+}
+
+static void
+listener_close(struct listener *l)
+{
+    if (!l->active)
+        return;
+    l->active = false;
+    if (l->polling) {
+        uv_close((uv_handle_t *)&l->poll, listener_closed);
+    } else {
+        close(l->fd);
+        l->fd = -1;
+    }
 }
 
 void
@@ -316,9 +378,7 @@ server_stop(struct server *srv)
     srv->stopping = true;
     log_msg(&srv->log, LOG_INFO, 0, "event=shutdown conns=%zu", srv->nconns);
     for (size_t i = 0; i < srv->nlisteners; i++)
-        if (srv->listeners[i].active &&
-            !uv_is_closing((uv_handle_t *)&srv->listeners[i].tcp))
-            uv_close((uv_handle_t *)&srv->listeners[i].tcp, NULL);
+        listener_close(&srv->listeners[i]);
     server__control_stop(srv);
     server__workers_stop(srv);
 }

@@ -141,6 +141,7 @@ server__handoff(struct worker *w, int fd, enum cfg_listen_kind kind)
             x_realloc(w->handoffs, w->handoffs_cap * sizeof(*w->handoffs));
     }
     w->handoffs[w->nhandoffs++] = (struct handoff){fd, kind};
+    w->srv->nhandoffs++;
     (void)uv_async_send(&w->wake);
 }
 
@@ -156,10 +157,11 @@ on_wake(uv_async_t *h)
         worker_stop(w);
     for (size_t i = 0; i < w->nhandoffs; i++) {
         struct handoff *ho = &w->handoffs[i];
+        srv->nhandoffs--;
         if (w->stopping || srv->stopping)
             close(ho->fd);
         else
-            conn__accept(w, NULL, ho->fd, ho->kind);
+            conn__accept(w, ho->fd, ho->kind);
     }
     w->nhandoffs = 0;
     /* Dirty conns are flushed by the check handle, after this phase. */
@@ -447,6 +449,7 @@ worker_stop(struct worker *w)
     }
     for (size_t i = 0; i < w->nhandoffs; i++)
         close(w->handoffs[i].fd);
+    srv->nhandoffs -= w->nhandoffs;
     w->nhandoffs = 0;
     if (w->nconns == 0) {
         worker_close_handles(w);
