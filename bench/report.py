@@ -78,6 +78,8 @@ def fmt(v, unit=""):
     if isinstance(v, str):
         return v
     a = abs(v)
+    if v == int(v) and a < 1e12:
+        return f"{int(v):,}".replace(",", " ") + unit
     if a >= 1000:
         s = f"{v:,.0f}".replace(",", " ")
     elif a >= 100:
