@@ -209,6 +209,11 @@ def conns_rows(t, res):
         vals = {p: conn_cell(res, cols[p], n) for p in PEERS}
         t.add(f"s2s connections {n}×{n} (xmuxd: mux + bidi)", vals)
     for n in CONN_NS:
+        vals = {"xmuxd": conn_cell(res, "xmuxd-cold", n), "prosody": "",
+                "ejabberd": ""}
+        t.add(f"s2s connections {n}×{n}, xmuxd mux + bidi, all pairs at once",
+              vals, ratios=False)
+    for n in CONN_NS:
         vals = {"xmuxd": conn_cell(res, "xmuxd-off", n), "prosody": "",
                 "ejabberd": ""}
         t.add(f"s2s connections {n}×{n}, xmuxd mux/bidi/dialback off", vals,
@@ -394,6 +399,8 @@ def plots(res, img):
     if plot(p, "s2s TCP connections vs. domains per server (N×N, both ways)",
             "domains per server (N)", "TCP connections",
             [("xmuxd (mux + bidi)", series_conns(res, "xmuxd-mux")),
+             ("xmuxd (mux + bidi, all pairs at once)",
+              series_conns(res, "xmuxd-cold")),
              ("xmuxd (mux, bidi, dialback off)",
               series_conns(res, "xmuxd-off")),
              ("Prosody", series_conns(res, "prosody")),
