@@ -369,8 +369,10 @@ def plot(path, title, xlabel, ylabel, series, logx=False, logy=False,
             with open(f, "w") as out:
                 for x, y in pts:
                     out.write(f"{x} {y}\n")
-            plots.append(f"'{f}' using 1:2 with linespoints lw 2 pt 7 "
-                         f"title '{name}'")
+            # Distinct points and dashes: equal series overlap.
+            plots.append(f"'{f}' using 1:2 with linespoints lw 2 "
+                         f"dt {i + 1} pt {(5, 7, 9, 11, 13)[i % 5]} "
+                         f"ps {1.8 - 0.3 * i:.1f} title '{name}'")
         cmds.append("plot " + ", ".join(plots))
         r = subprocess.run(["gnuplot"], input="\n".join(cmds) + "\n",
                            text=True, capture_output=True)
