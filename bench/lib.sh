@@ -8,17 +8,45 @@
 # bench_cleanup from its EXIT trap.
 #
 # Environment:
-#   BENCH_NET      first three bytes of the loopback addresses (default
-#                  127.0.0): servers on .2 to .7, dnsmasq on .53
+#   BENCH_NET      first three bytes of the loopback addresses (default:
+#                  127.0.0, or the first of 127.0.10 ... 127.0.90 with
+#                  nothing listening): servers on .2 to .7, dnsmasq on .53
 #   BENCH_RESULTS  file to which every result line is also appended, with
 #                  suite=NAME after "result"
-#   BENCH_EJ_PORT  first Erlang distribution port of ejabberd (default 4371)
+#   BENCH_EJ_PORT  first Erlang distribution port of ejabberd (default
+#                  4371 + 2 × the last byte of BENCH_NET)
 
-bench_net=${BENCH_NET:-127.0.0}
-dns_addr=$bench_net.53
 c2s_port=5222
 s2s_port=5269
-ej_port_base=${BENCH_EJ_PORT:-4371}
+
+# True when nothing listens on 5222/5269 of NET.2 to NET.7 (or on a
+# wildcard address), nor on NET.53:53.
+bench_net_free() { # NET
+    local i
+    ss -Hlnu "sport = :53" 2>/dev/null | grep -qF "$1.53:53 " && return 1
+    ss -Htln 2>/dev/null | awk '{ print $4 }' | grep -qE \
+        "^(${1//./\\.}\.[2-7]|0\.0\.0\.0|\*|\[::\]):($c2s_port|$s2s_port)\$" &&
+        return 1
+    return 0
+}
+
+# The machine is shared: other benchmarks and tests may hold the default
+# addresses. Without BENCH_NET, the first free block of 127.0.0, 127.0.10,
+# ... 127.0.90 is used (and exported, so that the parts of one suite
+# agree); ejabberd's distribution ports follow it.
+if [ -z "${BENCH_NET:-}" ]; then
+    for bench_net in 127.0.0 127.0.10 127.0.20 127.0.30 127.0.40 127.0.50 \
+        127.0.60 127.0.70 127.0.80 127.0.90; do
+        bench_net_free "$bench_net" && break
+    done
+    if [ "$bench_net" != 127.0.0 ]; then
+        echo "   (127.0.0.x is in use: the servers run on $bench_net.x)"
+    fi
+    export BENCH_NET=$bench_net
+fi
+bench_net=$BENCH_NET
+dns_addr=$bench_net.53
+ej_port_base=${BENCH_EJ_PORT:-$((4371 + 2 * ${bench_net##*.}))}
 # Processes started for the test being run (servers, wrappers, dnsmasq),
 # stopped last first by stop_all.
 procs=()
