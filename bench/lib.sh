@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # lib.sh -- shared by bench/c2s, bench/s2s and bench/conns run.sh (bash,
 # sourced): processes, listeners, a test CA, names (dnsmasq and a marked
 # /etc/hosts block), Prosody and ejabberd instances, and the results file.

@@ -99,7 +99,9 @@ def ratio(a, b):
     if not isinstance(a, float) or not isinstance(b, float) or b <= 0:
         return "n/a"
     r = a / b
-    return f"{r:.1f}×" if r >= 10 else f"{r:.2f}×"
+    if r >= 10:
+        return f"{r:.1f}×"
+    return f"{r:.2f}×" if r >= 0.01 else f"{r:.4f}×"
 
 
 class Table:

@@ -87,7 +87,7 @@ domains() { # BASE N
 # xmuxd NAME on ADDR serving DOMS (its certificate CERT), routes to every
 # PEER_DOM at PEER_ADDR; S2S is the s2s group's flags.
 xmuxd_one() { # NAME ADDR CERT "DOMS" PEER_ADDR "PEER_DOMS" S2S
-    local d=$tmp/$1 dom hosts= routes=
+    local d=$tmp/$1 dom hosts="" routes=""
     mkdir -p "$d"
     for dom in $4; do
         hosts="$hosts${hosts:+, }{ domain = \"$dom\"; cert = \"$tmp/certs/$3.crt\"; key = \"$tmp/certs/$3.key\"; }"
@@ -225,8 +225,8 @@ run_one() { # NAME N
         return
     fi
     local xl yl warm=1
-    xl=$(echo $xdoms | tr ' ' ',')
-    yl=$(echo $ydoms | tr ' ' ',')
+    xl=$(echo "$xdoms" | xargs | tr ' ' ',')
+    yl=$(echo "$ydoms" | xargs | tr ' ' ',')
     [ "$who" = xmuxd-cold ] && warm=0
     timeout 300 "$load" mesh --host "$xa" --rhost "$ya" --domain "$xl" \
         --rdomain "$yl" --password "$password" --label "$who" \
@@ -259,11 +259,11 @@ echo "== bench/conns: s2s connections for N×N domains, both directions, N in $n
 make_ca "$tmp/certs" || exit 1
 for n in $ns; do
     # shellcheck disable=SC2046 # the domains
-    issue_cert "$tmp/certs" "x$n" $(domains montague.example "$n") &&
-        issue_cert "$tmp/certs" "y$n" $(domains capulet.example "$n") || {
+    if ! issue_cert "$tmp/certs" "x$n" $(domains montague.example "$n") ||
+        ! issue_cert "$tmp/certs" "y$n" $(domains capulet.example "$n"); then
         echo "run.sh: could not make the test certificates" >&2
         exit 1
-    }
+    fi
 done
 for who in $servers; do
     for n in $ns; do
