@@ -2,7 +2,8 @@
 #   make run    install what is missing, build, run xmuxd on the default config
 #   make test   install, build with ASan+UBSan (clang) and gcc, run every test
 #   make fuzz   run every libFuzzer target for FUZZ_SECONDS each
-#   make bench  build optimised and run the benchmarks
+#   make bench  build optimised and run the benchmark suite (as root):
+#               xmuxd vs Prosody and ejabberd, docs/performance.md rewritten
 #   make demo   two servers on 127.0.0.2/.3: connections with and without mux
 #   make clean  remove build trees
 

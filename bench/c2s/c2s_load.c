@@ -4,7 +4,9 @@
  * The message modes can also measure server-to-server delivery: the
  * sender logs in to one server (--host, --port, --domain) and the
  * receiver to another (--rhost, --rport, --rdomain), which must then
- * route the messages between them. */
+ * route the messages between them. Mode mesh sends from every domain of
+ * one server to every domain of another and back (the caller counts the
+ * s2s connections that takes). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -46,10 +48,10 @@
  * thread of this short-lived tool reads them. */
 static struct opts {
     const char *mode, *host, *domain, *prefix, *password, *mech, *label;
-    const char *rhost, *rdomain;
+    const char *rhost, *rdomain, *steps;
     unsigned long port, pid, rport, rpid, parallel, count, window, first,
-        accounts, warmup;
-    double duration, hold, timeout, flow_timeout;
+        accounts, warmup, rss_cap_kib;
+    double duration, hold, timeout, flow_timeout, settle;
 } opt = {
     .host = "127.0.0.2",
     .domain = "bench.example",
@@ -67,6 +69,7 @@ static struct opts {
     .hold = 0,
     .timeout = 10,
     .flow_timeout = 30,
+    .settle = 2,
 };
 
 /* Where a connection goes: the sender's server, or the receiver's when it
@@ -1077,9 +1080,16 @@ out:
 /* ---- mode idle ------------------------------------------------------------
  */
 
+/* Sessions are opened in steps (--steps), and the server's RSS is
+ * sampled after each once it has settled (--settle): the RSS-vs-sessions
+ * series. Once a session is bound, this side keeps only its socket: the
+ * server's TLS and XMPP state stay, the client's SSL object is freed, so
+ * that 10 000 sessions cost the generator a descriptor each. */
+#define IDLE_STEPS_MAX 32
+
 struct idle_worker {
     pthread_t th;
-    struct xconn *conns;
+    int *fds;
     unsigned long from, to, ok, fail;
 };
 
@@ -1088,69 +1098,286 @@ idle_main(void *arg)
 {
     struct idle_worker *w = arg;
     struct scram_cache cache = {0};
-    for (unsigned long i = w->from; i < w->to; i++) {
-        struct xconn *c = &w->conns[i];
+    struct xconn *c = malloc(sizeof *c);
+    for (unsigned long i = w->from; c != NULL && i < w->to; i++) {
+        char res[32];
+        unsigned long acct = opt.accounts ? i % opt.accounts : i;
+        snprintf(res, sizeof res, "idle%lu", i);
         xc_init(c, &tg_send);
-        if (xc_login(c, opt.first + i, "idle", false, &cache) != 0) {
+        if (xc_login(c, opt.first + acct, res, false, &cache) != 0) {
             xc_free(c);
             w->fail++;
-        } else {
-            w->ok++;
+            continue;
         }
+        /* SSL_free neither sends nor closes: the session stays open. */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        w->fds[i] = c->fd;
+        c->fd = -1;
+        w->ok++;
     }
+    free(c);
     return NULL;
 }
 
+/* Opens sessions from..to-1 with opt.parallel threads; adds to *ok and
+ * *fail. */
 static void
-idle_close_all(struct xconn *conns, unsigned long n)
+idle_open(int *fds,
+          unsigned long from,
+          unsigned long to,
+          unsigned long *ok,
+          unsigned long *fail)
 {
-    for (unsigned long i = 0; i < n; i++)
-        if (conns[i].ssl)
-            xc_close(&conns[i], false);
-}
-
-static int
-run_idle(void)
-{
-    unsigned long n = opt.count ? opt.count : 2000, nth = opt.parallel;
-    struct xconn *conns = calloc(n, sizeof *conns);
+    unsigned long nth = min_ul(opt.parallel, to - from), started = 0;
     struct idle_worker *w = calloc(nth, sizeof *w);
-    if (conns == NULL || w == NULL) {
-        free(conns);
-        free(w);
-        return 1;
-    }
-    long rss0 = server_rss_kib();
-    double t0 = now_s(), self0 = self_cpu_s(), cpu0 = server_cpu_s();
-    unsigned long started = 0, ok = 0, fail = 0;
+    if (w == NULL)
+        return;
     for (; started < nth; started++) {
-        w[started].conns = conns;
-        w[started].from = n * started / nth;
-        w[started].to = n * (started + 1) / nth;
+        w[started].fds = fds;
+        w[started].from = from + (to - from) * started / nth;
+        w[started].to = from + (to - from) * (started + 1) / nth;
         if (pthread_create(&w[started].th, NULL, idle_main, &w[started]))
             break;
     }
     for (unsigned long i = 0; i < started; i++) {
         pthread_join(w[i].th, NULL);
-        ok += w[i].ok;
-        fail += w[i].fail;
+        *ok += w[i].ok;
+        *fail += w[i].fail;
+    }
+    free(w);
+}
+
+/* The step targets below n from --steps ("1000,2500,5000"), then n. */
+static size_t
+idle_steps(unsigned long n, unsigned long *out)
+{
+    size_t k = 0;
+    const char *p = opt.steps;
+    while (p != NULL && *p != '\0' && k < IDLE_STEPS_MAX - 1) {
+        char *end;
+        unsigned long v = strtoul(p, &end, 10);
+        if (end == p)
+            break;
+        if (v > 0 && v < n && (k == 0 || v > out[k - 1]))
+            out[k++] = v;
+        p = *end == ',' ? end + 1 : end;
+    }
+    out[k++] = n;
+    return k;
+}
+
+static int
+run_idle(void)
+{
+    unsigned long n = opt.count ? opt.count : 2000;
+    unsigned long steps[IDLE_STEPS_MAX];
+    size_t nsteps = idle_steps(n, steps);
+    int *fds = malloc(n * sizeof *fds);
+    if (fds == NULL)
+        return 1;
+    for (unsigned long i = 0; i < n; i++)
+        fds[i] = -1;
+    long rss0 = server_rss_kib(), rss = rss0;
+    double t0 = now_s(), self0 = self_cpu_s(), cpu0 = server_cpu_s();
+    unsigned long done = 0, ok = 0, fail = 0;
+    bool capped = false;
+    printf("result server=%s mode=idle_step sessions=0 rss_kib=%ld\n",
+           opt.label, rss0);
+    fflush(stdout);
+    for (size_t s = 0; s < nsteps; s++) {
+        /* Stop before a step whose growth, at the rate so far, would take
+         * the server past --rss-cap-kib (a server that needs ~1 MiB per
+         * session must not exhaust a shared machine). */
+        if (opt.rss_cap_kib > 0 && ok > 0 && rss > rss0 &&
+            (double)rss + (double)(rss - rss0) / (double)ok *
+                                  (double)(steps[s] - done) >
+                (double)opt.rss_cap_kib) {
+            capped = true;
+            break;
+        }
+        idle_open(fds, done, steps[s], &ok, &fail);
+        done = steps[s];
+        /* Let the server finish whatever follows a login (and put idle
+         * connections to sleep) before sampling. */
+        sleep_s(opt.settle);
+        rss = server_rss_kib();
+        printf("result server=%s mode=idle_step sessions=%lu rss_kib=%ld\n",
+               opt.label, ok, rss);
+        fflush(stdout);
     }
     double secs = now_s() - t0, cpu = server_cpu_s() - cpu0;
-    /* Let the server finish whatever follows a login before measuring. */
-    sleep_s(2);
-    long rss1 = server_rss_kib();
-    printf("result server=%s mode=idle sessions=%lu fails=%lu "
+    printf("result server=%s mode=idle sessions=%lu fails=%lu capped=%d "
            "open_secs=%.2f rss_before_kib=%ld rss_after_kib=%ld "
            "kib_per_session=%.1f server_cpu_s=%.2f gen_cpu_s=%.2f\n",
-           opt.label, ok, fail, secs, rss0, rss1,
-           ok && rss0 >= 0 ? (double)(rss1 - rss0) / (double)ok : -1, cpu,
+           opt.label, ok, fail, capped, secs, rss0, rss,
+           ok && rss0 >= 0 ? (double)(rss - rss0) / (double)ok : -1, cpu,
            self_cpu_s() - self0);
     fflush(stdout);
     sleep_s(opt.hold);
-    idle_close_all(conns, n);
-    free(w);
-    free(conns);
-    return fail == 0 ? 0 : 1;
+    for (unsigned long i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(fds);
+    return fail == 0 && !capped ? 0 : 1;
+}
+
+/* ---- mode mesh ------------------------------------------------------------
+ */
+
+/* s2s connections between two servers with many domains: --domain and
+ * --rdomain are comma-separated lists. PREFIX<first> logs in on every
+ * domain of both servers; every user of the first server sends one
+ * message to every user of the second, then every user of the second to
+ * every user of the first. Every message must arrive within
+ * --flow-timeout. Then the sessions are held for --hold seconds, while
+ * the caller counts the connections between the servers. */
+#define MESH_MAX 64
+
+struct mesh_side {
+    struct target tg[MESH_MAX];
+    struct xconn *c;
+    size_t n;
+};
+
+/* Splits the comma-separated list into the side's targets (list is
+ * modified: the domains point into it). */
+static int
+mesh_side_init(struct mesh_side *s,
+               char *list,
+               const char *host,
+               unsigned long port)
+{
+    s->n = 0;
+    for (char *d = list; d != NULL && *d != '\0';) {
+        char *comma = strchr(d, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        if (s->n == MESH_MAX)
+            return -1;
+        if (*d != '\0')
+            s->tg[s->n++] = (struct target){host, d, port};
+        d = comma != NULL ? comma + 1 : NULL;
+    }
+    s->c = calloc(s->n ? s->n : 1, sizeof *s->c);
+    return s->n > 0 && s->c != NULL ? 0 : -1;
+}
+
+/* Reads messages for c until want carrying the mesh body arrived or
+ * give_up; returns how many did. */
+static unsigned long
+mesh_recv(struct xconn *c, unsigned long want, double give_up)
+{
+    unsigned long got = 0;
+    while (got < want) {
+        const char *t;
+        size_t tl;
+        size_t end = elem_find(c->in, "<message", "</message>", &t, &tl);
+        if (end > 0) {
+            if (memmem(t, tl, "<body>mesh ", 11) != NULL)
+                got++;
+            xc_consume(c, end);
+            continue;
+        }
+        double left = give_up - now_s();
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        if (!SSL_has_pending(c->ssl) &&
+            (left <= 0 || poll(&pfd, 1, (int)(left * 1000) + 1) <= 0))
+            break;
+        if (xc_fill(c) != 0)
+            break;
+    }
+    return got;
+}
+
+/* Every user of from sends one message to every user of to; returns how
+ * many arrived. */
+static unsigned long
+mesh_phase(struct mesh_side *from, struct mesh_side *to)
+{
+    for (size_t i = 0; i < from->n; i++)
+        for (size_t j = 0; j < to->n; j++) {
+            char buf[768];
+            int len = snprintf(buf, sizeof buf,
+                               "<message to='%s' type='chat' id='x%zu-%zu'>"
+                               "<body>mesh %s</body></message>",
+                               to->c[j].jid, i, j, from->tg[i].domain);
+            if (len > 0 && (size_t)len < sizeof buf)
+                (void)xc_send(&from->c[i], buf, (size_t)len);
+        }
+    double give_up = now_s() + opt.flow_timeout;
+    unsigned long got = 0;
+    for (size_t j = 0; j < to->n; j++)
+        got += mesh_recv(&to->c[j], from->n, give_up);
+    return got;
+}
+
+static int
+run_mesh(void)
+{
+    static struct mesh_side x, y;
+    char *xl = strdup(opt.domain), *yl = strdup(opt.rdomain ? opt.rdomain : "");
+    struct scram_cache cache = {0};
+    int rc = 1;
+    if (xl == NULL || yl == NULL ||
+        mesh_side_init(&x, xl, tg_send.host, tg_send.port) != 0 ||
+        mesh_side_init(&y, yl, tg_recv.host, tg_recv.port) != 0) {
+        fprintf(stderr, "c2s_load: mesh: 1 to %d domains on each side\n",
+                MESH_MAX);
+        goto out;
+    }
+    struct mesh_side *sides[2] = {&x, &y};
+    for (int s = 0; s < 2; s++)
+        for (size_t i = 0; i < sides[s]->n; i++) {
+            xc_init(&sides[s]->c[i], &sides[s]->tg[i]);
+            if (xc_login(&sides[s]->c[i], opt.first, "mesh", false, &cache)) {
+                printf("result server=%s mode=mesh domains=%zu status=no-login "
+                       "domain=%s\n",
+                       opt.label, x.n, sides[s]->tg[i].domain);
+                goto out;
+            }
+        }
+    /* --warmup: one message from the first domain of X to the first of
+     * Y first, so that the exchange starts with one s2s stream up (as
+     * between servers that already federate). */
+    if (opt.warmup > 0) {
+        char buf[768];
+        int len = snprintf(buf, sizeof buf,
+                           "<message to='%s' type='chat' id='w'>"
+                           "<body>mesh warm-up</body></message>",
+                           y.c[0].jid);
+        if (len <= 0 || (size_t)len >= sizeof buf ||
+            xc_send(&x.c[0], buf, (size_t)len) != 0 ||
+            mesh_recv(&y.c[0], 1, now_s() + opt.flow_timeout) != 1) {
+            printf("result server=%s mode=mesh domains=%zu status=no-flow\n",
+                   opt.label, x.n);
+            goto out;
+        }
+    }
+    double t0 = now_s();
+    unsigned long xy = mesh_phase(&x, &y);
+    double t1 = now_s();
+    unsigned long yx = mesh_phase(&y, &x);
+    double t2 = now_s();
+    unsigned long sent = 2 * x.n * y.n, got = xy + yx;
+    printf("result server=%s mode=mesh domains=%zu rdomains=%zu status=%s "
+           "sent=%lu received=%lu lost=%lu xy_received=%lu yx_received=%lu "
+           "xy_secs=%.2f yx_secs=%.2f\n",
+           opt.label, x.n, y.n, got == sent ? "ok" : "lost", sent, got,
+           sent - got, xy, yx, t1 - t0, t2 - t1);
+    fflush(stdout);
+    sleep_s(opt.hold);
+    rc = got == sent ? 0 : 1;
+out:
+    for (int s = 0; s < 2; s++) {
+        struct mesh_side *m = s == 0 ? &x : &y;
+        for (size_t i = 0; m->c != NULL && i < m->n; i++)
+            xc_close(&m->c[i], false);
+        free(m->c);
+    }
+    free(xl);
+    free(yl);
+    return rc;
 }
 
 /* ---- command line ---------------------------------------------------------
@@ -1185,6 +1412,9 @@ static const struct optdef optdefs[] = {
     {"--rpid", 'u', &opt.rpid},
     {"--warmup", 'u', &opt.warmup},
     {"--flow-timeout", 'd', &opt.flow_timeout},
+    {"--steps", 's', &opt.steps},
+    {"--settle", 'd', &opt.settle},
+    {"--rss-cap-kib", 'u', &opt.rss_cap_kib},
 };
 
 static int
@@ -1208,7 +1438,7 @@ static int
 usage(void)
 {
     fprintf(stderr,
-            "usage: c2s_load logins|messages|latency|idle [--host IP] "
+            "usage: c2s_load logins|messages|latency|idle|mesh [--host IP] "
             "[--port N]\n"
             "  [--domain D] [--prefix u] [--password P] [--first 1] "
             "[--label NAME]\n"
@@ -1217,12 +1447,21 @@ usage(void)
             "[--hold S]\n"
             "  [--timeout S] [--warmup N] [--flow-timeout S]\n"
             "  [--rhost IP] [--rport N] [--rdomain D] [--rpid PID]\n"
+            "  [--steps N,N,...] [--settle S] [--rss-cap-kib K]\n"
             "Accounts are PREFIX<n>@DOMAIN, n from --first, one password.\n"
             "messages and latency: PREFIX<first> on --host sends to\n"
             "PREFIX<first+1> on --rhost/--rport/--rdomain (default: the\n"
             "sender's server); server CPU is that of --pid plus --rpid.\n"
             "--warmup N: N messages must arrive within --flow-timeout\n"
-            "(default 30 s) before measuring, else status=no-flow, exit 3.\n");
+            "(default 30 s) before measuring, else status=no-flow, exit 3.\n"
+            "idle: --count sessions (resource idle<i> of account\n"
+            "first + i %% --accounts), opened in --steps, the server's RSS\n"
+            "sampled --settle s after each; stops before passing\n"
+            "--rss-cap-kib.\n"
+            "mesh: --domain and --rdomain are comma-separated lists; a user\n"
+            "on every domain writes to every domain of the other server,\n"
+            "both ways (after --warmup 1: one message first), then the\n"
+            "sessions are held --hold s.\n");
     return 2;
 }
 
@@ -1297,6 +1536,8 @@ main(int argc, char **argv)
         rc = run_messages(true);
     else if (strcmp(opt.mode, "idle") == 0)
         rc = run_idle();
+    else if (strcmp(opt.mode, "mesh") == 0)
+        rc = run_mesh();
     else
         return usage();
     fflush(stdout);
