@@ -28,7 +28,7 @@ conn__log_close(struct conn *c, const char *reason, bool parked)
             reason, parked ? " parked=yes" : "",
             (unsigned long long)c->bytes_in,
             (unsigned long long)c->bytes_out,
-            (unsigned long long)(uv_now(c->w->loop) - c->started));
+            (unsigned long long)(server__now(c->srv) - c->started));
 }
 
 static void
