@@ -50,7 +50,7 @@ static struct opts {
     const char *mode, *host, *domain, *prefix, *password, *mech, *label;
     const char *rhost, *rdomain, *steps;
     unsigned long port, pid, rport, rpid, parallel, count, window, first,
-        accounts, warmup, rss_cap_kib;
+        accounts, warmup, rss_cap_kib, pairs;
     double duration, hold, timeout, flow_timeout, settle;
 } opt = {
     .host = "127.0.0.2",
@@ -63,6 +63,7 @@ static struct opts {
     .parallel = 20,
     .count = 0,
     .window = 1000,
+    .pairs = 1,
     .first = 1,
     .accounts = 0,
     .duration = 8,
@@ -808,7 +809,7 @@ msg_recv_main(void *arg)
 {
     struct msg_run *m = arg;
     struct scan sc = {0};
-    static char buf[65536];
+    static _Thread_local char buf[65536];
     bool open = true;
     while (open) {
         unsigned long k = 0;
@@ -877,7 +878,7 @@ msg_format(char *out, size_t cap, const char *to, unsigned long seq)
 static void
 msg_send(struct msg_run *m, unsigned long total, unsigned long window)
 {
-    static char out[OUT_CAP];
+    static _Thread_local char out[OUT_CAP];
     double t0 = now_s();
     unsigned long seq = 0;
     while (seq < total && now_s() - t0 < opt.duration) {
@@ -1016,64 +1017,145 @@ msg_warmup(struct msg_run *m, unsigned long n)
     return 0;
 }
 
-/* Logs in A (account first, on the sender's server) and B (first + 1, on
- * the receiver's) and measures A -> B. Returns 0 when every message
- * arrived, 3 when the warm-up messages did not, else 1. */
-static int
-run_messages(bool latency)
+/* One sender thread per pair (--pairs): each sends its share. */
+struct msg_sender {
+    pthread_t th;
+    struct msg_run *m;
+    unsigned long total;
+};
+
+static void *
+msg_send_main(void *arg)
 {
-    struct msg_run *m = calloc(1, sizeof *m);
-    struct scram_cache cache = {0};
-    unsigned long total = opt.count ? opt.count : latency ? 2000 : 1000000;
-    int rc = 1;
-    if (m == NULL)
-        return 1;
-    xc_init(&m->a, &tg_send);
-    xc_init(&m->b, &tg_recv);
-    pthread_mutex_init(&m->mu, NULL);
-    pthread_cond_init(&m->cv, NULL);
-    if (latency)
-        opt.window = 1;
+    struct msg_sender *sd = arg;
+    msg_send(sd->m, sd->total, opt.window);
+    return NULL;
+}
+
+/* Logs in pair i: A (account first + 2i, on the sender's server) and B
+ * (first + 2i + 1, on the receiver's). */
+static int
+msg_pair_login(struct msg_run *m, unsigned long i, unsigned long total,
+               struct scram_cache *cache)
+{
     /* Every message carries its send time: latency under load too. */
     m->lat_cap = total;
     m->lat_ms = calloc(total, sizeof *m->lat_ms);
-    if (m->lat_ms == NULL ||
-        xc_login(&m->a, opt.first, "a", false, &cache) != 0 ||
-        xc_login(&m->b, opt.first + 1, "b", false, &cache) != 0) {
-        fprintf(stderr, "c2s_load: %s: login of the message pair failed\n",
-                opt.label);
+    return m->lat_ms == NULL ||
+                   xc_login(&m->a, opt.first + 2 * i, "a", false, cache) != 0 ||
+                   xc_login(&m->b, opt.first + 2 * i + 1, "b", false, cache) != 0
+               ? -1
+               : 0;
+}
+
+/* The pairs' figures as one: counts summed, the last receipt the end,
+ * the latency samples together (kept in pairs[0]). */
+static void
+msg_merge(struct msg_run *pairs, unsigned long np)
+{
+    struct msg_run *m = &pairs[0];
+    for (unsigned long i = 1; i < np; i++) {
+        struct msg_run *o = &pairs[i];
+        m->sent += o->sent;
+        m->received += o->received;
+        if (o->t_last > m->t_last)
+            m->t_last = o->t_last;
+        size_t room = m->lat_cap - m->nlat;
+        size_t n = o->nlat < room ? o->nlat : room;
+        memcpy(m->lat_ms + m->nlat, o->lat_ms, n * sizeof *o->lat_ms);
+        m->nlat += n;
+    }
+}
+
+/* Logs in the pairs and measures A -> B on each at once (one pair unless
+ * --pairs): the sum of messages, each pair with at most window in flight.
+ * Returns 0 when every message arrived, 3 when the warm-up messages did
+ * not, else 1. */
+static int
+run_messages(bool latency)
+{
+    unsigned long np = latency || opt.pairs < 1 ? 1 : opt.pairs;
+    struct msg_run *pairs = calloc(np, sizeof *pairs);
+    struct msg_sender *sd = calloc(np, sizeof *sd);
+    pthread_t *rth = calloc(np, sizeof *rth);
+    struct scram_cache cache = {0};
+    unsigned long total = opt.count ? opt.count : latency ? 2000 : 1000000;
+    unsigned long each = (total + np - 1) / np;
+    unsigned long started = 0;
+    int rc = 1;
+    if (pairs == NULL || sd == NULL || rth == NULL) {
+        free(pairs);
+        pairs = NULL;
         goto out;
     }
-    if (opt.warmup > 0 && msg_warmup(m, opt.warmup) != 0) {
-        printf("result server=%s mode=%s window=%lu status=no-flow "
-               "flow_timeout_s=%.1f\n",
-               opt.label, latency ? "latency" : "messages", opt.window,
-               opt.flow_timeout);
-        fprintf(stderr,
-                "c2s_load: %s: %lu warm-up message(s) from %s to %s did "
-                "not all arrive within %.1f s\n",
-                opt.label, opt.warmup, m->a.jid, m->b.jid, opt.flow_timeout);
-        rc = 3;
-        goto out;
+    if (latency)
+        opt.window = 1;
+    for (unsigned long i = 0; i < np; i++) {
+        xc_init(&pairs[i].a, &tg_send);
+        xc_init(&pairs[i].b, &tg_recv);
+        pthread_mutex_init(&pairs[i].mu, NULL);
+        pthread_cond_init(&pairs[i].cv, NULL);
     }
-    pthread_t th;
-    if (pthread_create(&th, NULL, msg_recv_main, m) != 0)
-        goto out;
+    /* The merged samples need room for all of them. */
+    for (unsigned long i = 0; i < np; i++) {
+        if (msg_pair_login(&pairs[i], i, i == 0 ? each * np : each, &cache)) {
+            fprintf(stderr, "c2s_load: %s: login of message pair %lu failed\n",
+                    opt.label, i);
+            goto out;
+        }
+        if (opt.warmup > 0 && msg_warmup(&pairs[i], opt.warmup) != 0) {
+            printf("result server=%s mode=%s window=%lu status=no-flow "
+                   "flow_timeout_s=%.1f\n",
+                   opt.label, latency ? "latency" : "messages", opt.window,
+                   opt.flow_timeout);
+            fprintf(stderr,
+                    "c2s_load: %s: %lu warm-up message(s) from %s to %s did "
+                    "not all arrive within %.1f s\n",
+                    opt.label, opt.warmup, pairs[i].a.jid, pairs[i].b.jid,
+                    opt.flow_timeout);
+            rc = 3;
+            goto out;
+        }
+    }
+    for (; started < np; started++)
+        if (pthread_create(&rth[started], NULL, msg_recv_main,
+                           &pairs[started]) != 0)
+            goto out;
     struct msg_cpu c0 = {server_cpu_s(), rserver_cpu_s(), self_cpu_s()};
     uint64_t t0ns = now_ns();
-    msg_send(m, total, opt.window);
-    msg_drain(m, th);
+    for (unsigned long i = 0; i < np; i++) {
+        sd[i] = (struct msg_sender){.m = &pairs[i], .total = each};
+        if (np == 1)
+            msg_send(&pairs[0], each, opt.window);
+        else if (pthread_create(&sd[i].th, NULL, msg_send_main, &sd[i]) != 0)
+            sd[i].m = NULL;
+    }
+    for (unsigned long i = 0; np > 1 && i < np; i++)
+        if (sd[i].m != NULL)
+            pthread_join(sd[i].th, NULL);
+    for (unsigned long i = 0; i < np; i++)
+        msg_drain(&pairs[i], rth[i]);
+    started = 0;
     struct msg_cpu c = {server_cpu_s() - c0.cpu, rserver_cpu_s() - c0.rcpu,
                         self_cpu_s() - c0.self};
     if (c0.cpu < 0)
         c.cpu = -1;
-    msg_report(m, latency, t0ns, &c);
-    rc = m->received == m->sent && m->sent > 0 ? 0 : 1;
+    msg_merge(pairs, np);
+    msg_report(&pairs[0], latency, t0ns, &c);
+    rc = pairs[0].received == pairs[0].sent && pairs[0].sent > 0 ? 0 : 1;
 out:
-    xc_close(&m->a, true);
-    xc_free(&m->b);
-    free(m->lat_ms);
-    free(m);
+    for (unsigned long i = 0; i < started; i++) {
+        shutdown(pairs[i].b.fd, SHUT_RDWR);
+        pthread_join(rth[i], NULL);
+    }
+    for (unsigned long i = 0; pairs != NULL && i < np; i++) {
+        xc_close(&pairs[i].a, true);
+        xc_free(&pairs[i].b);
+        free(pairs[i].lat_ms);
+    }
+    free(pairs);
+    free(sd);
+    free(rth);
     return rc;
 }
 
@@ -1411,6 +1493,7 @@ static const struct optdef optdefs[] = {
     {"--rdomain", 's', &opt.rdomain},
     {"--rpid", 'u', &opt.rpid},
     {"--warmup", 'u', &opt.warmup},
+    {"--pairs", 'u', &opt.pairs},
     {"--flow-timeout", 'd', &opt.flow_timeout},
     {"--steps", 's', &opt.steps},
     {"--settle", 'd', &opt.settle},
@@ -1445,13 +1528,15 @@ usage(void)
             "  [--pid SERVER_PID] [--mech PLAIN|SCRAM-SHA-1] [--parallel P]\n"
             "  [--accounts A] [--count N] [--duration S] [--window W] "
             "[--hold S]\n"
-            "  [--timeout S] [--warmup N] [--flow-timeout S]\n"
+            "  [--timeout S] [--warmup N] [--flow-timeout S] [--pairs P]\n"
             "  [--rhost IP] [--rport N] [--rdomain D] [--rpid PID]\n"
             "  [--steps N,N,...] [--settle S] [--rss-cap-kib K]\n"
             "Accounts are PREFIX<n>@DOMAIN, n from --first, one password.\n"
             "messages and latency: PREFIX<first> on --host sends to\n"
             "PREFIX<first+1> on --rhost/--rport/--rdomain (default: the\n"
             "sender's server); server CPU is that of --pid plus --rpid.\n"
+            "messages --pairs P: P such pairs at once (accounts first ..\n"
+            "first+2P-1), each with its own sender and receiver thread.\n"
             "--warmup N: N messages must arrive within --flow-timeout\n"
             "(default 30 s) before measuring, else status=no-flow, exit 3.\n"
             "idle: --count sessions (resource idle<i> of account\n"

@@ -21,6 +21,8 @@
 #                   (default 1000,2500,5000)
 #   C2S_ACCOUNTS    accounts the idle sessions use (default 100)
 #   C2S_WINDOWS     windows of the message-rate test (default "1000 100")
+#   C2S_PAIRS       sender/receiver pairs at once in the message-rate test
+#                   (default 1; the threads comparison uses 4)
 #   C2S_LOGIN_SECS  seconds per login test (default 8)
 #   C2S_MSG_SECS    seconds per message-rate test (default 6)
 #   C2S_PARALLEL    parallel login workers (default 20)
@@ -276,7 +278,8 @@ for t in $tests; do
     messages)
         echo "-- messages: u1 -> u2, ~100-byte bodies, ${msg_secs} s per window ($windows)"
         for w in $windows; do
-            each messages --window "$w" --duration "$msg_secs"
+            each messages --window "$w" --duration "$msg_secs" \
+                --pairs "${C2S_PAIRS:-1}"
         done
         ;;
     latency)

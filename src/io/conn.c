@@ -191,10 +191,14 @@ conn_overflow(struct conn *c, size_t queued)
                    c->srv->cfg->timeouts.close_wait, 0);
 }
 
-/* Hand the bytes in b to libuv (taking them out of b). */
-static int
-conn_write(struct conn *c, struct buf *b)
+/* Hand the bytes in b to libuv (taking them out of b): what needs no
+ * lock, since c's handle is this thread's. Returns the number of bytes
+ * handed over (0 when b was empty), or a negative error. */
+ssize_t
+conn__write_nolock(struct conn *c, struct buf *b)
 {
+    if (buf_len(b) == 0)
+        return 0;
     struct wreq *w = x_malloc(sizeof(*w));
     size_t n;
     w->c = c;
@@ -205,11 +209,22 @@ conn_write(struct conn *c, struct buf *b)
     if (rc < 0) {
         x_free(w->data);
         x_free(w);
-        conn__close(c, "write-error");
         return rc;
     }
     c->inflight++;
-    c->bytes_out += n;
+    return (ssize_t)n;
+}
+
+/* The rest of a write, with the lock: the counts, and what the queue's
+ * length means for the stream. */
+int
+conn__write_done(struct conn *c, ssize_t n)
+{
+    if (n < 0) {
+        conn__close(c, "write-error");
+        return (int)n;
+    }
+    c->bytes_out += (uint64_t)n;
     c->last_io = uv_now(c->w->loop);
     size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
     if (queued > c->srv->cfg->conn_limits.output_queue && !c->overflowed) {
@@ -222,6 +237,14 @@ conn_write(struct conn *c, struct buf *b)
         uv_read_stop((uv_stream_t *)&c->tcp);
     }
     return 0;
+}
+
+
+static int
+conn_write(struct conn *c, struct buf *b)
+{
+    ssize_t n = conn__write_nolock(c, b);
+    return n == 0 ? 0 : conn__write_done(c, n);
 }
 
 /* Write what the stream queued (through TLS when it is on); once the
@@ -281,6 +304,7 @@ struct decrypted {
     int rc;          /* of the TLS session: 0, XE_CLOSED or an error */
     bool became_ready; /* this read finished the handshake */
     size_t len;      /* plaintext bytes in the worker's plain buffer */
+    bool parsed;     /* ...already parsed, into the worker's parsed */
 };
 
 /* Feed the ciphertext to c's TLS session and decrypt everything it holds
@@ -316,7 +340,9 @@ conn_feed_tls(struct conn *c, const struct decrypted *d)
 {
     if (d->became_ready)
         conn_tls_ready(c);
-    if (d->len > 0 && !stream_finished(&c->st))
+    if (d->parsed)
+        stream_dispatch(&c->st, &c->w->parsed);
+    else if (d->len > 0 && !stream_finished(&c->st))
         stream_feed(&c->st, c->w->plain, d->len);
     if (d->rc == XE_CLOSED) {
         stream_eof(&c->st);
@@ -384,6 +410,8 @@ on_read_locked(struct conn *c, ssize_t nread, const uv_buf_t *b,
         return; /* draining after our closing tag */
     if (c->tls)
         conn_feed_tls(c, d);
+    else if (d->parsed)
+        stream_dispatch(&c->st, &c->w->parsed);
     else
         stream_feed(&c->st, b->base, (size_t)nread);
     conn__rate_count(c, (size_t)nread);
@@ -399,16 +427,33 @@ on_read_locked(struct conn *c, ssize_t nread, const uv_buf_t *b,
 
 /* Decryption needs no lock: c's TLS session is this thread's alone (a
  * conn being closed by another thread keeps it until this thread frees
- * it). What it gives is fed to the stream with the lock. */
+ * it). Nor does parsing, once the stream is in session: its reader and
+ * tree builder are only touched by this thread then (stream_parse). With
+ * several workers both happen here, and the lock is taken to handle
+ * what they gave. */
 static void
 on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
 {
     struct conn *c = h->data;
+    struct worker *w = c->w;
     struct decrypted d = {0};
-    if (nread > 0 && c->tls != NULL && !c->finishing)
-        conn_decrypt(c, b->base, (size_t)nread, &d);
+    if (nread > 0 && !c->finishing) {
+        const char *p = b->base;
+        size_t n = (size_t)nread;
+        if (c->tls != NULL) {
+            conn_decrypt(c, b->base, (size_t)nread, &d);
+            p = w->plain;
+            n = d.rc == 0 && !d.became_ready ? d.len : 0;
+        }
+        if (n > 0 && c->parse_ahead) {
+            stream_parse(&c->st, p, n, &w->parsed);
+            d.parsed = true;
+        }
+    }
     server__lock(c->srv);
     on_read_locked(c, nread, b, &d);
+    c->parse_ahead = c->srv->nworkers > 1 && !c->closing && !c->finishing &&
+                     stream_parse_ahead(&c->st);
     server__unlock(c->srv);
 }
 

@@ -50,6 +50,7 @@ struct worker {
     size_t readbuf_size;
     char *plain; /* the decrypted bytes of one read */
     size_t plain_cap;
+    struct stream_parsed parsed; /* what one read parsed */
     struct batch_item *batch; /* the conns of one flush pass */
     size_t batch_cap;
     struct store *store;       /* accounts; completions on this loop */

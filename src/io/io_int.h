@@ -34,6 +34,7 @@ struct conn {
     struct server *srv;
     struct worker *w; /* the owner: its thread alone touches tcp and tls */
     uint8_t req;      /* CONN_REQ_* asked by other threads (lock) */
+    bool parse_ahead; /* parse before taking the lock (conn.c:on_read) */
     struct conn *prev, *next;
     uint64_t id;
     uv_tcp_t tcp;
@@ -118,6 +119,10 @@ void conn__park_io(struct conn *c);
 void conn__parked_end_io(struct conn *c);
 void conn__park_expire_io(struct conn *c);
 void conn__flush(struct conn *c);
+/* A write in two halves: handing the bytes to libuv (c's own thread, no
+ * lock needed) and accounting for them (with the lock). */
+ssize_t conn__write_nolock(struct conn *c, struct buf *b);
+int conn__write_done(struct conn *c, ssize_t n);
 /* Flush c once the loop has handled this round of input: deliveries
  * from many stanzas then leave in one write. */
 void server__flush_later(struct server *srv, struct conn *c);

@@ -47,9 +47,10 @@ struct handoff {
 /* One conn of a flush pass and the plaintext taken from its stream. */
 struct batch_item {
     struct conn *c;
-    char *data;
+    char *data;  /* plaintext taken from the stream, to encrypt */
     size_t len;
-    int rc;
+    int rc;      /* of the encryption */
+    ssize_t wrote; /* ciphertext handed to libuv, or an error */
 };
 
 static _Thread_local struct worker *self;
@@ -227,23 +228,33 @@ on_flush_check(uv_check_t *h)
         }
     }
     if (encrypt) {
+        /* Other threads may route to these conns meanwhile: that goes to
+         * their streams' (new) output and puts them back on the dirty
+         * list, for the next pass. */
         server__unlock(srv);
         for (size_t i = 0; i < n; i++) {
-            if (items[i].data == NULL)
+            struct batch_item *it = &items[i];
+            if (it->data == NULL)
                 continue;
-            items[i].rc =
-                tls_conn_write(items[i].c->tls, items[i].data, items[i].len);
-            x_free(items[i].data);
-            items[i].data = NULL;
+            it->rc = tls_conn_write(it->c->tls, it->data, it->len);
+            x_free(it->data);
+            it->data = NULL;
+            if (it->rc == 0)
+                it->wrote = conn__write_nolock(it->c, tls_conn_out(it->c->tls));
         }
         server__lock(srv);
     }
     for (size_t i = 0; i < n; i++) {
-        struct conn *c = items[i].c;
-        if (items[i].rc != 0)
+        struct batch_item *it = &items[i];
+        struct conn *c = it->c;
+        if (it->rc != 0) {
             conn__close(c, "tls-output-overflow");
-        else
-            conn__flush(c);
+            continue;
+        }
+        if (it->wrote != 0 && conn__write_done(c, it->wrote) != 0)
+            continue;
+        if (!c->dirty)
+            conn__flush(c); /* the rest, and the stream's end */
     }
     server__unlock(srv);
 }
@@ -488,6 +499,7 @@ server__workers_fini(struct server *srv)
         }
         x_free(w->readbuf);
         x_free(w->plain);
+        stream_parsed_fini(&w->parsed);
         x_free(w->batch);
         x_free(w->handoffs);
     }

@@ -252,6 +252,16 @@ peer_stream_error(struct stream *s, const struct stanza *el)
     return stream__close(s, "peer-stream-error");
 }
 
+static void
+parsed_push(struct stream_parsed *p, struct stanza *el)
+{
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 64;
+        p->v = x_realloc(p->v, p->cap * sizeof(*p->v));
+    }
+    p->v[p->n++] = el;
+}
+
 static int
 on_end(void *arg, unsigned depth)
 {
@@ -259,6 +269,10 @@ on_end(void *arg, unsigned depth)
     struct stanza *el = stanza_builder_end(&s->sb, depth);
     if (el == NULL)
         return 0;
+    if (s->collect != NULL) {
+        parsed_push(s->collect, el); /* handled by stream_dispatch */
+        return 0;
+    }
     int rc;
     if (stanza_is(el, XML_NS_STREAM, "error"))
         rc = peer_stream_error(s, el);
@@ -272,6 +286,10 @@ static int
 on_stream_close(void *arg)
 {
     struct stream *s = arg;
+    if (s->collect != NULL) {
+        s->collect->closed = true;
+        return 0;
+    }
     log_msg(s->ctx->log, LOG_INFO, s->conn, "event=peer-closed-stream");
     return stream__close(s, "peer-closed-stream");
 }
@@ -439,6 +457,68 @@ stream_feed(struct stream *s, const char *data, size_t len)
     stream_feed_chunk(s, data, len);
     s->in_feed = false;
     return s->state == STREAM_ST_CLOSED ? XE_CLOSED : 0;
+}
+
+bool
+stream_parse_ahead(const struct stream *s)
+{
+    return s->state == STREAM_ST_SESSION && !s->restart_pending &&
+           s->xr != NULL;
+}
+
+void
+stream_parse(struct stream *s, const char *data, size_t len,
+             struct stream_parsed *p)
+{
+    p->n = 0;
+    p->closed = false;
+    p->rc = 0;
+    size_t used = 0;
+    s->collect = p;
+    int rc = xml_reader_feed(s->xr, data, len, &used);
+    s->collect = NULL;
+    p->rc = rc;
+}
+
+/* The same handling as on_end and on_stream_close, in order, then the
+ * reader's error; what follows the stream's end is dropped. */
+int
+stream_dispatch(struct stream *s, struct stream_parsed *p)
+{
+    s->in_feed = true;
+    for (size_t i = 0; i < p->n; i++) {
+        struct stanza *el = p->v[i];
+        if (s->state != STREAM_ST_CLOSED) {
+            if (stanza_is(el, XML_NS_STREAM, "error"))
+                peer_stream_error(s, el);
+            else if (s->paused)
+                stream__queue(s, el);
+            else
+                stream__on_element(s, el);
+        }
+        stanza_unref(el);
+    }
+    p->n = 0;
+    if (p->closed && s->state != STREAM_ST_CLOSED) {
+        log_msg(s->ctx->log, LOG_INFO, s->conn, "event=peer-closed-stream");
+        stream__close(s, "peer-closed-stream");
+    } else if (p->rc != 0 && s->state != STREAM_ST_CLOSED) {
+        fail_xml(s, p->rc);
+    }
+    s->in_feed = false;
+    if (s->restart_pending && s->state != STREAM_ST_CLOSED)
+        stream__restart(s);
+    return s->state == STREAM_ST_CLOSED ? XE_CLOSED : 0;
+}
+
+void
+stream_parsed_fini(struct stream_parsed *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        stanza_unref(p->v[i]);
+    x_free(p->v);
+    p->v = NULL;
+    p->n = p->cap = 0;
 }
 
 /* Keep an element that arrived while waiting for credentials. */

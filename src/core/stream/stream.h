@@ -222,6 +222,7 @@ struct stream {
     unsigned sasl_cb_failures; /* ... failed channel bindings apart */
     bool paused;  /* waiting for credentials: elements are queued */
     bool in_feed; /* inside stream_feed: the caller flushes */
+    struct stream_parsed *collect; /* stream_parse: elements go there */
     struct stanza *queued[STREAM_QUEUE_MAX]; /* parsed while paused */
     size_t nqueued;
     char **cert_jids; /* XmppAddr JIDs of a verified client certificate */
@@ -296,6 +297,26 @@ void stream_unbind(struct stream *s);
  * 0 while the stream lives, XE_CLOSED once it has finished (flush
  * s->out, then close the connection). */
 int stream_feed(struct stream *s, const char *data, size_t len);
+
+/* Parsing apart from handling, for a caller that parses without the lock
+ * its threads share and handles with it (io/worker.c). Only in the
+ * session state, where no restart can change how the rest of the bytes
+ * are read: stream_parse_ahead says whether it may be used now. */
+struct stream_parsed {
+    struct stanza **v; /* complete first-level elements, in order */
+    size_t n, cap;
+    bool closed; /* the peer's </stream:stream> came after them */
+    int rc;      /* a reader error after them, or 0 */
+};
+bool stream_parse_ahead(const struct stream *s);
+/* Parse len bytes into p (emptied first); touches only the stream's
+ * reader and tree builder. */
+void stream_parse(struct stream *s, const char *data, size_t len,
+                  struct stream_parsed *p);
+/* Handle what stream_parse gave, as stream_feed would have; empties p.
+ * Returns as stream_feed. */
+int stream_dispatch(struct stream *s, struct stream_parsed *p);
+void stream_parsed_fini(struct stream_parsed *p);
 /* The negotiation timer ran out: <connection-timeout/> unless done. */
 void stream_timeout(struct stream *s);
 /* The server is shutting down: <system-shutdown/>. */
