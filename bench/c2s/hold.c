@@ -3,7 +3,8 @@
  *
  * Each thread drives its share of the sessions through one epoll set on
  * non-blocking sockets: connect, stream header, STARTTLS, TLS handshake,
- * header, SASL PLAIN, header, bind; then the session stays idle. At most
+ * header, SASL (SCRAM-SHA-1 with SaltedPassword kept per account, as real
+ * clients do, or PLAIN), header, bind; then the session stays idle. At most
  * --inflight sessions per thread negotiate at once, so the server's
  * listen backlog never overflows. Idle sessions keep only their socket,
  * their SSL object (its buffers released) and 16 bytes here.
@@ -40,6 +41,8 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -51,10 +54,11 @@
 #define IN_CAP     4096
 #define EVENTS_MAX 256
 #define HOSTS_MAX  16
+#define SHA1_LEN   20
 
 /* Command-line settings; read-only once parsed, read by every thread. */
 static struct opts {
-    const char *hosts, *domain, *prefix, *password, *src;
+    const char *hosts, *domain, *prefix, *password, *src, *mech;
     unsigned long port, pid, sessions, accounts, first, threads, inflight,
         nsrc, lat_count;
     double settle, hold, timeout;
@@ -64,6 +68,7 @@ static struct opts {
     .prefix = "u",
     .password = "benchpw",
     .src = NULL,
+    .mech = "SCRAM-SHA-1",
     .port = 5222,
     .sessions = 1000,
     .accounts = 1000,
@@ -91,20 +96,24 @@ enum state {
     ST_PROCEED,  /* <starttls/> sent */
     ST_HS,       /* TLS handshake */
     ST_FEAT2,    /* header over TLS sent */
-    ST_SUCCESS,  /* <auth/> sent */
+    ST_CHALLENGE, /* SCRAM: <auth/> sent, server-first next */
+    ST_SUCCESS,  /* <auth/> (PLAIN) or the SCRAM proof sent */
     ST_FEAT3,    /* header after SASL sent */
     ST_BIND,     /* bind request sent */
     ST_IDLE,     /* bound: held */
     ST_DEAD,     /* failed or dropped */
 };
 
-/* One session; in buffers only while negotiating. */
+struct scram;
+
+/* One session; in and sc only while negotiating. */
 struct sess {
     int fd;
     uint8_t state;
     uint16_t len;
     SSL *ssl;
     char *in;
+    struct scram *sc;
 };
 
 struct worker {
@@ -197,9 +206,11 @@ sess_kill(struct worker *w, struct sess *s, bool was_bound)
     }
     SSL_free(s->ssl);
     free(s->in);
+    free(s->sc);
     s->fd = -1;
     s->ssl = NULL;
     s->in = NULL;
+    s->sc = NULL;
     s->len = 0;
     if (was_bound) {
         atomic_fetch_add(&n_dropped, 1);
@@ -250,6 +261,199 @@ sess_auth(struct sess *s, unsigned long i)
                  "mechanism='PLAIN'>%s</auth>",
                  b64);
     return sess_send(s, buf, (size_t)n);
+}
+
+/* ---- SCRAM-SHA-1 (RFC 5802), client side ------------------------------ */
+
+/* A client keeps SaltedPassword per account, as real clients do: PBKDF2
+ * runs once per account, not per login. Filled under cache_lock. */
+struct scram_cache {
+    bool ok;
+    char salt[64];
+    unsigned long iter;
+    unsigned char sp[SHA1_LEN];
+};
+static struct scram_cache *cache;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* What a SCRAM exchange keeps between its two steps. */
+struct scram {
+    char cnonce[32];
+    char bare[160];
+    char auth_msg[1024];
+    unsigned char sp[SHA1_LEN];
+};
+
+static void
+hmac_sha1(const unsigned char *key, const void *data, size_t n,
+          unsigned char *out)
+{
+    (void)HMAC(EVP_sha1(), key, SHA1_LEN, data, n, out, NULL);
+}
+
+/* Decodes n base64 characters into out (cap bytes, NUL-terminated);
+ * returns the decoded length or -1. */
+static long
+b64_dec(const char *in, size_t n, unsigned char *out, size_t cap)
+{
+    if (n % 4 != 0 || n / 4 * 3 + 1 > cap)
+        return -1;
+    int r = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+    if (r < 0)
+        return -1;
+    if (n > 0 && in[n - 1] == '=')
+        r--;
+    if (n > 1 && in[n - 2] == '=')
+        r--;
+    out[r] = '\0';
+    return r;
+}
+
+/* The base64 text of element name in s->in ("<name ...>text</name>"). */
+static const char *
+elem_text(const struct sess *s, const char *name, size_t *len)
+{
+    char open[32], close[32];
+    snprintf(open, sizeof open, "<%s", name);
+    snprintf(close, sizeof close, "</%s>", name);
+    const char *o = strstr(s->in, open);
+    const char *gt = o ? strchr(o, '>') : NULL;
+    const char *e = gt ? strstr(gt, close) : NULL;
+    if (e == NULL)
+        return NULL;
+    *len = (size_t)(e - gt - 1);
+    return gt + 1;
+}
+
+/* SaltedPassword for account acct with this salt and count. */
+static int
+scram_salted(unsigned long acct, const char *salt, size_t salt_len,
+             unsigned long iter, unsigned char *sp)
+{
+    struct scram_cache *c = &cache[acct % opt.accounts];
+    int rc = 0;
+    pthread_mutex_lock(&cache_lock);
+    if (!c->ok || c->iter != iter || strlen(c->salt) != salt_len ||
+        memcmp(c->salt, salt, salt_len) != 0) {
+        unsigned char raw[64];
+        long sl = b64_dec(salt, salt_len, raw, sizeof raw);
+        if (sl <= 0 || salt_len >= sizeof c->salt ||
+            PKCS5_PBKDF2_HMAC_SHA1(opt.password, (int)strlen(opt.password),
+                                   raw, (int)sl, (int)iter, SHA1_LEN,
+                                   c->sp) != 1) {
+            rc = -1;
+        } else {
+            memcpy(c->salt, salt, salt_len);
+            c->salt[salt_len] = '\0';
+            c->iter = iter;
+            c->ok = true;
+        }
+    }
+    if (rc == 0)
+        memcpy(sp, c->sp, SHA1_LEN);
+    pthread_mutex_unlock(&cache_lock);
+    return rc;
+}
+
+static int
+scram_first(struct sess *s, unsigned long i)
+{
+    unsigned char rnd[18];
+    s->sc = calloc(1, sizeof *s->sc);
+    if (s->sc == NULL || RAND_bytes(rnd, sizeof rnd) != 1)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)s->sc->cnonce, rnd, sizeof rnd);
+    snprintf(s->sc->bare, sizeof s->sc->bare, "n=%s%lu,r=%s", opt.prefix,
+             opt.first + i % opt.accounts, s->sc->cnonce);
+    char first[200], b64[300], buf[500];
+    int n = snprintf(first, sizeof first, "n,,%s", s->sc->bare);
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)first, n);
+    n = snprintf(buf, sizeof buf,
+                 "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+                 "mechanism='SCRAM-SHA-1'>%s</auth>",
+                 b64);
+    return sess_send(s, buf, (size_t)n);
+}
+
+/* server-first in s->in: answer with the proof. */
+static int
+scram_final(struct sess *s, unsigned long i)
+{
+    struct scram *sc = s->sc;
+    size_t tl;
+    const char *t = elem_text(s, "challenge", &tl);
+    char sfirst[512];
+    if (t == NULL ||
+        b64_dec(t, tl, (unsigned char *)sfirst, sizeof sfirst) < 0)
+        return -1;
+    const char *nonce = NULL, *salt = NULL;
+    size_t nonce_len = 0, salt_len = 0;
+    unsigned long iter = 0;
+    for (const char *p = sfirst; *p;) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n > 2 && p[1] == '=' && p[0] == 'r') {
+            nonce = p + 2;
+            nonce_len = n - 2;
+        } else if (n > 2 && p[1] == '=' && p[0] == 's') {
+            salt = p + 2;
+            salt_len = n - 2;
+        } else if (n > 2 && p[1] == '=' && p[0] == 'i') {
+            iter = strtoul(p + 2, NULL, 10);
+        }
+        p += n + (e != NULL);
+    }
+    size_t cl = strlen(sc->cnonce);
+    if (nonce == NULL || salt == NULL || iter == 0 || iter > 1000000 ||
+        nonce_len <= cl || memcmp(nonce, sc->cnonce, cl) != 0 ||
+        scram_salted(opt.first + i % opt.accounts, salt, salt_len, iter,
+                     sc->sp) != 0)
+        return -1;
+    char wo[300];
+    int wl = snprintf(wo, sizeof wo, "c=biws,r=%.*s", (int)nonce_len, nonce);
+    int al = snprintf(sc->auth_msg, sizeof sc->auth_msg, "%s,%s,%s",
+                      sc->bare, sfirst, wo);
+    if (wl < 0 || (size_t)wl >= sizeof wo || al < 0 ||
+        (size_t)al >= sizeof sc->auth_msg)
+        return -1;
+    unsigned char ck[SHA1_LEN], stored[SHA1_LEN], sig[SHA1_LEN];
+    hmac_sha1(sc->sp, "Client Key", 10, ck);
+    if (EVP_Digest(ck, SHA1_LEN, stored, NULL, EVP_sha1(), NULL) != 1)
+        return -1;
+    hmac_sha1(stored, sc->auth_msg, (size_t)al, sig);
+    for (size_t k = 0; k < SHA1_LEN; k++)
+        ck[k] ^= sig[k];
+    char proof[32], final[400], b64[600], buf[800];
+    EVP_EncodeBlock((unsigned char *)proof, ck, SHA1_LEN);
+    int fl = snprintf(final, sizeof final, "%s,p=%s", wo, proof);
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)final, fl);
+    int n = snprintf(buf, sizeof buf,
+                     "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s"
+                     "</response>",
+                     b64);
+    return sess_send(s, buf, (size_t)n);
+}
+
+/* <success/> carries the server's signature: check it. */
+static int
+scram_verify(struct sess *s)
+{
+    struct scram *sc = s->sc;
+    size_t tl;
+    const char *t = elem_text(s, "success", &tl);
+    unsigned char sfinal[128], skey[SHA1_LEN], ssig[SHA1_LEN];
+    char want[40];
+    if (t == NULL || b64_dec(t, tl, sfinal, sizeof sfinal) < 0)
+        return -1;
+    hmac_sha1(sc->sp, "Server Key", 10, skey);
+    hmac_sha1(skey, sc->auth_msg, strlen(sc->auth_msg), ssig);
+    EVP_EncodeBlock((unsigned char *)want, ssig, SHA1_LEN);
+    const char *v = (const char *)sfinal;
+    if (strncmp(v, "v=", 2) != 0 || strcmp(v + 2, want) != 0)
+        return -1;
+    free(s->sc);
+    s->sc = NULL;
+    return 0;
 }
 
 static int
@@ -319,6 +523,18 @@ static bool
 sess_has(const struct sess *s, const char *what)
 {
     return s->in != NULL && strstr(s->in, what) != NULL;
+}
+
+/* Whether element name is all there: "<name .../>" or "</name>". */
+static bool
+sess_complete(const struct sess *s, const char *name)
+{
+    char open[32], close[32];
+    snprintf(open, sizeof open, "<%s", name);
+    snprintf(close, sizeof close, "</%s>", name);
+    const char *o = s->in ? strstr(s->in, open) : NULL;
+    const char *gt = o ? strchr(o, '>') : NULL;
+    return gt != NULL && (gt[-1] == '/' || strstr(gt, close) != NULL);
 }
 
 static bool
@@ -392,13 +608,29 @@ sess_step(struct sess *s, unsigned long i)
         if (!sess_has(s, "</stream:features>"))
             return sess_error(s) ? -1 : 0;
         sess_consume(s);
+        if (opt.mech[0] == 'S') {
+            s->state = ST_CHALLENGE;
+            return scram_first(s, i);
+        }
         s->state = ST_SUCCESS;
         return sess_auth(s, i);
+    case ST_CHALLENGE:
+        if (sess_fill(s) < 0)
+            return -1;
+        if (!sess_has(s, "</challenge>"))
+            return sess_error(s) ? -1 : 0;
+        if (scram_final(s, i) != 0)
+            return -1;
+        sess_consume(s);
+        s->state = ST_SUCCESS;
+        return 0;
     case ST_SUCCESS:
         if (sess_fill(s) < 0)
             return -1;
-        if (!sess_has(s, "<success"))
+        if (!sess_complete(s, "success"))
             return sess_error(s) ? -1 : 0;
+        if (s->sc != NULL && scram_verify(s) != 0)
+            return -1;
         sess_consume(s);
         s->state = ST_FEAT3;
         return sess_header(s);
@@ -641,6 +873,7 @@ out:
     for (int k = 0; k < 2; k++) {
         SSL_free(s[k].ssl);
         free(s[k].in);
+        free(s[k].sc);
         if (s[k].fd >= 0)
             close(s[k].fd);
     }
@@ -661,6 +894,7 @@ static const struct optdef optdefs[] = {
     {"--host", 's', &opt.hosts},        {"--port", 'u', &opt.port},
     {"--domain", 's', &opt.domain},     {"--prefix", 's', &opt.prefix},
     {"--password", 's', &opt.password}, {"--src", 's', &opt.src},
+    {"--mech", 's', &opt.mech},
     {"--nsrc", 'u', &opt.nsrc},         {"--pid", 'u', &opt.pid},
     {"--sessions", 'u', &opt.sessions}, {"--accounts", 'u', &opt.accounts},
     {"--first", 'u', &opt.first},       {"--threads", 'u', &opt.threads},
@@ -682,7 +916,11 @@ opt_set(const struct optdef *d, const char *v)
         *(unsigned long *)d->p = strtoul(v, &end, 10);
     else
         *(double *)d->p = strtod(v, &end);
-    return errno == 0 && end != v && *end == '\0' && v[0] != '-' ? 0 : -1;
+    /* Only --hold may be negative (-1: until a signal). */
+    bool neg_ok = d->type == 'd';
+    return errno == 0 && end != v && *end == '\0' && (neg_ok || v[0] != '-')
+               ? 0
+               : -1;
 }
 
 static int
@@ -723,7 +961,9 @@ opt_parse(int argc, char **argv)
     }
     if (opt.sessions == 0 || opt.accounts == 0 || opt.threads == 0 ||
         opt.threads > 64 || opt.inflight == 0 || opt.nsrc == 0 ||
-        opt.port > 65535 || opt.timeout < 1)
+        opt.port > 65535 || opt.timeout < 1 ||
+        (strcmp(opt.mech, "PLAIN") != 0 &&
+         strcmp(opt.mech, "SCRAM-SHA-1") != 0))
         return -1;
     return parse_hosts();
 }
@@ -738,6 +978,7 @@ usage(void)
             "  [--src IP --nsrc K] [--threads T] [--inflight I] "
             "[--pid SERVER_PID]\n"
             "  [--settle S] [--lat-count N] [--hold S] [--timeout S]\n"
+            "  [--mech SCRAM-SHA-1|PLAIN]\n"
             "Session i logs in as PREFIX<first + i %% A>@D, resource h<i>.\n"
             "--hold -1 holds the sessions until SIGINT or SIGTERM.\n");
     return 2;
@@ -817,7 +1058,8 @@ main(int argc, char **argv)
         return 1;
     struct worker *w = calloc(opt.threads, sizeof *w);
     double *lat = calloc(opt.lat_count + 1, sizeof *lat);
-    if (w == NULL || lat == NULL)
+    cache = calloc(opt.accounts, sizeof *cache);
+    if (w == NULL || lat == NULL || cache == NULL)
         return 1;
     long rss0 = proc_status_kib(opt.pid, "VmRSS");
     double srv_cpu0 = opt.pid ? pid_cpu_s(opt.pid) : 0;
@@ -856,14 +1098,15 @@ main(int argc, char **argv)
            "establish_s=%.1f logins_per_s=%.0f rss_before_kib=%ld "
            "rss_kib=%ld kib_per_session=%.2f server_cpu_s=%.1f "
            "lat_count=%lu lat_median_ms=%.3f lat_p99_ms=%.3f "
-           "gen_cpu_s=%.1f gen_lat_cpu_s=%.2f gen_rss_kib=%ld threads=%lu\n",
+           "gen_cpu_s=%.1f gen_lat_cpu_s=%.2f gen_rss_kib=%ld threads=%lu "
+           "mech=%s\n",
            bound, atomic_load(&n_failed), atomic_load(&n_dropped), est,
            est > 0 ? (double)bound / est : 0, rss0, rss1,
            bound && rss0 >= 0 && rss1 >= 0
                ? (double)(rss1 - rss0) / (double)bound
                : -1,
            srv_cpu, nlat, med, p99, est_cpu, lat_cpu,
-           proc_status_kib(0, "VmRSS"), opt.threads);
+           proc_status_kib(0, "VmRSS"), opt.threads, opt.mech);
     fflush(stdout);
     if (opt.hold < 0)
         while (!stop)

@@ -5,7 +5,7 @@
 #
 # xmuxd listens on 127.0.7.1:5222 (STARTTLS required, self-signed
 # certificate, SCRAM keys stored as by xmuxctl). The sessions come from
-# bench/c2s_hold, which logs in SESSIONS/100 accounts m1..mA@many.example
+# bench/c2s_hold, which logs in to SESSIONS/100 accounts m1..mA@many.example
 # with 100 resources each (xmuxd allows 128 per account), from source
 # addresses 127.0.8.1.. (one per 20 000 sessions, each has ~28 000
 # ephemeral ports). Once all are bound it measures the latency of
@@ -16,10 +16,15 @@
 #     kib_per_session=K lat_median_ms=M lat_p99_ms=M gen_cpu_s=S ...
 # (status=skipped reason=... instead when it cannot run at all).
 #
-# Environment: MANY_LAT_COUNT (default 2000), MANY_THREADS (generator
-# threads, default 2), MANY_INFLIGHT (logins in flight per thread,
-# default 64), MANY_HOLD (seconds to keep the sessions after measuring,
-# default 0).
+# Environment:
+#   MANY_MECH       SCRAM-SHA-1 (default: the client keeps SaltedPassword
+#                   per account, as real clients do, so a login costs the
+#                   server a few HMACs) or PLAIN (a PBKDF2 of 4096
+#                   iterations on the server per login: ~3x slower)
+#   MANY_LAT_COUNT  latency messages (default 2000)
+#   MANY_THREADS    generator threads (default 2)
+#   MANY_INFLIGHT   logins in flight per generator thread (default 64)
+#   MANY_HOLD       seconds to keep the sessions after measuring (default 0)
 set -u
 
 if [ $# -lt 1 ] || [ $# -gt 2 ] || [ ! -d "$1" ]; then
@@ -44,6 +49,7 @@ case $requested in
     ;;
 esac
 
+mech=${MANY_MECH:-SCRAM-SHA-1}
 lat_count=${MANY_LAT_COUNT:-2000}
 threads=${MANY_THREADS:-2}
 inflight=${MANY_INFLIGHT:-64}
@@ -167,7 +173,7 @@ echo "many.sh: $sessions sessions from $nsrc source addresses, $threads threads"
 "$hold" --sessions "$sessions" --accounts "$accounts" --prefix m \
     --domain "$domain" --password "$password" --host "$addr" --port "$port" \
     --src "$src" --nsrc "$nsrc" --threads "$threads" --inflight "$inflight" \
-    --pid "$xpid" --lat-count "$lat_count" --hold "$hold_s" \
+    --pid "$xpid" --lat-count "$lat_count" --hold "$hold_s" --mech "$mech" \
     >"$tmp/out" 2>"$tmp/err" &
 hpid=$!
 tail -f --pid="$hpid" "$tmp/err" >&2 &
