@@ -59,8 +59,8 @@
 /* Command-line settings; read-only once parsed, read by every thread. */
 static struct opts {
     const char *hosts, *domain, *prefix, *password, *src, *mech;
-    unsigned long port, pid, sessions, accounts, first, threads, inflight,
-        nsrc, lat_count;
+    unsigned long port, pid, sessions, accounts, first, threads, inflight, nsrc,
+        lat_count;
     double settle, hold, timeout;
 } opt = {
     .hosts = "127.0.0.2",
@@ -90,18 +90,18 @@ static atomic_ulong n_bound, n_failed, n_dropped;
 static volatile sig_atomic_t stop;
 
 enum state {
-    ST_FREE,     /* not started, or failed */
-    ST_CONNECT,  /* TCP connect in progress */
-    ST_FEAT1,    /* header sent, waiting for the features */
-    ST_PROCEED,  /* <starttls/> sent */
-    ST_HS,       /* TLS handshake */
-    ST_FEAT2,    /* header over TLS sent */
+    ST_FREE,      /* not started, or failed */
+    ST_CONNECT,   /* TCP connect in progress */
+    ST_FEAT1,     /* header sent, waiting for the features */
+    ST_PROCEED,   /* <starttls/> sent */
+    ST_HS,        /* TLS handshake */
+    ST_FEAT2,     /* header over TLS sent */
     ST_CHALLENGE, /* SCRAM: <auth/> sent, server-first next */
-    ST_SUCCESS,  /* <auth/> (PLAIN) or the SCRAM proof sent */
-    ST_FEAT3,    /* header after SASL sent */
-    ST_BIND,     /* bind request sent */
-    ST_IDLE,     /* bound: held */
-    ST_DEAD,     /* failed or dropped */
+    ST_SUCCESS,   /* <auth/> (PLAIN) or the SCRAM proof sent */
+    ST_FEAT3,     /* header after SASL sent */
+    ST_BIND,      /* bind request sent */
+    ST_IDLE,      /* bound: held */
+    ST_DEAD,      /* failed or dropped */
 };
 
 struct scram;
@@ -285,7 +285,9 @@ struct scram {
 };
 
 static void
-hmac_sha1(const unsigned char *key, const void *data, size_t n,
+hmac_sha1(const unsigned char *key,
+          const void *data,
+          size_t n,
           unsigned char *out)
 {
     (void)HMAC(EVP_sha1(), key, SHA1_LEN, data, n, out, NULL);
@@ -327,8 +329,11 @@ elem_text(const struct sess *s, const char *name, size_t *len)
 
 /* SaltedPassword for account acct with this salt and count. */
 static int
-scram_salted(unsigned long acct, const char *salt, size_t salt_len,
-             unsigned long iter, unsigned char *sp)
+scram_salted(unsigned long acct,
+             const char *salt,
+             size_t salt_len,
+             unsigned long iter,
+             unsigned char *sp)
 {
     struct scram_cache *c = &cache[acct % opt.accounts];
     int rc = 0;
@@ -338,9 +343,8 @@ scram_salted(unsigned long acct, const char *salt, size_t salt_len,
         unsigned char raw[64];
         long sl = b64_dec(salt, salt_len, raw, sizeof raw);
         if (sl <= 0 || salt_len >= sizeof c->salt ||
-            PKCS5_PBKDF2_HMAC_SHA1(opt.password, (int)strlen(opt.password),
-                                   raw, (int)sl, (int)iter, SHA1_LEN,
-                                   c->sp) != 1) {
+            PKCS5_PBKDF2_HMAC_SHA1(opt.password, (int)strlen(opt.password), raw,
+                                   (int)sl, (int)iter, SHA1_LEN, c->sp) != 1) {
             rc = -1;
         } else {
             memcpy(c->salt, salt, salt_len);
@@ -383,8 +387,7 @@ scram_final(struct sess *s, unsigned long i)
     size_t tl;
     const char *t = elem_text(s, "challenge", &tl);
     char sfirst[512];
-    if (t == NULL ||
-        b64_dec(t, tl, (unsigned char *)sfirst, sizeof sfirst) < 0)
+    if (t == NULL || b64_dec(t, tl, (unsigned char *)sfirst, sizeof sfirst) < 0)
         return -1;
     const char *nonce = NULL, *salt = NULL;
     size_t nonce_len = 0, salt_len = 0;
@@ -411,8 +414,8 @@ scram_final(struct sess *s, unsigned long i)
         return -1;
     char wo[300];
     int wl = snprintf(wo, sizeof wo, "c=biws,r=%.*s", (int)nonce_len, nonce);
-    int al = snprintf(sc->auth_msg, sizeof sc->auth_msg, "%s,%s,%s",
-                      sc->bare, sfirst, wo);
+    int al = snprintf(sc->auth_msg, sizeof sc->auth_msg, "%s,%s,%s", sc->bare,
+                      sfirst, wo);
     if (wl < 0 || (size_t)wl >= sizeof wo || al < 0 ||
         (size_t)al >= sizeof sc->auth_msg)
         return -1;
@@ -426,7 +429,7 @@ scram_final(struct sess *s, unsigned long i)
     char proof[32], final[400], b64[600], buf[800];
     EVP_EncodeBlock((unsigned char *)proof, ck, SHA1_LEN);
     int fl = snprintf(final, sizeof final, "%s,p=%s", wo, proof);
-    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)final, fl);
+    EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *) final, fl);
     int n = snprintf(buf, sizeof buf,
                      "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>%s"
                      "</response>",
@@ -578,9 +581,8 @@ sess_step(struct sess *s, unsigned long i)
             return sess_error(s) ? -1 : 0;
         sess_consume(s);
         s->state = ST_PROCEED;
-        return sess_send(s,
-                         "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
-                         51);
+        return sess_send(
+            s, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", 51);
     case ST_PROCEED:
         if (sess_fill(s) < 0)
             return -1;
@@ -677,7 +679,8 @@ sess_start(struct worker *w, struct sess *s, unsigned long i)
         (void)setsockopt(s->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
                          sizeof one);
         struct sockaddr_in sa = {.sin_family = AF_INET};
-        sa.sin_addr.s_addr = htonl(ntohl(src0.s_addr) + (uint32_t)(i % opt.nsrc));
+        sa.sin_addr.s_addr =
+            htonl(ntohl(src0.s_addr) + (uint32_t)(i % opt.nsrc));
         if (bind(s->fd, (struct sockaddr *)&sa, sizeof sa) != 0)
             return -1;
     }
@@ -891,15 +894,23 @@ struct optdef {
 };
 
 static const struct optdef optdefs[] = {
-    {"--host", 's', &opt.hosts},        {"--port", 'u', &opt.port},
-    {"--domain", 's', &opt.domain},     {"--prefix", 's', &opt.prefix},
-    {"--password", 's', &opt.password}, {"--src", 's', &opt.src},
+    {"--host", 's', &opt.hosts},
+    {"--port", 'u', &opt.port},
+    {"--domain", 's', &opt.domain},
+    {"--prefix", 's', &opt.prefix},
+    {"--password", 's', &opt.password},
+    {"--src", 's', &opt.src},
     {"--mech", 's', &opt.mech},
-    {"--nsrc", 'u', &opt.nsrc},         {"--pid", 'u', &opt.pid},
-    {"--sessions", 'u', &opt.sessions}, {"--accounts", 'u', &opt.accounts},
-    {"--first", 'u', &opt.first},       {"--threads", 'u', &opt.threads},
-    {"--inflight", 'u', &opt.inflight}, {"--lat-count", 'u', &opt.lat_count},
-    {"--settle", 'd', &opt.settle},     {"--hold", 'd', &opt.hold},
+    {"--nsrc", 'u', &opt.nsrc},
+    {"--pid", 'u', &opt.pid},
+    {"--sessions", 'u', &opt.sessions},
+    {"--accounts", 'u', &opt.accounts},
+    {"--first", 'u', &opt.first},
+    {"--threads", 'u', &opt.threads},
+    {"--inflight", 'u', &opt.inflight},
+    {"--lat-count", 'u', &opt.lat_count},
+    {"--settle", 'd', &opt.settle},
+    {"--hold", 'd', &opt.hold},
     {"--timeout", 'd', &opt.timeout},
 };
 
@@ -1038,8 +1049,8 @@ wait_established(double t0)
         }
         if (now_s() - last >= 5) {
             last = now_s();
-            fprintf(stderr, "hold: %.0f s: %lu bound, %lu failed\n",
-                    last - t0, b, f);
+            fprintf(stderr, "hold: %.0f s: %lu bound, %lu failed\n", last - t0,
+                    b, f);
         }
         sleep_s(0.1);
     }
