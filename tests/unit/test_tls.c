@@ -976,6 +976,54 @@ test_tls_data_1mib_both_ways(void **state)
     tls_ctx_free(sctx);
 }
 
+/* An idle session gives its memory BIOs back and gets new ones as soon
+ * as bytes move again, in either direction or for a close. */
+static void
+test_tls_hibernate_releases_bios(void **state)
+{
+    struct tls_ctx *sctx = server_ctx(*state);
+    struct tls_ctx *cctx = ctx_make(*state, NULL);
+    struct side c;
+    struct side s;
+    struct pair_opt o = {.sni = "a.example"};
+    pair_connect(&c, &s, cctx, sctx, &o);
+    tls_conn_hibernate(s.t);
+    tls_conn_hibernate(c.t);
+    assert_null(SSL_get_rbio(tls__conn_ssl(s.t)));
+    assert_null(SSL_get_wbio(tls__conn_ssl(s.t)));
+    tls_conn_hibernate(s.t); /* twice is harmless */
+    assert_int_equal(buf_len(tls_conn_out(s.t)), 0);
+    assert_int_equal(tls_conn_write(c.t, "<presence/>", 11), 0);
+    pump(&c, &s);
+    assert_int_equal(buf_len(&s.got), 11);
+    assert_memory_equal(buf_ptr(&s.got), "<presence/>", 11);
+    tls_conn_hibernate(s.t);
+    assert_int_equal(tls_conn_write(s.t, "<message/>", 10), 0);
+    pump(&c, &s);
+    assert_int_equal(buf_len(&c.got), 10);
+    assert_memory_equal(buf_ptr(&c.got), "<message/>", 10);
+    /* Half a record waits in the read BIO: the BIOs stay. */
+    assert_int_equal(tls_conn_write(c.t, "<iq/>", 5), 0);
+    struct buf *co = tls_conn_out(c.t);
+    size_t n = buf_len(co);
+    assert_int_equal(tls_conn_feed(s.t, buf_ptr(co), n / 2), 0);
+    buf_consume(co, n / 2);
+    tls_conn_hibernate(s.t);
+    assert_non_null(SSL_get_rbio(tls__conn_ssl(s.t)));
+    pump(&c, &s);
+    assert_int_equal(buf_len(&s.got), 16);
+    /* A close from hibernation still sends close_notify. */
+    tls_conn_hibernate(s.t);
+    tls_conn_close(s.t);
+    pump(&c, &s);
+    assert_int_equal(c.rc, XE_CLOSED);
+    assert_int_equal(s.rc, 0);
+    side_fini(&c);
+    side_fini(&s);
+    tls_ctx_free(cctx);
+    tls_ctx_free(sctx);
+}
+
 static void
 test_tls_write_before_handshake_is_held(void **state)
 {
@@ -1305,6 +1353,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_13_handshake_and_data),
+        cmocka_unit_test(test_tls_hibernate_releases_bios),
         cmocka_unit_test(test_tls_12_handshake),
         cmocka_unit_test(test_tls_CORE_24_sni_selects_host),
         cmocka_unit_test(test_tls_starttls_default_host_without_sni),

@@ -699,6 +699,12 @@ stream_hibernate(struct stream *s)
     if (s->state == STREAM_ST_CLOSED || s->paused || s->in_feed ||
         s->sb.root != NULL)
         return false;
+    /* The output buffer keeps the size of its largest burst (1 KiB after
+     * the features of a login, more after a burst of deliveries); with
+     * TLS the I/O layer empties it without freeing it. Nobody holds a
+     * pointer into it between flushes, and buf_fini keeps its maximum. */
+    if (buf_len(&s->out) == 0)
+        buf_fini(&s->out);
     return xml_reader_hibernate(s->xr);
 }
 

@@ -84,8 +84,9 @@ struct tls_conn *tls_conn_new(struct tls_ctx *ctx,
                               const char *alpn,
                               size_t out_max);
 /* The connection has been quiet: give back every buffer that holds
- * nothing (memory BIOs, the output queue, record buffers). Accepts
- * NULL. */
+ * nothing (the output queue, record buffers) and, when nothing is in
+ * flight, the memory BIOs themselves; the next call that moves bytes
+ * makes new ones. Accepts NULL. */
 void tls_conn_hibernate(struct tls_conn *t);
 /* Free the session; accepts NULL. */
 void tls_conn_free(struct tls_conn *t);

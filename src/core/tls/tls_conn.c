@@ -51,6 +51,27 @@ tls_conn_result(struct tls_conn *t, int r)
     }
 }
 
+/* Give a hibernating session its memory BIOs back (tls_conn_hibernate
+ * took them away) before anything may read or write ciphertext. */
+static int
+tls_conn_wake(struct tls_conn *t)
+{
+    if (t->rbio != NULL)
+        return 0;
+    BIO *r = BIO_new(BIO_s_mem());
+    BIO *w = BIO_new(BIO_s_mem());
+    if (r == NULL || w == NULL) {
+        BIO_free(r);
+        BIO_free(w);
+        return tls_conn_fail(t, "out of memory for the memory BIOs");
+    }
+    SSL_set0_rbio(t->ssl, r);
+    SSL_set0_wbio(t->ssl, w);
+    t->rbio = r;
+    t->wbio = w;
+    return 0;
+}
+
 /* Replace a drained memory BIO whose buffer grew past TLS_BIO_KEEP, so an
  * idle session does not keep the memory of its largest burst. Only after
  * the handshake: until then OpenSSL may wrap the write BIO in a buffering
@@ -59,7 +80,7 @@ static void
 tls_conn_trim(struct tls_conn *t, size_t keep)
 {
     BUF_MEM *bm = NULL;
-    if (!t->ready)
+    if (!t->ready || t->wbio == NULL)
         return;
     if (BIO_ctrl_pending(t->wbio) == 0 && BIO_get_mem_ptr(t->wbio, &bm) > 0 &&
         bm != NULL && bm->max > keep) {
@@ -98,6 +119,9 @@ tls_conn_flush(struct tls_conn *t)
 {
     char chunk[4096];
     size_t pend;
+    /* Hibernating: nothing can be pending. */
+    if (t->wbio == NULL)
+        return 0;
     while ((pend = BIO_ctrl_pending(t->wbio)) > 0) {
         size_t room = t->out_max - buf_len(&t->out);
         if (room == 0)
@@ -285,7 +309,7 @@ tls_conn_set_client_cert(struct tls_conn *t, const char *local_host)
 int
 tls_conn_feed(struct tls_conn *t, const char *data, size_t len)
 {
-    if (t->failed)
+    if (t->failed || tls_conn_wake(t) != 0)
         return XE_TLS;
     if (len > 0) {
         size_t held = BIO_ctrl_pending(t->rbio);
@@ -307,7 +331,7 @@ int
 tls_conn_read(struct tls_conn *t, char *p, size_t cap, size_t *n)
 {
     *n = 0;
-    if (t->failed)
+    if (t->failed || tls_conn_wake(t) != 0)
         return XE_TLS;
     if (t->closed)
         return XE_CLOSED;
@@ -341,6 +365,8 @@ tls_conn_write(struct tls_conn *t, const char *p, size_t len)
         return XE_TLS;
     if (len == 0)
         return 0;
+    if (tls_conn_wake(t) != 0)
+        return XE_TLS;
     if (!t->ready)
         return buf_append(&t->pending, p, len);
     /* Refuse up front rather than encrypt what cannot be queued: then
@@ -365,7 +391,7 @@ tls_conn_write(struct tls_conn *t, const char *p, size_t len)
 void
 tls_conn_close(struct tls_conn *t)
 {
-    if (t->failed || !t->ready)
+    if (t->failed || !t->ready || tls_conn_wake(t) != 0)
         return;
     ERR_clear_error();
     /* Returns 0 (our alert is queued, the peer's not yet seen): that is
@@ -447,6 +473,18 @@ tls__conn_ssl(const struct tls_conn *t)
 void
 tls_conn_hibernate(struct tls_conn *t)
 {
-    if (t != NULL && t->ready)
-        tls_conn_trim(t, 0);
+    if (t == NULL || !t->ready || t->failed || t->wbio == NULL)
+        return;
+    tls_conn_trim(t, 0);
+    /* With nothing in flight either way, the two memory BIOs (about
+     * 0.5 KiB with their locks and buffers) can go as well: tls_conn_wake
+     * makes new ones when bytes move again. */
+    if (BIO_ctrl_pending(t->rbio) == 0 && BIO_ctrl_pending(t->wbio) == 0 &&
+        !SSL_has_pending(t->ssl) && buf_len(&t->out) == 0) {
+        SSL_set0_rbio(t->ssl, NULL);
+        SSL_set0_wbio(t->ssl, NULL);
+        t->rbio = NULL;
+        t->wbio = NULL;
+    }
+    ERR_clear_error();
 }

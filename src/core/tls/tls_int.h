@@ -44,8 +44,8 @@ struct tls_ctx {
 struct tls_conn {
     struct tls_ctx *ctx;
     SSL *ssl;
-    BIO *rbio; /* ciphertext in; owned by ssl */
-    BIO *wbio; /* ciphertext out; owned by ssl */
+    BIO *rbio; /* ciphertext in; owned by ssl; NULL while hibernating */
+    BIO *wbio; /* ciphertext out; owned by ssl; NULL while hibernating */
     enum tls_role role;
     bool ready;  /* handshake complete */
     bool failed; /* fatal TLS error: every call returns XE_TLS */
