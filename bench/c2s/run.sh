@@ -21,6 +21,10 @@
 #                   (default 1000,2500,5000)
 #   C2S_ACCOUNTS    accounts the idle sessions use (default 100)
 #   C2S_WINDOWS     windows of the message-rate test (default "1000 100")
+#   C2S_MSG_COUNT   messages per message-rate test at most (default: the
+#                   generator's 1 000 000)
+#   XMUXD_WRAP      command line put before xmuxd (bench/profile.sh: perf,
+#                   valgrind)
 #   C2S_PAIRS       sender/receiver pairs at once in the message-rate test
 #                   (default 1; the threads comparison uses 4)
 #   C2S_LOGIN_SECS  seconds per login test (default 8)
@@ -124,7 +128,8 @@ sleep 0.2; done; exit 1"
 
 start_xmuxd() {
     ports_free "${addr[xmuxd]}" || return 1
-    "$xmuxd" --config "$tmp/xmuxd/xmux.conf" 2>>"$tmp/xmuxd/log" &
+    # shellcheck disable=SC2086 # XMUXD_WRAP is a command line prefix
+    ${XMUXD_WRAP:-} "$xmuxd" --config "$tmp/xmuxd/xmux.conf" 2>>"$tmp/xmuxd/log" &
     started=$!
     procs+=("$started")
     wait_listen "${addr[xmuxd]}" $c2s_port "$started"
@@ -279,7 +284,7 @@ for t in $tests; do
         echo "-- messages: u1 -> u2, ~100-byte bodies, ${msg_secs} s per window ($windows)"
         for w in $windows; do
             each messages --window "$w" --duration "$msg_secs" \
-                --pairs "${C2S_PAIRS:-1}"
+                --pairs "${C2S_PAIRS:-1}" ${C2S_MSG_COUNT:+--count "$C2S_MSG_COUNT"}
         done
         ;;
     latency)
