@@ -254,10 +254,38 @@ def threads_rows(t, res):
               {"xmuxd": v, "prosody": "", "ejabberd": ""}, ratios=False)
 
 
+def many_rows(t, res):
+    t.section("many concurrent TLS sessions on one xmuxd (bench/c2s/many.sh)")
+    st = res.get("status", suite="c2s-many")
+    n = res.num("sessions", suite="c2s-many")
+    if n is None:
+        why = res.get("reason", suite="c2s-many")
+        v = f"skipped ({why})" if st == "skipped" else "not run"
+        t.add("sessions held", {"xmuxd": v, "prosody": "", "ejabberd": ""},
+              ratios=False)
+        return
+    req = res.num("requested", suite="c2s-many")
+    cap = res.get("capped_by", suite="c2s-many")
+    held = fmt(n) + (f" of {fmt(req)} (capped by {cap})" if cap else "")
+    rows = [("sessions held", held),
+            ("time to establish, s", fmt(res.num("establish_s",
+                                                 suite="c2s-many"))),
+            ("xmuxd RSS MiB", fmt((res.num("rss_kib", suite="c2s-many")
+                                   or 0) / 1024)),
+            ("RSS KiB per session", fmt(res.num("kib_per_session",
+                                                suite="c2s-many"))),
+            ("latency median / p99 ms while held",
+             f"{fmt(res.num('lat_median_ms', suite='c2s-many'))} / "
+             f"{fmt(res.num('lat_p99_ms', suite='c2s-many'))}")]
+    for label, v in rows:
+        t.add(label, {"xmuxd": v, "prosody": "", "ejabberd": ""},
+              ratios=False)
+
+
 def table(res, only=None):
     t = Table(res)
     parts = {"s2s": s2s_rows, "c2s": c2s_rows, "conns": conns_rows,
-             "threads": threads_rows}
+             "threads": threads_rows, "many": many_rows}
     for name, fn in parts.items():
         if only in (None, name):
             fn(t, res)
@@ -308,6 +336,16 @@ def targets(res):
     out.append(target(f"≤ 24 KiB per idle TLS session ({n} sessions)", k,
                       lambda k: (k <= 24, f"{k:.1f} KiB" + (
                           "" if k <= 24 else f", {k - 24:.1f} KiB over")),
+                      ""))
+    held = res.num("sessions", suite="c2s-many")
+    cap = res.get("capped_by", suite="c2s-many")
+    nofile = res.get("nofile", suite="c2s-many")
+    out.append(target("100 000 concurrent TLS sessions held", held,
+                      lambda h: (h >= 100000, f"{h:,.0f}".replace(",", " ") + (
+                          "" if h >= 100000 else
+                          f" (capped by {cap or '?'}: the hard RLIMIT_NOFILE "
+                          f"here is {nofile or '?'} and raising it needs "
+                          "CAP_SYS_RESOURCE, which this machine withholds)")),
                       ""))
     return "\n".join(out)
 
@@ -473,7 +511,8 @@ def write_docs(docs, block):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
-    ap.add_argument("--only", choices=("s2s", "c2s", "conns", "threads"))
+    ap.add_argument("--only",
+                    choices=("s2s", "c2s", "conns", "threads", "many"))
     ap.add_argument("--docs")
     ap.add_argument("--img")
     a = ap.parse_args()

@@ -14,6 +14,9 @@
 #   bench/conns/run.sh      s2s TCP connections for N×N domains
 #   xmuxd threads           c2s and s2s window 1000 with threads = 1 and 2,
 #                           when xmuxd's configuration has the key
+#   bench/c2s/many.sh       100 000 concurrent TLS sessions on one xmuxd (or
+#                           as many as RLIMIT_NOFILE allows: it says so);
+#                           MANY_SESSIONS=0 skips it
 #   bench/soak/run.sh       after the suite, SOAK_SECONDS (default 60; 0
 #                           skips it)
 #
@@ -104,6 +107,12 @@ if "$build/xmuxd" --config "$tmp/threads/x.conf" --check-config \
 else
     echo "result suite=threads supported=0" >>"$BENCH_RESULTS"
     echo "   n/a: xmuxd has no threads key ($(tail -n 1 "$tmp/threads/check"))"
+fi
+
+many=${MANY_SESSIONS:-100000}
+if [ "$many" != 0 ]; then
+    step "bench/c2s/many.sh: $many concurrent TLS sessions on one xmuxd"
+    "$root/bench/c2s/many.sh" "$build" "$many" | tee -a "$BENCH_RESULTS"
 fi
 
 meta "load after" "$(cut -d ' ' -f 1-3 /proc/loadavg)"
