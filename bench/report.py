@@ -254,6 +254,25 @@ def threads_rows(t, res):
               {"xmuxd": v, "prosody": "", "ejabberd": ""}, ratios=False)
 
 
+def spin_rows(t, res):
+    m = res.num("median_ms", suite="spin-s2s", server="xmuxd", mode="latency")
+    p = res.num("p99_ms", suite="spin-s2s", server="xmuxd", mode="latency")
+    if m is None:
+        return
+    t.section("xmuxd with poll_spin = 200 µs (not the default)")
+    t.add("s2s latency median / p99 ms, unloaded (window 1)",
+          {"xmuxd": f"{fmt(m)} / {fmt(p)}", "prosody": "", "ejabberd": ""},
+          ratios=False)
+    c = res.num("cpu_s_per_1000", suite="spin-s2s", server="xmuxd",
+                mode="latency")
+    c0 = res.num("cpu_s_per_1000", suite="s2s", server="xmuxd",
+                 mode="latency")
+    if c is not None:
+        t.add("server CPU s per 1000 msgs (X+Y), window 1",
+              {"xmuxd": fmt(c) + (f" (without: {fmt(c0)})" if c0 else ""),
+               "prosody": "", "ejabberd": ""}, ratios=False)
+
+
 def many_rows(t, res):
     t.section("many concurrent TLS sessions on one xmuxd (bench/c2s/many.sh)")
     st = res.get("status", suite="c2s-many")
@@ -285,7 +304,7 @@ def many_rows(t, res):
 def table(res, only=None):
     t = Table(res)
     parts = {"s2s": s2s_rows, "c2s": c2s_rows, "conns": conns_rows,
-             "threads": threads_rows, "many": many_rows}
+             "threads": threads_rows, "spin": spin_rows, "many": many_rows}
     for name, fn in parts.items():
         if only in (None, name):
             fn(t, res)
@@ -327,6 +346,10 @@ def targets(res):
     m = res.num("median_ms", suite="s2s", server="xmuxd", mode="latency")
     mc = res.num("median_ms", suite="c2s", server="xmuxd", mode="latency")
     extra = f"; c2s: {mc:.3f} ms" if mc is not None else ""
+    ms = res.num("median_ms", suite="spin-s2s", server="xmuxd",
+                 mode="latency")
+    if ms is not None:
+        extra += f"; with poll_spin = 200: {ms:.3f} ms"
     out.append(target("unloaded median latency ≤ 0.1 ms (s2s, one way)", m,
                       lambda m: (m <= 0.1, f"{m:.3f} ms" + (
                           "" if m <= 0.1 else f", {m - 0.1:.3f} ms over")
@@ -512,7 +535,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
     ap.add_argument("--only",
-                    choices=("s2s", "c2s", "conns", "threads", "many"))
+                    choices=("s2s", "c2s", "conns", "threads", "spin",
+                             "many"))
     ap.add_argument("--docs")
     ap.add_argument("--img")
     a = ap.parse_args()

@@ -14,6 +14,7 @@
 #   bench/conns/run.sh      s2s TCP connections for N×N domains
 #   xmuxd threads           c2s and s2s window 1000 with threads = 1 and 2,
 #                           when xmuxd's configuration has the key
+#   poll_spin               s2s unloaded latency with xmuxd's poll_spin = 200
 #   bench/c2s/many.sh       100 000 concurrent TLS sessions on one xmuxd (or
 #                           as many as RLIMIT_NOFILE allows: it says so);
 #                           MANY_SESSIONS=0 skips it
@@ -108,6 +109,10 @@ else
     echo "result suite=threads supported=0" >>"$BENCH_RESULTS"
     echo "   n/a: xmuxd has no threads key ($(tail -n 1 "$tmp/threads/check"))"
 fi
+
+step "xmuxd with poll_spin = 200: unloaded s2s latency"
+XMUXD_EXTRA="poll_spin = 200;" BENCH_SUITE=spin-s2s S2S_PAIRS=xmuxd \
+    S2S_TESTS=latency "$root/bench/s2s/run.sh" "$build" | grep -E 'mode=|FAILED'
 
 many=${MANY_SESSIONS:-100000}
 if [ "$many" != 0 ]; then

@@ -47,6 +47,8 @@
 #   S2S_WARMUP        warm-up messages before each test (default 100)
 #   S2S_FLOW_TIMEOUT  seconds the warm-up may take (default 20)
 #   S2S_STALL_TIMEOUT seconds without progress that end a test (default 10)
+#   XMUXD_EXTRA       more top-level settings for both xmuxd (bench.sh:
+#                     "poll_spin = 200;")
 #   XMUXD_THREADS     when set, "threads = N;" in both xmuxd and the label
 #                     xmuxd-tN (bench/run.sh uses it)
 #   BENCH_SUITE       suite name in the results (default s2s)
@@ -122,6 +124,7 @@ hosts = ( { domain = "$3"; cert = "$tmp/certs/$3.crt"; key = "$tmp/certs/$3.key"
 s2s = { ${resolver}routes = ( { domain = "$4"; host = "$5"; port = $s2s_port; } ); };
 limits = { max_connections = 1000; connections_per_ip = 0; c2s_rate = 0; };
 ${threads:+threads = $threads;}
+${XMUXD_EXTRA:-}
 $(xmuxd_run_as)
 EOC
 }

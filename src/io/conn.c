@@ -437,6 +437,8 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
     struct conn *c = h->data;
     struct worker *w = c->w;
     struct decrypted d = {0};
+    if (nread > 0)
+        server__spin(w);
     if (nread > 0 && !c->finishing) {
         const char *p = b->base;
         size_t n = (size_t)nread;

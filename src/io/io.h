@@ -37,6 +37,8 @@ struct worker {
     uv_check_t flush_check; /* flushes conns that got deliveries */
     uv_timer_t idle_sweep;  /* releases parsers of quiet connections */
     uv_timer_t stop_timer;  /* bounds how long a shutdown waits */
+    uv_idle_t spin;         /* poll without sleeping after I/O (poll_spin) */
+    uint64_t spin_until;    /* uv_hrtime() at which the spin ends */
     bool handles_closed;
     /* Under the lock: */
     struct conn *dirty;         /* conns to flush after this iteration */

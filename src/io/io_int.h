@@ -108,6 +108,8 @@ int server__workers_start(struct server *srv);
 void server__workers_stop(struct server *srv);
 /* Wait for the threads, finish the loops that never ran, free. */
 void server__workers_fini(struct server *srv);
+/* Keep w's loop polling without sleeping for poll_spin after I/O. */
+void server__spin(struct worker *w);
 /* The worker the next accepted connection goes to. */
 struct worker *server__pick_worker(struct server *srv);
 /* Hand the accepted socket fd to worker w (another thread). */

@@ -472,6 +472,26 @@ test_config_log_level(void **state)
 }
 
 static void
+test_config_threads_and_poll_spin(void **state)
+{
+    (void)state;
+    struct config *cfg = load_ok(MIN);
+    assert_int_equal(cfg->threads, 1);
+    assert_int_equal(cfg->poll_spin_us, 0);
+    config_free(cfg);
+    cfg = load_ok(MIN "threads = 2;\npoll_spin = 200;\n");
+    assert_int_equal(cfg->threads, 2);
+    assert_int_equal(cfg->poll_spin_us, 200);
+    config_free(cfg);
+    load_err(MIN "threads = 0;\n", 3,
+             "threads: must be between 1 and 64 (got 0)");
+    load_err(MIN "threads = 65;\n", 3,
+             "threads: must be between 1 and 64 (got 65)");
+    load_err(MIN "poll_spin = 10001;\n", 3,
+             "poll_spin: must be between 0 and 10000 (got 10001)");
+}
+
+static void
 test_config_listen_kind_and_address(void **state)
 {
     (void)state;
@@ -1076,6 +1096,7 @@ main(void)
         cmocka_unit_test(test_config_unknown_keys),
         cmocka_unit_test(test_config_wrong_types),
         cmocka_unit_test(test_config_log_level),
+        cmocka_unit_test(test_config_threads_and_poll_spin),
         cmocka_unit_test(test_config_listen_kind_and_address),
         cmocka_unit_test(test_config_listen_port_range),
         cmocka_unit_test(test_config_listen_duplicates),

@@ -128,6 +128,8 @@ struct config {
     enum log_level log_level;
     /* Network threads, each with its own loop (docs/architecture.md). */
     unsigned threads; /* 1..CFG_THREADS_MAX */
+    /* Microseconds a worker polls without sleeping after a read (0: off). */
+    uint32_t poll_spin_us;
     struct cfg_listen *listen;
     size_t nlisten;
     char *tls_ca_file;

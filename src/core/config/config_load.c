@@ -81,7 +81,7 @@ cfg__load_root(struct cfg__ctx *cx, const config_setting_t *root)
     static const char *const keys[] = {
         "state_dir", "log_level", "listen",   "tls",    "hosts",
         "s2s",       "c2s",       "timeouts", "limits", "control_socket",
-        "sm",        "user",      "group",    "threads", NULL};
+        "sm",        "user",      "group",    "threads", "poll_spin", NULL};
     int rc = cfg__check_keys(cx, root, "", keys);
     if (rc == 0)
         rc = cfg__get_path(cx, root, "", "state_dir", &cx->cfg->state_dir);
@@ -89,6 +89,11 @@ cfg__load_root(struct cfg__ctx *cx, const config_setting_t *root)
         long long n = cx->cfg->threads;
         rc = cfg__get_int(cx, root, "", "threads", 0, 1, CFG_THREADS_MAX, &n);
         cx->cfg->threads = (unsigned)n;
+    }
+    if (rc >= 0) {
+        long long n = cx->cfg->poll_spin_us;
+        rc = cfg__get_int(cx, root, "", "poll_spin", 0, 0, 10000, &n);
+        cx->cfg->poll_spin_us = (uint32_t)n;
     }
     if (rc >= 0)
         rc = load_log_level(cx, root);
