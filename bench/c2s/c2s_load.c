@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load_util.h"
+
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -103,13 +105,6 @@ struct scram_cache {
     unsigned char sp[SHA1_LEN];
 };
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t
 now_ns(void)
@@ -119,41 +114,7 @@ now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static double
-self_cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-/* User plus system CPU seconds of process pid (all its threads), from
- * /proc/PID/stat; -1 without a pid or when it cannot be read. */
-static double
-pid_cpu_s(unsigned long pid)
-{
-    if (pid == 0)
-        return -1;
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%lu/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    size_t n = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[n] = '\0';
-    /* The command name may hold spaces: fields are counted after ')'.
-     * utime and stime are fields 14 and 15; ") " ends field 2. */
-    char *p = strrchr(line, ')');
-    for (int field = 2; p != NULL && field < 14; field++)
-        p = strchr(p + 1, ' ');
-    if (p == NULL)
-        return -1;
-    char *end;
-    unsigned long ut = strtoul(p + 1, &end, 10);
-    unsigned long st = strtoul(end, NULL, 10);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 /* CPU seconds of the receiver's server (--rpid) when it is another
  * process than the sender's, else 0; -1 when it cannot be read. */
@@ -923,12 +884,6 @@ msg_drain(struct msg_run *m, pthread_t th)
     pthread_join(th, NULL);
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* CPU seconds used while measuring: both servers together (cpu, -1 when
  * unknown), the receiver's server alone when it is another one (rcpu),
@@ -1576,16 +1531,6 @@ opt_parse(int argc, char **argv)
     return 0;
 }
 
-/* Enough descriptors for the idle sessions: raise the soft limit. */
-static void
-raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
 
 static int
 tls_setup(void)

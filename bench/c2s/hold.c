@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "load_util.h"
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -124,21 +126,7 @@ struct worker {
     struct sess *s; /* to - from of them */
 };
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static double
-self_cpu_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A "Key:   N kB" line of /proc/PID/status, or -1. */
 static long
@@ -163,28 +151,6 @@ proc_status_kib(unsigned long pid, const char *key)
     return kib;
 }
 
-/* utime + stime of pid in seconds, or -1. */
-static double
-pid_cpu_s(unsigned long pid)
-{
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%lu/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    size_t n = fread(line, 1, sizeof line - 1, f);
-    fclose(f);
-    line[n] = '\0';
-    char *p = strrchr(line, ')');
-    for (int field = 2; p != NULL && field < 14; field++)
-        p = strchr(p + 1, ' ');
-    if (p == NULL)
-        return -1;
-    char *end;
-    unsigned long ut = strtoul(p + 1, &end, 10);
-    unsigned long st = strtoul(end, NULL, 10);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 static void
 sleep_s(double s)
@@ -794,12 +760,6 @@ lat_login(struct worker *w, struct sess *s, unsigned long i, const char *res)
     return s->state == ST_IDLE ? 0 : -1;
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Waits for one </message> on r (blocking poll); -1 on timeout or EOF. */
 static int
@@ -1018,15 +978,6 @@ tls_setup(void)
     return 0;
 }
 
-static void
-raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        (void)setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
 
 /* Waits until every session is bound or failed, printing progress. */
 static void

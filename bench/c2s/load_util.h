@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* load_util.h -- what the load tools (c2s_load, c2s_hold) share. */
+#ifndef XMUX_BENCH_LOAD_UTIL_H
+#define XMUX_BENCH_LOAD_UTIL_H
+
+/* CLOCK_MONOTONIC in seconds. */
+double now_s(void);
+/* qsort comparison of doubles. */
+int cmp_double(const void *a, const void *b);
+/* This process's CPU time (user + system) in seconds. */
+double self_cpu_s(void);
+/* utime + stime of pid in seconds, or -1 (also for pid 0). */
+double pid_cpu_s(unsigned long pid);
+/* Raise the soft RLIMIT_NOFILE to the hard limit. */
+void raise_nofile(void);
+
+#endif
