@@ -99,22 +99,13 @@ accounts=$(((sessions + per_account - 1) / per_account))
 nsrc=$((sessions / 20000 + 1))
 
 # ---- set-up -------------------------------------------------------------------
-base=/tmp
-[ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm
-tmp=$(mktemp -d "$base/xmux-many.XXXXXX") || exit 1
+# bench_mktemp and stop_pid (its loopback choice is not used here: this
+# script has its own addresses, 127.0.7.1 and 127.0.8.x).
+# shellcheck source=../lib.sh
+. "$(dirname "$0")/../lib.sh" >/dev/null
+bench_mktemp xmux-many || exit 1
 xpid=
 hpid=
-stop_pid() {
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-}
 cleanup() {
     stop_pid "$hpid"
     stop_pid "$xpid"
