@@ -47,6 +47,9 @@
 #   S2S_WARMUP        warm-up messages before each test (default 100)
 #   S2S_FLOW_TIMEOUT  seconds the warm-up may take (default 20)
 #   S2S_STALL_TIMEOUT seconds without progress that end a test (default 10)
+#   XMUXD_WRAP        command line put before both xmuxd (a profiler; %p
+#                     in valgrind's --callgrind-out-file tells them apart)
+#   S2S_MSG_COUNT     messages per rate test at most (default: 1 000 000)
 #   XMUXD_EXTRA       more top-level settings for both xmuxd (bench.sh:
 #                     "poll_spin = 200;")
 #   XMUXD_THREADS     when set, "threads = N;" in both xmuxd and the label
@@ -147,7 +150,8 @@ xmuxd_one() { # NAME ADDR DOMAIN USER PEER_DOMAIN PEER_ADDR -> pid in $started
         return 1
     }
     ports_free "$2" || return 1
-    "$xmuxd" --config "$d/xmux.conf" 2>>"$d/log" &
+    # shellcheck disable=SC2086 # XMUXD_WRAP is a command line prefix
+    ${XMUXD_WRAP:-} "$xmuxd" --config "$d/xmux.conf" 2>>"$d/log" &
     started=$!
     procs+=("$started")
     if ! wait_listen "$2" $s2s_port "$started" ||
@@ -296,7 +300,7 @@ run_pair() { # NAME X_ADDR Y_ADDR
     echo "   pids: X $srv_x, Y $srv_y"
     for t in $tests; do
         case $t in
-        w1000 | w100) args="messages --window ${t#w} --duration $msg_secs" ;;
+        w1000 | w100) args="messages --window ${t#w} --duration $msg_secs${S2S_MSG_COUNT:+ --count $S2S_MSG_COUNT}" ;;
         w*) args="messages --window ${t#w} --duration $series_secs" ;;
         latency) args="latency --count $lat_count" ;;
         *)

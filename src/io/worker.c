@@ -28,6 +28,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "jid/jid.h"
 #include "route/route.h"
 
 #define READ_BUF_SIZE  ((size_t)64 << 10)
@@ -421,6 +422,7 @@ worker_main(void *arg)
     struct worker *w = arg;
     self = w;
     uv_run(w->loop, UV_RUN_DEFAULT);
+    jid_cache_free();
 }
 
 int
@@ -543,6 +545,7 @@ server__workers_fini(struct server *srv)
     }
     x_free(srv->workers);
     srv->workers = NULL;
+    jid_cache_free(); /* the main thread's */
     srv->nworkers = 0;
     uv_mutex_destroy(&srv->lock);
 }

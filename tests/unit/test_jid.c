@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include <stringprep.h>
@@ -697,11 +698,55 @@ test_jid_ascii_domain_path_matches_libidn2(void **state)
     }
 }
 
+/* jid_parse's per-thread cache: a hit gives exactly the first parse, a
+ * failure is never cached, long inputs bypass it, and after the cache is
+ * freed everything still parses. */
+static void
+test_jid_parse_cache(void **state)
+{
+    (void)state;
+    const char *in = "Juliet@Capulet.Example/Balcony";
+    for (int round = 0; round < 2; round++) {
+        for (int k = 0; k < 3; k++) {
+            struct jid j;
+            assert_int_equal(jid_parse(&j, in, strlen(in)), 0);
+            assert_string_equal(jid_str(&j), "juliet@capulet.example/Balcony");
+            assert_int_equal(j.node_len, 6);
+            assert_int_equal(j.domain_len, 15);
+            assert_int_equal(j.res_len, 7);
+            jid_fini(&j);
+            struct jid bad;
+            assert_int_equal(jid_parse(&bad, "a@/x", 4), XE_JID_DOMAIN);
+            assert_null(bad.str);
+        }
+        /* Many different addresses: slots are replaced, results stay. */
+        for (int n = 0; n < 2000; n++) {
+            char buf[64];
+            int len = snprintf(buf, sizeof buf, "U%d@Host%d.Example", n, n % 7);
+            char want[64];
+            snprintf(want, sizeof want, "u%d@host%d.example", n, n % 7);
+            struct jid j;
+            assert_int_equal(jid_parse(&j, buf, (size_t)len), 0);
+            assert_string_equal(jid_str(&j), want);
+            jid_fini(&j);
+        }
+        char lng[200];
+        memset(lng, 'a', sizeof lng);
+        memcpy(lng + 150, "@b.example", 10);
+        struct jid j;
+        assert_int_equal(jid_parse(&j, lng, 160), 0);
+        assert_int_equal(j.node_len, 150);
+        jid_fini(&j);
+        jid_cache_free();
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jid_rfc7622_3_5_valid),
+        cmocka_unit_test(test_jid_parse_cache),
         cmocka_unit_test(test_jid_rfc7622_3_5_nodeprep_differences),
         cmocka_unit_test(test_jid_rfc7622_3_5_invalid),
         cmocka_unit_test(test_jid_rfc7622_3_1_split_and_empty_parts),

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* jid.c -- parse, normalise and compare XMPP addresses (RFC 7622). */
+#include <stdint.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -74,8 +75,69 @@ build(struct jid *j, struct span node, struct span domain, struct span res)
     return 0;
 }
 
+/* Preparation (stringprep, IDNA) is most of a parse, and the same few
+ * addresses come again and again on a stream: each thread keeps the last
+ * JID_CACHE_SLOTS successful parses of short inputs, found by a hash of
+ * the raw bytes and compared whole, so a hit is exactly what parsing the
+ * same bytes again would give. A slot costs at most 2 * JID_CACHE_INPUT
+ * bytes; anything longer or failing is parsed every time. */
+#define JID_CACHE_SLOTS 256
+#define JID_CACHE_INPUT 96
+
+struct jid_cache_slot {
+    unsigned char raw_len; /* 0: empty */
+    char raw[JID_CACHE_INPUT];
+    struct jid j; /* the parse; j.str owned by the cache */
+};
+
+static _Thread_local struct jid_cache_slot *jid_cache;
+
+static size_t
+jid_cache_index(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h % JID_CACHE_SLOTS;
+}
+
+static int jid_parse_uncached(struct jid *j, const char *s, size_t len);
+
 int
 jid_parse(struct jid *j, const char *s, size_t len)
+{
+    if (s == NULL || len == 0 || len >= JID_CACHE_INPUT)
+        return jid_parse_uncached(j, s, len);
+    if (jid_cache == NULL)
+        jid_cache = x_calloc(JID_CACHE_SLOTS, sizeof(*jid_cache));
+    struct jid_cache_slot *c = &jid_cache[jid_cache_index(s, len)];
+    if (c->raw_len == len && memcmp(c->raw, s, len) == 0) {
+        jid_dup(j, &c->j);
+        return 0;
+    }
+    int rc = jid_parse_uncached(j, s, len);
+    if (rc == 0 && jid_len(j) < JID_CACHE_INPUT) {
+        jid_fini(&c->j);
+        jid_dup(&c->j, j);
+        memcpy(c->raw, s, len);
+        c->raw_len = (unsigned char)len;
+    }
+    return rc;
+}
+
+void
+jid_cache_free(void)
+{
+    if (jid_cache == NULL)
+        return;
+    for (size_t i = 0; i < JID_CACHE_SLOTS; i++)
+        jid_fini(&jid_cache[i].j);
+    x_free(jid_cache);
+    jid_cache = NULL;
+}
+
+static int
+jid_parse_uncached(struct jid *j, const char *s, size_t len)
 {
     memset(j, 0, sizeof *j);
     if (len == 0)

@@ -39,6 +39,10 @@ struct jid {
  * than JID_PART_MAX once prepared (or than JID_PART_RAW_MAX before), or
  * refused by its profile. */
 int jid_parse(struct jid *j, const char *s, size_t len);
+/* Free the calling thread's cache of recent parses (jid_parse keeps one
+ * per thread); the next parse starts a new one. For a thread that ends,
+ * and for leak checkers at exit. */
+void jid_cache_free(void);
 /* Build j from separate NUL-terminated parts; node and resource may be NULL
  * (absent). Same preparation and errors as jid_parse. */
 int jid_init_parts(struct jid *j,
