@@ -257,7 +257,7 @@ parsed_push(struct stream_parsed *p, struct stanza *el)
 {
     if (p->n == p->cap) {
         p->cap = p->cap ? 2 * p->cap : 64;
-        p->v = x_realloc(p->v, p->cap * sizeof(*p->v));
+        p->v = x_realloc(p->v, p->cap * sizeof(struct stanza *));
     }
     p->v[p->n++] = el;
 }
