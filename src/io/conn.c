@@ -225,6 +225,8 @@ conn__write_done(struct conn *c, ssize_t n)
         return (int)n;
     }
     c->bytes_out += (uint64_t)n;
+    if (c->closing)
+        return 0; /* parked by another worker meanwhile: nothing to end */
     c->last_io = uv_now(c->w->loop);
     size_t queued = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
     if (queued > c->srv->cfg->conn_limits.output_queue && !c->overflowed) {

@@ -201,19 +201,18 @@ do_requests(struct conn *c)
         conn__park_expire_io(c);
 }
 
-/* Runs once per loop iteration, after I/O: every conn of this worker
- * that received deliveries during this round writes them in one go.
+/* One pass of the check below, with the lock held (dropped while
+ * encrypting): every conn of this worker that received deliveries during
+ * this round writes them in one go.
  * Three steps: with the lock, the conns and their streams' plaintext are
  * taken; without it, the plaintext is encrypted (each TLS session is this
  * thread's alone); with it again, each conn is flushed as before. Conns
  * closed meanwhile are still in memory (they are freed in the loop's
  * closing phase, which comes later) and flush does nothing for them. */
 static void
-on_flush_check(uv_check_t *h)
+flush_pass(struct worker *w)
 {
-    struct worker *w = h->data;
     struct server *srv = w->srv;
-    server__lock(srv);
     size_t n = 0;
     while (w->dirty) {
         struct conn *c = w->dirty;
@@ -263,6 +262,24 @@ on_flush_check(uv_check_t *h)
         if (!c->dirty)
             conn__flush(c); /* the rest, and the stream's end */
     }
+}
+
+/* Flushing one conn (closing it, say) may give others something to send,
+ * and nothing else would wake this loop for them: pass again, a few times
+ * (other threads may keep adding while this one encrypts), then leave the
+ * rest to the next iteration, which the wake handle makes come at once. */
+#define FLUSH_PASSES 4
+
+static void
+on_flush_check(uv_check_t *h)
+{
+    struct worker *w = h->data;
+    struct server *srv = w->srv;
+    server__lock(srv);
+    for (int i = 0; i < FLUSH_PASSES && w->dirty != NULL; i++)
+        flush_pass(w);
+    if (w->dirty != NULL)
+        (void)uv_async_send(&w->wake);
     server__unlock(srv);
 }
 
