@@ -55,6 +55,35 @@ hosts_mark="# xmux-bench-$bench_net"
 
 # A temporary directory on tmpfs when there is one (account stores then
 # wait for no disk), readable by the ejabberd user.
+# The common start of a bench part: SCRIPT BUILD_DIR [root]. Checks the
+# arguments and the binaries, sets build, load, xmuxd and xmuxctl; with
+# "root", refuses to run as another user. Returns 2 on a usage error, 1
+# otherwise when something is missing.
+bench_build_dir() {
+    local script=$1
+    shift
+    if [ $# -lt 1 ] || [ ! -d "$1" ]; then
+        echo "usage: $script BUILD_DIR" >&2
+        return 2
+    fi
+    build=$(cd "$1" && pwd)
+    load=$build/bench/c2s_load
+    xmuxd=$build/xmuxd
+    xmuxctl=$build/xmuxctl
+    local f
+    for f in "$load" "$xmuxd" "$xmuxctl"; do
+        if [ ! -x "$f" ]; then
+            echo "run.sh: $f is missing: build the targets xmuxd, xmuxctl and c2s_load" >&2
+            return 1
+        fi
+    done
+    if [ "${2:-}" = root ] && [ "$(id -u)" != 0 ]; then
+        echo "run.sh: must run as root (dnsmasq on port 53, ejabberd as its own user)" >&2
+        return 1
+    fi
+    return 0
+}
+
 bench_mktemp() { # PREFIX
     local base=/tmp
     [ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm

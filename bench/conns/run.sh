@@ -32,27 +32,10 @@
 #   BENCH_NET, BENCH_RESULTS, BENCH_EJ_PORT: see bench/lib.sh
 set -u
 
-if [ $# -ne 1 ] || [ ! -d "$1" ]; then
-    echo "usage: $0 BUILD_DIR" >&2
-    exit 2
-fi
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib.sh
 . "$here/../lib.sh"
-build=$(cd "$1" && pwd)
-load=$build/bench/c2s_load
-xmuxd=$build/xmuxd
-xmuxctl=$build/xmuxctl
-for f in "$load" "$xmuxd" "$xmuxctl"; do
-    if [ ! -x "$f" ]; then
-        echo "run.sh: $f is missing: build the targets xmuxd, xmuxctl and c2s_load" >&2
-        exit 1
-    fi
-done
-if [ "$(id -u)" != 0 ]; then
-    echo "run.sh: must run as root (dnsmasq on port 53, ejabberd as its own user)" >&2
-    exit 1
-fi
+bench_build_dir "$0" "$@" root || exit $?
 
 servers=${CONNS_SERVERS:-xmuxd-mux xmuxd-cold xmuxd-off prosody ejabberd}
 ns=${CONNS_NS:-2 10 20}
