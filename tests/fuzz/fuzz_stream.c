@@ -96,7 +96,10 @@ setup(void)
 
 /* The first byte chooses: TLS on from the start (as after STARTTLS or on
  * Direct TLS) and the chunk size; the rest is fed in chunks, answering
- * credential requests between them, as the I/O layer would. */
+ * credential requests between them, as the I/O layer would. Once the
+ * stream is in session, every other chunk goes the way a worker of
+ * several takes it: parsed apart (stream_parse), then handled
+ * (stream_dispatch). */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -113,6 +116,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .ops = &ops,
     };
     struct run r = {0};
+    struct stream_parsed parsed = {0};
+    size_t nchunk = 0;
     ctx.ops_arg = &r;
     stream_init(&r.s, &ctx, 1, CFG_LISTEN_C2S, NULL);
     if (data[0] & 1)
@@ -122,7 +127,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size--;
     for (size_t off = 0; off < size;) {
         size_t n = size - off < chunk ? size - off : chunk;
-        int rc = stream_feed(&r.s, (const char *)data + off, n);
+        int rc;
+        if (stream_parse_ahead(&r.s) && nchunk++ % 2 == 1) {
+            stream_parse(&r.s, (const char *)data + off, n, &parsed);
+            rc = stream_dispatch(&r.s, &parsed);
+        } else {
+            rc = stream_feed(&r.s, (const char *)data + off, n);
+        }
         off += n;
         if (r.want_creds) {
             r.want_creds = false;
@@ -137,5 +148,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     stream_timeout(&r.s);
     stream_fini(&r.s);
+    stream_parsed_fini(&parsed);
     return 0;
 }
