@@ -258,7 +258,7 @@ line_pairs(struct line *l, const struct stream *s)
 /* Appends one line describing c, ending in '\n' (docs/control.md):
  *   conn=ID kind=c2s|s2s dir=in|out peer=IP:PORT state=S tls=yes|no
  *   auth=A mech=M bidi=yes|no jid=J pairs=P back=P age_s=N bytes_in=N
- *   bytes_out=N
+ *   bytes_out=N worker=N
  * What came from the peer (JIDs, domains) is escaped with log_escape. If
  * out's limit is reached, out holds a part of the line without the final
  * '\n'. */
@@ -285,7 +285,8 @@ conn__describe(const struct conn *c, struct buf *out)
     line_pairs(&l, s);
     uint64_t now = server__now(c->srv);
     line_printf(
-        &l, " age_s=%llu bytes_in=%llu bytes_out=%llu\n",
+        &l, " age_s=%llu bytes_in=%llu bytes_out=%llu worker=%u\n",
         (unsigned long long)(now > c->started ? (now - c->started) / 1000 : 0),
-        (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);
+        (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+        c->w->idx);
 }

@@ -112,7 +112,7 @@ def connections_lines(srv):
           < int(d["conn"], 16), f"not oldest first: {rows}")
     want_keys = ["conn", "kind", "dir", "peer", "state", "tls", "auth",
                  "mech", "bidi", "jid", "pairs", "back", "age_s", "bytes_in",
-                 "bytes_out"]
+                 "bytes_out", "worker"]
     for r in rows:
         check(list(r) == want_keys, f"keys {list(r)}")
         check(r["dir"] == "in", f"dir {r}")

@@ -532,6 +532,66 @@ def sm_parked_hold_no_slot(srv):
     check(st["limit.connections-per-ip"] == 0, f"no address limit hit: {st}")
 
 
+def worker_of(srv, full_or_bare):
+    """The worker= of the connection whose jid= is full_or_bare."""
+    import shlex
+    from test_federation import ctl_connections
+    for line in ctl_connections(srv):
+        kv = dict(w.split("=", 1) for w in shlex.split(line))
+        if kv.get("jid") == full_or_bare:
+            return int(kv["worker"])
+    raise AssertionError(f"no connection for {full_or_bare}")
+
+
+def sm_resume_across_workers(srv):
+    """threads = 2: connections go to the two workers in turn. Juliet's
+    session lives on one worker; she resumes it from a connection that the
+    other worker owns, twice: once after her old connection dropped (the
+    parked session ends on its own worker, asked by the other: a request
+    in the owner's flush pass), once while the old one is still open (the
+    resuming worker parks it: the old socket is closed by its owner). No
+    stanza is lost or doubled, and the session keeps its full JID."""
+    c, full = user(srv, J, "balcony")
+    c.send("<presence/>")
+    c.next_element()
+    en = enable(c, resume=True)
+    r, rf = user(srv, R, "orchard")
+    wj, wr = worker_of(srv, full), worker_of(srv, rf)
+    check(wj != wr, f"juliet and romeo on one worker: {wj} {wr}")
+    r.send(msg(full, "m1", "r1"))
+    check(body_of(c.next_element()) == "m1", "m1 across workers")
+    c.send(f"<a xmlns='{NS_SM}' h='1'/>")  # m1
+    c.close()
+    time.sleep(0.5)
+    check("parked=yes" in srv.logtext(), "session parked")
+    r.send(msg(full, "m2", "r2"))
+    # Round robin: juliet's was the 1st connection, romeo's the 2nd; with
+    # a 3rd in between, the resuming one is the 4th, on the other worker.
+    spare = srv.client("c2s")
+    spare.open_stream("capulet.example")
+    c2, el = resume_login(srv, J, en.get("id"), 1)
+    check(el.tag == f"{{{NS_SM}}}resumed", f"resumed: {ET.tostring(el)!r}")
+    check(body_of(c2.next_element()) == "m2", "m2 after resumption")
+    w2 = worker_of(srv, full)
+    check(w2 != wj, f"resumed on the parked session's worker: {wj} {w2}")
+    # Resumed while the old connection is still attached: the client saw
+    # the drop first.
+    c2.send(f"<a xmlns='{NS_SM}' h='2'/>")  # m1, m2
+    c3, el = resume_login(srv, J, en.get("id"), 2)
+    check(el.tag == f"{{{NS_SM}}}resumed", f"resumed again: {ET.tostring(el)!r}")
+    w3 = worker_of(srv, full)
+    check(w3 != w2, f"second resumption on the same worker: {w2} {w3}")
+    c2.wait_eof(5)  # the replaced connection is closed by its own worker
+    r.send(msg(full, "m3", "r3"))
+    check(body_of(c3.next_element()) == "m3", "m3 after the second resumption")
+    c3.send(msg(rf, "back", "j1"))
+    el = r.next_element()
+    check(body_of(el) == "back" and el.get("from") == full,
+          f"same full JID: {ET.tostring(el)!r}")
+    quiet(r, 1)
+    spare.close()
+
+
 TESTS = {
     "sm-c2s-parked-hold-no-slot": with_server(
         sm_parked_hold_no_slot, extra="limits = { connections_per_ip = 3; };\n"),
@@ -542,6 +602,8 @@ TESTS = {
     "sm-c2s-not-enabled": with_server(sm_not_enabled),
     "sm-c2s-unacked-rerouted": with_server(sm_unacked_rerouted),
     "sm-c2s-resume": with_server(sm_resume),
+    "sm-c2s-resume-across-workers": with_server(
+        sm_resume_across_workers, extra="threads = 2;\n"),
     "sm-c2s-resume-refused": with_server(
         sm_resume_refused, extra="sm = { resume_timeout = 1; };\n"),
 }
