@@ -116,6 +116,13 @@ bench_cleanup() {
     hosts_block_remove
 }
 
+# A part's exit, however it comes (Ctrl-C included): the load generator
+# ($loadpid), the servers, the /etc/hosts block, the temporary directory.
+bench_traps() {
+    trap 'stop_pid "$loadpid"; bench_cleanup; rm -rf "$tmp"' EXIT
+    trap 'exit 130' INT TERM
+}
+
 listening() { # ADDR PORT
     ss -Htln "sport = :$2" 2>/dev/null | grep -qF "$1:$2 "
 }

@@ -1420,11 +1420,6 @@ out:
 /* ---- command line ---------------------------------------------------------
  */
 
-struct optdef {
-    const char *name;
-    char type; /* 's' string, 'u' unsigned, 'd' double */
-    void *p;
-};
 
 static const struct optdef optdefs[] = {
     {"--host", 's', &opt.host},
@@ -1454,23 +1449,6 @@ static const struct optdef optdefs[] = {
     {"--settle", 'd', &opt.settle},
     {"--rss-cap-kib", 'u', &opt.rss_cap_kib},
 };
-
-static int
-opt_set(const struct optdef *d, const char *v)
-{
-    char *end;
-    errno = 0;
-    if (d->type == 's') {
-        *(const char **)d->p = v;
-        return 0;
-    }
-    if (d->type == 'u') {
-        *(unsigned long *)d->p = strtoul(v, &end, 10);
-    } else {
-        *(double *)d->p = strtod(v, &end);
-    }
-    return errno == 0 && end != v && *end == '\0' && v[0] != '-' ? 0 : -1;
-}
 
 static int
 usage(void)
@@ -1511,15 +1489,9 @@ opt_parse(int argc, char **argv)
     if (argc < 2)
         return -1;
     opt.mode = argv[1];
-    for (int i = 2; i < argc; i += 2) {
-        size_t k = 0, nd = sizeof optdefs / sizeof *optdefs;
-        while (k < nd && strcmp(optdefs[k].name, argv[i]) != 0)
-            k++;
-        if (k == nd || i + 1 >= argc || opt_set(&optdefs[k], argv[i + 1])) {
-            fprintf(stderr, "c2s_load: bad option %s\n", argv[i]);
-            return -1;
-        }
-    }
+    if (opts_parse(optdefs, sizeof optdefs / sizeof *optdefs, argc, argv, 2,
+                   "c2s_load") != 0)
+        return -1;
     if (opt.parallel == 0 || opt.parallel > 1000 || opt.window == 0 ||
         opt.timeout < 1 || opt.flow_timeout <= 0 || opt.port > 65535 ||
         opt.rport > 65535)

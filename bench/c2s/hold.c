@@ -847,11 +847,6 @@ out:
 
 /* ---- command line and main ---------------------------------------------- */
 
-struct optdef {
-    const char *name;
-    char type; /* 's' string, 'u' unsigned, 'd' double */
-    void *p;
-};
 
 static const struct optdef optdefs[] = {
     {"--host", 's', &opt.hosts},
@@ -869,30 +864,10 @@ static const struct optdef optdefs[] = {
     {"--threads", 'u', &opt.threads},
     {"--inflight", 'u', &opt.inflight},
     {"--lat-count", 'u', &opt.lat_count},
-    {"--settle", 'd', &opt.settle},
-    {"--hold", 'd', &opt.hold},
-    {"--timeout", 'd', &opt.timeout},
+    {"--settle", 'D', &opt.settle},
+    {"--hold", 'D', &opt.hold},
+    {"--timeout", 'D', &opt.timeout},
 };
-
-static int
-opt_set(const struct optdef *d, const char *v)
-{
-    char *end;
-    errno = 0;
-    if (d->type == 's') {
-        *(const char **)d->p = v;
-        return 0;
-    }
-    if (d->type == 'u')
-        *(unsigned long *)d->p = strtoul(v, &end, 10);
-    else
-        *(double *)d->p = strtod(v, &end);
-    /* Only --hold may be negative (-1: until a signal). */
-    bool neg_ok = d->type == 'd';
-    return errno == 0 && end != v && *end == '\0' && (neg_ok || v[0] != '-')
-               ? 0
-               : -1;
-}
 
 static int
 parse_hosts(void)
@@ -921,15 +896,9 @@ parse_hosts(void)
 static int
 opt_parse(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i += 2) {
-        size_t k = 0, nd = sizeof optdefs / sizeof *optdefs;
-        while (k < nd && strcmp(optdefs[k].name, argv[i]) != 0)
-            k++;
-        if (k == nd || i + 1 >= argc || opt_set(&optdefs[k], argv[i + 1])) {
-            fprintf(stderr, "hold: bad option %s\n", argv[i]);
-            return -1;
-        }
-    }
+    if (opts_parse(optdefs, sizeof optdefs / sizeof *optdefs, argc, argv, 1,
+                   "c2s_hold") != 0)
+        return -1;
     if (opt.sessions == 0 || opt.accounts == 0 || opt.threads == 0 ||
         opt.threads > 64 || opt.inflight == 0 || opt.nsrc == 0 ||
         opt.port > 65535 || opt.timeout < 1 ||

@@ -3,6 +3,7 @@
  * CPU time of processes, the descriptor limit. */
 #include "load_util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,4 +71,39 @@ pid_cpu_s(unsigned long pid)
     unsigned long ut = strtoul(p + 1, &end, 10);
     unsigned long st = strtoul(end, NULL, 10);
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static int
+opt_set(const struct optdef *d, const char *v)
+{
+    char *end;
+    errno = 0;
+    if (d->type == 's') {
+        *(const char **)d->p = v;
+        return 0;
+    }
+    if (d->type == 'u')
+        *(unsigned long *)d->p = strtoul(v, &end, 10);
+    else
+        *(double *)d->p = strtod(v, &end);
+    return errno == 0 && end != v && *end == '\0' &&
+                   (d->type == 'D' || v[0] != '-')
+               ? 0
+               : -1;
+}
+
+int
+opts_parse(const struct optdef *defs, size_t n, int argc, char **argv,
+           int first, const char *tool)
+{
+    for (int i = first; i < argc; i += 2) {
+        size_t k = 0;
+        while (k < n && strcmp(defs[k].name, argv[i]) != 0)
+            k++;
+        if (k == n || i + 1 >= argc || opt_set(&defs[k], argv[i + 1])) {
+            fprintf(stderr, "%s: bad option %s\n", tool, argv[i]);
+            return -1;
+        }
+    }
+    return 0;
 }

@@ -3,6 +3,8 @@
 #ifndef XMUX_BENCH_LOAD_UTIL_H
 #define XMUX_BENCH_LOAD_UTIL_H
 
+#include <stddef.h>
+
 /* CLOCK_MONOTONIC in seconds. */
 double now_s(void);
 /* qsort comparison of doubles. */
@@ -13,5 +15,18 @@ double self_cpu_s(void);
 double pid_cpu_s(unsigned long pid);
 /* Raise the soft RLIMIT_NOFILE to the hard limit. */
 void raise_nofile(void);
+
+/* One command-line option: its name, its type ('s' string, 'u' unsigned,
+ * 'd' double not below 0, 'D' any double) and where it is stored. */
+struct optdef {
+    const char *name;
+    char type;
+    void *p;
+};
+/* Parse "--name value" pairs of argv from index first against defs[0..n);
+ * an unknown name, a missing or malformed value is reported on stderr
+ * with tool's name and gives -1. */
+int opts_parse(const struct optdef *defs, size_t n, int argc, char **argv,
+               int first, const char *tool);
 
 #endif

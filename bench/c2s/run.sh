@@ -68,13 +68,7 @@ label[xmuxd]=xmuxd${threads:+-t$threads}
 label[prosody]=prosody
 label[ejabberd]=ejabberd
 
-cleanup() {
-    stop_pid "$loadpid"
-    bench_cleanup
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_traps
 
 # Sessions on each server plus the generator's own sockets.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null

@@ -48,13 +48,7 @@ results=$tmp/results
 : >"$results"
 loadpid=
 
-cleanup() {
-    stop_pid "$loadpid"
-    bench_cleanup
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_traps
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 

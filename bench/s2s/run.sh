@@ -85,13 +85,7 @@ srv_x=
 srv_y=
 loadpid=
 
-cleanup() {
-    stop_pid "$loadpid"
-    bench_cleanup
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_traps
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
