@@ -90,10 +90,9 @@ check_end(void *arg, unsigned depth)
 static const struct xml_handler check_handler = {NULL, check_start, check_text,
                                                  check_end, NULL};
 
-/* Reads the serialisation of st back and writes it again: the writer
- * must produce well-formed XML that means the same tree. */
-static void
-check_roundtrip(struct fuzz *f, const char *s, size_t len)
+/* Reads one element written for f->w back (NULL if unreadable). */
+static struct stanza *
+reread(struct fuzz *f, const char *s, size_t len)
 {
     xml_reader_reset(f->check);
     stanza_builder_fini(&f->cb);
@@ -106,17 +105,85 @@ check_roundtrip(struct fuzz *f, const char *s, size_t len)
                 xml_reader_error_text(f->check), (int)len, s);
         abort();
     }
+    struct stanza *st = f->reread;
+    f->reread = NULL;
+    return st;
+}
+
+/* Reads the serialisation of st back and writes it again: the writer
+ * must produce well-formed XML that means the same tree. */
+static void
+check_roundtrip(struct fuzz *f, const char *s, size_t len)
+{
+    struct stanza *st = reread(f, s, len);
     struct buf again;
     buf_init(&again, 1 << 20);
-    if (stanza_write(f->reread, f->w, &again) != 0 || buf_len(&again) != len ||
+    if (stanza_write(st, f->w, &again) != 0 || buf_len(&again) != len ||
         memcmp(buf_ptr(&again), s, len) != 0) {
         fprintf(stderr, "not stable:\n%.*s\n%s\n", (int)len, s,
                 buf_ptr(&again));
         abort();
     }
     buf_fini(&again);
-    stanza_unref(f->reread);
-    f->reread = NULL;
+    stanza_unref(st);
+}
+
+/* The element's bytes as received, written for another stream (with a
+ * 'from' spliced in when it has none), must read back as the same tree
+ * as its serialisation: ser is that serialisation. */
+static void
+check_raw(struct fuzz *f, struct stanza *st, const char *ser, size_t serlen)
+{
+    size_t rawlen;
+    const char *raw = xml_reader_element_raw(f->r, &rawlen);
+    if (raw == NULL)
+        return;
+    if (rawlen != xml_reader_element_bytes(f->r) || raw[0] != '<' ||
+        raw[rawlen - 1] != '>')
+        abort();
+    stanza_keep_raw(st, raw, rawlen);
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    bool stamp = stanza_attr(st, "from") == NULL;
+    if (stamp)
+        stanza_set_attr(st, "from", "a@b/'&<");
+    if (stanza_write(st, f->w, &out) != 0)
+        abort();
+    struct stanza *a = reread(f, buf_ptr(&out), buf_len(&out));
+    struct stanza *b = stamp ? NULL : reread(f, ser, serlen);
+    if (stamp) {
+        /* What the tree itself gives with the same change. */
+        struct stanza *d = stanza_dup(st);
+        buf_reset(&out);
+        if (stanza_write(d, f->w, &out) != 0)
+            abort();
+        stanza_unref(d);
+        b = reread(f, buf_ptr(&out), buf_len(&out));
+    }
+    if (stamp) {
+        /* The spliced attribute comes first, the tree's last: compare
+         * its value, then the rest. */
+        const char *fa = stanza_attr(a, "from"), *fb = stanza_attr(b, "from");
+        if (fa == NULL || fb == NULL || strcmp(fa, fb) != 0)
+            abort();
+        stanza_set_attr(a, "from", NULL);
+        stanza_set_attr(b, "from", NULL);
+    }
+    struct buf wa, wb;
+    buf_init(&wa, 1 << 20);
+    buf_init(&wb, 1 << 20);
+    if (stanza_write(a, f->w, &wa) != 0 || stanza_write(b, f->w, &wb) != 0 ||
+        buf_len(&wa) != buf_len(&wb) ||
+        memcmp(buf_ptr(&wa), buf_ptr(&wb), buf_len(&wa)) != 0) {
+        fprintf(stderr, "raw differs:\n%.*s\n%s\n%s\n", (int)rawlen, raw,
+                buf_ptr(&wa), buf_ptr(&wb));
+        abort();
+    }
+    buf_fini(&wa);
+    buf_fini(&wb);
+    buf_fini(&out);
+    stanza_unref(a);
+    stanza_unref(b);
 }
 
 static int
@@ -175,8 +242,10 @@ on_end(void *arg, unsigned depth)
     int rc = stanza_write(st, f->w, &f->out);
     if (rc != 0 && rc != XE_LIMIT)
         abort();
-    if (rc == 0)
+    if (rc == 0) {
         check_roundtrip(f, buf_ptr(&f->out), buf_len(&f->out));
+        check_raw(f, st, buf_ptr(&f->out), buf_len(&f->out));
+    }
     if (stanza_is(st, NULL, "iq")) {
         struct stanza *e = stanza_error_reply(st, XC_SERVICE_UNAVAILABLE, "x");
         stanza_unref(e);

@@ -62,6 +62,8 @@ struct collect {
     const struct stanza_wctx *w;
     size_t n;
     struct stanza *last; /* last finished stanza, kept */
+    struct xml_reader *r;
+    bool keep_raw; /* stanza_keep_raw what the reader offers */
 };
 
 static int
@@ -93,6 +95,10 @@ c_end(void *arg, unsigned depth)
         return 0;
     assert_int_equal(depth, 1);
     c->n++;
+    size_t rawlen;
+    const char *raw = xml_reader_element_raw(c->r, &rawlen);
+    if (c->keep_raw && raw != NULL)
+        stanza_keep_raw(st, raw, rawlen);
     assert_int_equal(stanza_write(st, c->w, &c->out), 0);
     assert_int_equal(buf_appendz(&c->out, "\n"), 0);
     stanza_unref(c->last);
@@ -117,16 +123,18 @@ rnd(uint64_t *s)
 /* Parses s (chunks of at most maxchunk bytes, random if seed is set; 0 =
  * whole) and serialises every stanza with w. */
 static char *
-parse_write(const char *s,
-            const struct stanza_wctx *w,
-            size_t maxchunk,
-            uint64_t *seed,
-            struct stanza **last)
+parse_write_raw(const char *s,
+                const struct stanza_wctx *w,
+                size_t maxchunk,
+                uint64_t *seed,
+                struct stanza **last,
+                bool keep_raw)
 {
-    struct collect c = {.w = w};
+    struct collect c = {.w = w, .keep_raw = keep_raw};
     stanza_builder_init(&c.b);
     buf_init(&c.out, 1 << 26);
     struct xml_reader *r = xml_reader_new(&big_limits, &c_handler, &c);
+    c.r = r;
     size_t len = strlen(s), off = 0;
     while (off < len) {
         size_t n = len - off;
@@ -146,6 +154,16 @@ parse_write(const char *s,
     else
         stanza_unref(c.last);
     return buf_take(&c.out, NULL);
+}
+
+static char *
+parse_write(const char *s,
+            const struct stanza_wctx *w,
+            size_t maxchunk,
+            uint64_t *seed,
+            struct stanza **last)
+{
+    return parse_write_raw(s, w, maxchunk, seed, last, false);
 }
 
 /* Parses one stanza from a jabber:client stream. */
@@ -568,6 +586,102 @@ test_stanza_write_defaults_and_escaping(void **state)
     stanza_unref(st);
 }
 
+/* A parsed stanza that is forwarded unchanged is written as received
+ * (plus at most one attribute added to its root, such as a stamped
+ * 'from'); any other change, a subtree, or a stream without a content
+ * namespace gets the serialiser. Either way the receiving end reads the
+ * same element. */
+static void
+test_stanza_write_raw(void **state)
+{
+    (void)state;
+    static const char msg[] =
+        "<message to=\"juliet@capulet.example\" id='m1'>"
+        "<body>a &amp; b &#x263A;</body><x xmlns='urn:x'/></message>";
+    char *in = x_malloc(strlen(HDR_C) + sizeof(msg));
+    strcpy(in, HDR_C);
+    strcat(in, msg);
+    struct stanza *st = NULL;
+    x_free(parse_write_raw(in, &wc_client, 0, NULL, &st, true));
+    assert_non_null(st);
+    assert_writes(st, &wc_server, msg);
+    assert_writes(st, &wc_client, msg);
+
+    /* A subtree, or no content namespace: serialised. */
+    struct stanza *body = stanza_child(st, NULL, "body");
+    assert_writes(body, &wc_server, "<body>a &amp; b \xe2\x98\xba</body>");
+    struct stanza_wctx none = wc_server;
+    none.default_ns = NULL;
+    char *w = write_str(st, &none);
+    assert_null(strstr(w, "&#x263A;"));
+    x_free(w);
+
+    /* One added root attribute is spliced in, escaped. */
+    stanza_set_attr(st, "from", "romeo@montague.example/a'&<");
+    assert_writes(st, &wc_server,
+                  "<message from='romeo@montague.example/a&apos;&amp;&lt;' "
+                  "to=\"juliet@capulet.example\" id='m1'>"
+                  "<body>a &amp; b &#x263A;</body><x xmlns='urn:x'/>"
+                  "</message>");
+    /* A second change: serialised from the tree. */
+    stanza_set_attr(st, "type", "chat");
+    assert_writes(st, &wc_server,
+                  "<message to='juliet@capulet.example' id='m1' "
+                  "from='romeo@montague.example/a&apos;&amp;&lt;' "
+                  "type='chat'><body>a &amp; b \xe2\x98\xba</body>"
+                  "<x xmlns='urn:x'/></message>");
+    stanza_unref(st);
+
+    /* Replacing an attribute, adding a child or text anywhere: the
+     * tree is written. */
+    for (int change = 0; change < 3; change++) {
+        st = NULL;
+        x_free(parse_write_raw(in, &wc_client, 0, NULL, &st, true));
+        if (change == 0)
+            stanza_set_attr(st, "id", "m2");
+        else if (change == 1)
+            stanza_add_child(stanza_child(st, "urn:x", "x"), NULL, "y");
+        else
+            stanza_add_text(stanza_child(st, NULL, "body"), "!", 1);
+        w = write_str(st, &wc_server);
+        assert_null(strstr(w, "&#x263A;"));
+        assert_non_null(strstr(w, "to='juliet@capulet.example'"));
+        x_free(w);
+        stanza_unref(st);
+    }
+    x_free(in);
+
+    /* Raw and serialised forms of many stanzas read back the same. */
+    static const char stream[] =
+        HDR_C "<message to='a@b' xml:lang='en'><body>\r\n &lt;x&gt; "
+              "<![CDATA[<&>]]></body><thread parent='p'>t</thread>"
+              "<c xmlns='urn:c' v='\t1'/><d xmlns='urn:d'><e xmlns=''/></d>"
+              "</message><presence><status>s</status></presence>"
+              "<iq type='get' id='q'><query xmlns='jabber:iq:version'/></iq>"
+              "<message><x xmlns='urn:x'><message xmlns='jabber:client'>"
+              "<body>fwd</body></message></x></message>";
+    char *raw = parse_write_raw(stream, &wc_server, 0, NULL, NULL, true);
+    char *ser = parse_write_raw(stream, &wc_server, 0, NULL, NULL, false);
+    assert_string_not_equal(raw, ser); /* the raw path was taken */
+    static const char hdr_s[] =
+        "<stream:stream xmlns='jabber:server' "
+        "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+    char *again[2];
+    for (int i = 0; i < 2; i++) {
+        const char *src = i ? ser : raw;
+        char *s2 = x_malloc(strlen(hdr_s) + strlen(src) + 1);
+        strcpy(s2, hdr_s);
+        strcat(s2, src);
+        again[i] = parse_write(s2, &wc_client, 0, NULL, NULL);
+        x_free(s2);
+    }
+    assert_string_equal(again[0], again[1]);
+    x_free(again[0]);
+    x_free(again[1]);
+    x_free(raw);
+    x_free(ser);
+}
+
 static void
 test_stanza_write_limit(void **state)
 {
@@ -784,6 +898,7 @@ main(void)
         cmocka_unit_test(test_stanza_write_forwarded),
         cmocka_unit_test(test_stanza_write_prefixes_and_attrs),
         cmocka_unit_test(test_stanza_write_defaults_and_escaping),
+        cmocka_unit_test(test_stanza_write_raw),
         cmocka_unit_test(test_stanza_write_limit),
         cmocka_unit_test(test_stanza_stream_conditions),
         cmocka_unit_test(test_stanza_stanza_conditions),

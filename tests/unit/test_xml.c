@@ -43,6 +43,7 @@ struct rec {
     bool stop_close;        /* xml_reader_stop on </stream:stream> */
     int fail_start;         /* returned by start, if not 0 */
     bool stopped;           /* this test called xml_reader_stop */
+    bool log_raw;           /* log each stanza's raw bytes ("R ...") */
     unsigned opens;
 };
 
@@ -138,6 +139,14 @@ rec_end(void *arg, unsigned depth)
     struct rec *c = arg;
     flush_text(c);
     buf_printf(&c->log, "E%u\n", depth);
+    if (depth == 1 && c->log_raw) {
+        size_t n;
+        const char *raw = xml_reader_element_raw(c->r, &n);
+        if (raw == NULL)
+            buf_appendz(&c->log, "R -\n");
+        else
+            buf_printf(&c->log, "R %.*s\n", (int)n, raw);
+    }
     if (depth == 1 && c->stop_end && strcmp(c->el1, c->stop_end) == 0)
         rec_stop(c);
     return 0;
@@ -336,6 +345,90 @@ test_xml_random_splits(void **state)
         rec_fini(&c);
     }
     rec_fini(&whole);
+}
+
+/* Each stanza's bytes as received, for forwarding unchanged: the same
+ * however the input is split, hibernation included, and withheld where
+ * the bytes would mean something else on another stream. */
+static void
+test_xml_element_raw(void **state)
+{
+    (void)state;
+    static const char *const stanzas[] = {
+        /* forwardable as received */
+        "<message to='juliet@capulet.example' id='m1' type='chat'><body>"
+        "Wherefore &amp; &#x263A; \xc3\xa9</body><thread>t1</thread>"
+        "<active xmlns='http://jabber.org/protocol/chatstates'/></message>",
+        "<presence/>",
+        "<presence\t xml:lang='en'><status>x</status></presence>",
+        "<iq type='get' id='d1'><query xmlns='http://jabber.org/protocol/"
+        "disco#info'><x xmlns=''/></query></iq>",
+        "<message><body><![CDATA[<a>]]></body></message>",
+        /* not forwardable: a namespace on the stanza itself, a prefix,
+         * a prefix declared inside, a content namespace declared inside */
+        "<message xmlns='jabber:client'><body>b</body></message>",
+        "<stream:x><y/></stream:x>",
+        "<message><x:y xmlns:x='urn:x'/></message>",
+        "<message><body stream:a='1'>b</body></message>",
+        "<message><x xmlns='urn:x'><message xmlns='jabber:client'/></x>"
+        "</message>",
+    };
+    const size_t nstanzas = sizeof(stanzas) / sizeof(stanzas[0]);
+    const size_t nforward = 5;
+    struct buf in, want;
+    buf_init(&in, 1 << 20);
+    buf_init(&want, 1 << 20);
+    buf_appendz(&in, HDR);
+    for (size_t i = 0; i < nstanzas; i++) {
+        buf_appendz(&in, stanzas[i]);
+        buf_appendz(&in, i % 2 ? " \n" : "");
+    }
+    struct rec whole;
+    rec_init(&whole, NULL);
+    whole.log_raw = true;
+    assert_int_equal(
+        feed_split(&whole, buf_ptr(&in), buf_len(&in), NULL, 0), 0);
+    /* The expected R lines, in order. */
+    const char *log = rec_log(&whole);
+    size_t k = 0;
+    for (const char *p = strstr(log, "R "); p; p = strstr(p + 1, "\nR ")) {
+        if (p != log && p[0] == '\n')
+            p++;
+        const char *e = strchr(p, '\n');
+        assert_non_null(e);
+        assert_true(k < nstanzas);
+        if (k < nforward) {
+            assert_int_equal((size_t)(e - p - 2), strlen(stanzas[k]));
+            assert_memory_equal(p + 2, stanzas[k], strlen(stanzas[k]));
+        } else {
+            assert_int_equal(e - p, 3); /* "R -" */
+        }
+        k++;
+    }
+    assert_int_equal(k, nstanzas);
+    uint64_t seed = 7;
+    for (int iter = 0; iter < 3000; iter++) {
+        struct rec c;
+        rec_init(&c, NULL);
+        c.log_raw = true;
+        size_t maxchunk = iter == 0 ? 1 : 1 + rnd(&seed) % 80;
+        const char *p = buf_ptr(&in);
+        size_t len = buf_len(&in), off = 0;
+        while (off < len) {
+            size_t n = 1 + rnd(&seed) % maxchunk;
+            n = n < len - off ? n : len - off;
+            size_t used;
+            assert_int_equal(xml_reader_feed(c.r, p + off, n, &used), 0);
+            off += used;
+            if (iter % 3 == 0)
+                xml_reader_hibernate(c.r); /* only at boundaries */
+        }
+        assert_string_equal(rec_log(&c), log);
+        rec_fini(&c);
+    }
+    rec_fini(&whole);
+    buf_fini(&in);
+    buf_fini(&want);
 }
 
 /* --- restricted XML (RFC 6120 §11.1) -------------------------------------- */
@@ -893,6 +986,7 @@ main(void)
         cmocka_unit_test(test_xml_events),
         cmocka_unit_test(test_xml_entities_and_cdata),
         cmocka_unit_test(test_xml_random_splits),
+        cmocka_unit_test(test_xml_element_raw),
         cmocka_unit_test(test_xml_CORE_22_restricted),
         cmocka_unit_test(test_xml_CORE_22_not_well_formed),
         cmocka_unit_test(test_xml_nul_byte),

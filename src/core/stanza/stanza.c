@@ -96,10 +96,33 @@ stanza__tree_new(void)
     t->end = t->first + sizeof(t->first);
     t->chunks = NULL;
     t->next_chunk = 1024;
+    t->raw = NULL;
+    t->raw_add_name = NULL;
     return t;
 }
 
 /* --- building ------------------------------------------------------------ */
+
+void
+stanza_keep_raw(struct stanza *root, const char *raw, size_t len)
+{
+    struct stanza_tree *t = root->tree;
+    if (root != &t->root || t->raw_add_name != NULL || root->name == NULL)
+        return;
+    /* The bytes must start with the element's own unprefixed name. */
+    size_t nl = strlen(root->name);
+    if (len < nl + 3 || raw[0] != '<' || memcmp(raw + 1, root->name, nl) != 0)
+        return;
+    char c = raw[nl + 1];
+    if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '/' &&
+        c != '>')
+        return;
+    char *copy = arena_take(t, len, 1);
+    memcpy(copy, raw, len);
+    t->raw = copy;
+    t->raw_len = len;
+    t->raw_name_end = nl + 1;
+}
 
 struct stanza *
 stanza_new(const char *ns, const char *name)
@@ -138,6 +161,7 @@ stanza_unref(struct stanza *st)
 static void
 link_child(struct stanza *parent, struct stanza *node)
 {
+    stanza__changed(parent->tree);
     node->parent = parent;
     node->next = NULL;
     node->first = node->last = NULL;
@@ -178,6 +202,7 @@ static void
 text_append(struct stanza *node, const char *s, size_t len)
 {
     struct stanza_tree *t = node->tree;
+    stanza__changed(t);
     size_t need = node->u.txt.len + len;
     if (need > node->u.txt.cap) {
         char *tail = node->u.txt.s + node->u.txt.cap + 1;
@@ -268,6 +293,19 @@ attr_set(struct stanza *el,
          size_t len)
 {
     struct stanza_attr_ent *a = attr_find(el, ns, name);
+    struct stanza_tree *t = el->tree;
+    if (t->raw != NULL && a == NULL && value != NULL && ns[0] == '\0' &&
+        el == &t->root && t->raw_add_name == NULL) {
+        /* A new attribute on the root keeps the received bytes: it is
+         * spliced in after the element's name when written. */
+        stanza__attr_append(el, ns, name, value, len);
+        a = &el->u.el.attrs[el->u.el.nattrs - 1];
+        t->raw_add_name = a->name;
+        t->raw_add_value = a->value;
+        t->raw_add_len = len;
+        return;
+    }
+    stanza__changed(t);
     if (value == NULL) {
         if (a != NULL) {
             struct stanza_attr_ent *end = el->u.el.attrs + el->u.el.nattrs;

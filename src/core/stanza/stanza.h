@@ -52,6 +52,12 @@ void stanza_set_attr_ns(struct stanza *el, const char *ns, const char *name,
 void stanza_set_attr_n(struct stanza *el, const char *name, const char *value,
                        size_t len);
 
+/* Keep the bytes a just-parsed root element was read from (see
+ * xml_reader_element_raw); stanza_write then copies them instead of
+ * serialising the tree, as long as nothing in it changes (adding one
+ * attribute to the root, such as a stamped 'from', is allowed). */
+void stanza_keep_raw(struct stanza *root, const char *raw, size_t len);
+
 /* --- accessors (never allocate) ------------------------------------------ */
 
 /* Local name of an element; NULL for a text node. */

@@ -62,8 +62,26 @@ struct stanza_tree {
     char *end;
     struct stanza_chunk *chunks; /* heap chunks, newest first */
     size_t next_chunk;           /* size of the next heap chunk */
+    /* The root element's bytes as received (stanza_keep_raw), written
+     * instead of serialising an unchanged tree; NULL once anything in
+     * the tree changes. One attribute may be added to the root and still
+     * keep them: it is written after the element's name (raw_name_end).
+     * This is how a stamped 'from' costs no serialisation. */
+    const char *raw;
+    size_t raw_len;
+    size_t raw_name_end;
+    const char *raw_add_name; /* the added root attribute, or NULL */
+    const char *raw_add_value;
+    size_t raw_add_len;
     _Alignas(16) char first[STANZA_FIRST_CHUNK];
 };
+
+/* The tree changed: its received bytes no longer describe it. */
+static inline void
+stanza__changed(struct stanza_tree *t)
+{
+    t->raw = NULL;
+}
 
 /* Aligned memory for a node or an array from t's arena. */
 void *stanza__alloc(struct stanza_tree *t, size_t n);

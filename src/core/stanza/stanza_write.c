@@ -250,6 +250,25 @@ put_node(struct wstate *s, const struct stanza *n, bool top, bool *opened)
     return put(s, ">");
 }
 
+/* An unchanged stanza as it was received: it declares nothing and
+ * uses no prefix but xml:, so on this stream it is in the stream's
+ * content namespace just as the tree would be written. */
+static int
+write_raw(const struct stanza_tree *t, struct buf *out)
+{
+    if (t->raw_add_name == NULL)
+        return buf_append(out, t->raw, t->raw_len);
+    int rc = buf_append(out, t->raw, t->raw_name_end);
+    rc = rc ? rc : buf_append(out, " ", 1);
+    rc = rc ? rc : buf_append(out, t->raw_add_name, strlen(t->raw_add_name));
+    rc = rc ? rc : buf_append(out, "='", 2);
+    rc = rc ? rc : xml_escape_attr(out, t->raw_add_value, t->raw_add_len);
+    rc = rc ? rc : buf_append(out, "'", 1);
+    return rc ? rc
+              : buf_append(out, t->raw + t->raw_name_end,
+                           t->raw_len - t->raw_name_end);
+}
+
 /* Iterative walk: parent links lead back up, the frames remember what
  * each open element declared. */
 int
@@ -257,6 +276,10 @@ stanza_write(const struct stanza *el,
              const struct stanza_wctx *w,
              struct buf *out)
 {
+    const struct stanza_tree *t = el->tree;
+    if (t->raw != NULL && el == &t->root && is_content_ns(el->u.el.ns) &&
+        w->default_ns != NULL && is_content_ns(w->default_ns))
+        return write_raw(t, out);
     struct wstate s = {.w = w, .out = out, .n = 0, .cap = INLINE_DEPTH};
     s.v = s.inl;
     s.dflt = w->default_ns ? w->default_ns : "";

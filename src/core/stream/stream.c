@@ -269,6 +269,10 @@ on_end(void *arg, unsigned depth)
     struct stanza *el = stanza_builder_end(&s->sb, depth);
     if (el == NULL)
         return 0;
+    size_t rawlen;
+    const char *raw = xml_reader_element_raw(s->xr, &rawlen);
+    if (raw != NULL)
+        stanza_keep_raw(el, raw, rawlen);
     if (s->collect != NULL) {
         parsed_push(s->collect, el); /* handled by stream_dispatch */
         return 0;

@@ -105,6 +105,13 @@ const char *xml_reader_error_text(const struct xml_reader *r);
 /* During the end callback of a depth-1 element: its size on the wire,
  * from the '<' of its start tag to the '>' of its end tag (MUX.md D-09). */
 size_t xml_reader_element_bytes(const struct xml_reader *r);
+/* During the end callback of a depth-1 element: its bytes as received
+ * (len set), when they mean the same element on any XMPP stream — no
+ * prefixed names other than xml:, no namespace declaration on the
+ * element itself (its namespace is the stream's), no declaration of a
+ * prefix or of jabber:client / jabber:server inside it — else NULL. The
+ * bytes are valid only during the callback. */
+const char *xml_reader_element_raw(const struct xml_reader *r, size_t *len);
 /* Total bytes parsed since creation (not reset by xml_reader_reset). */
 uint64_t xml_reader_bytes(const struct xml_reader *r);
 

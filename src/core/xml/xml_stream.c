@@ -45,6 +45,19 @@ struct xml_reader {
     size_t elem_bytes;    /* wire bytes of the stanza that just ended */
     uint64_t total;       /* bytes consumed since creation */
 
+    /* The bytes of the current stanza as received, for forwarding them
+     * unchanged (xml_reader_element_raw). While a slice is parsed,
+     * slice/slice_base say where its bytes are; a stanza that spans
+     * slices is gathered in cap (up to parser offset cap_upto). */
+    const char *slice;
+    uint64_t slice_base;
+    bool raw_ok; /* the current stanza can be forwarded as received */
+    char *cap;
+    size_t cap_len, cap_size;
+    uint64_t cap_from, cap_upto; /* parser offsets of cap's bytes */
+    const char *raw; /* set during the end callback of a stanza */
+    size_t raw_len;
+
     /* Scratch space reused by every start tag, so parsing a stanza
      * allocates nothing once these have grown to fit. */
     struct xml_attr *attrv;
@@ -263,6 +276,65 @@ reader_stream_open(struct xml_reader *r, const struct xml_name *el, size_t n)
     reader_check_cb(r, rc);
 }
 
+/* Appends n bytes to the capture of a stanza that spans slices. */
+static void
+cap_append(struct xml_reader *r, const char *p, size_t n)
+{
+    if (r->cap_len + n > r->cap_size) {
+        size_t size = r->cap_size ? r->cap_size : 512;
+        while (size < r->cap_len + n)
+            size *= 2;
+        r->cap = x_realloc(r->cap, size);
+        r->cap_size = size;
+    }
+    memcpy(r->cap + r->cap_len, p, n);
+    r->cap_len += n;
+}
+
+/* Whether a name keeps a stanza forwardable as received: a prefix would
+ * depend on a declaration outside the stanza (only xml: is always
+ * bound). */
+static bool
+raw_name_ok(const struct xml_name *n)
+{
+    return n->prefix[0] == '\0' || strcmp(n->prefix, "xml") == 0;
+}
+
+/* Start tag inside a stanza: anything that makes its bytes mean
+ * something else on another stream clears raw_ok. A stanza's own
+ * namespace must be inherited from the stream (no declaration on its
+ * start tag), so that it becomes the receiving stream's content
+ * namespace. */
+static void
+raw_check_start(struct xml_reader *r,
+                unsigned depth,
+                const struct xml_name *el,
+                size_t nattrs,
+                size_t ndecl)
+{
+    if (depth == 1) {
+        r->raw_ok = ndecl == 0;
+        /* What the capture holds from before this slice (a start tag
+         * split between reads) is kept from the '<' on. */
+        if (r->cap_len > 0 && r->cap_from <= r->elem_start &&
+            r->elem_start <= r->cap_upto) {
+            size_t skip = (size_t)(r->elem_start - r->cap_from);
+            memmove(r->cap, r->cap + skip, r->cap_len - skip);
+            r->cap_len -= skip;
+        } else {
+            r->cap_len = 0;
+            r->cap_upto = r->elem_start;
+        }
+        r->cap_from = r->elem_start;
+    }
+    if (!r->raw_ok)
+        return;
+    bool ok = el->prefix[0] == '\0';
+    for (size_t i = 0; ok && i < nattrs; i++)
+        ok = raw_name_ok(&r->attrv[i].name);
+    r->raw_ok = ok;
+}
+
 static void XMLCALL
 on_start(void *u, const XML_Char *name, const XML_Char **atts)
 {
@@ -292,8 +364,32 @@ on_start(void *u, const XML_Char *name, const XML_Char **atts)
     }
     if (depth == 1)
         r->elem_start = (uint64_t)XML_GetCurrentByteIndex(r->p);
+    raw_check_start(r, depth, &el, (size_t)n, ndecl);
     if (r->h.start)
         reader_check_cb(r, r->h.start(r->arg, depth, &el, r->attrv, (size_t)n));
+}
+
+/* At the end of a stanza: its bytes, straight from the slice being
+ * parsed or completed in the capture buffer. */
+static void
+raw_locate(struct xml_reader *r)
+{
+    r->raw = NULL;
+    if (!r->raw_ok || r->slice == NULL || r->boundary < r->slice_base)
+        return;
+    if (r->cap_len == 0 && r->elem_start >= r->slice_base) {
+        r->raw = r->slice + (r->elem_start - r->slice_base);
+        r->raw_len = r->elem_bytes;
+        return;
+    }
+    if (r->cap_upto != r->slice_base || r->cap_from != r->elem_start)
+        return; /* a gap: never guess */
+    cap_append(r, r->slice, (size_t)(r->boundary - r->slice_base));
+    r->cap_upto = r->boundary;
+    if (r->cap_len == r->elem_bytes) {
+        r->raw = r->cap;
+        r->raw_len = r->cap_len;
+    }
 }
 
 static void XMLCALL
@@ -314,9 +410,11 @@ on_end(void *u, const XML_Char *name)
         if (depth == 1) {
             r->boundary = reader_event_end(r);
             r->elem_bytes = (size_t)(r->boundary - r->elem_start);
+            raw_locate(r);
         }
         if (r->h.end)
             rc = r->h.end(r->arg, depth);
+        r->raw = NULL;
     }
     reader_check_cb(r, rc);
 }
@@ -393,8 +491,15 @@ on_ns_start(void *u, const XML_Char *prefix, const XML_Char *uri)
         reader_fail(r, XE_LIMIT, "name too long");
         return;
     }
-    if (r->level != 0)
+    if (r->level != 0) {
+        /* Inside a stanza, a prefix or a declaration of a content
+         * namespace would not mean the same on another stream. */
+        if (r->level >= 2 &&
+            (plen != 0 || strcmp(uri, "jabber:client") == 0 ||
+             strcmp(uri, "jabber:server") == 0))
+            r->raw_ok = false;
         return;
+    }
     r->declv =
         grow_array(r->declv, &r->declv_cap, r->ndecl + 1, sizeof(*r->declv));
     r->declv[r->ndecl].prefix = decl_store(r, prefix, plen);
@@ -524,6 +629,9 @@ reader_clear(struct xml_reader *r)
     r->boundary = 0;
     r->ndecl = 0;
     r->declbuf_len = 0;
+    r->raw_ok = false;
+    r->cap_len = 0;
+    r->cap_from = r->cap_upto = 0;
 }
 
 /* A namespace-aware UTF-8 parser; like x_malloc, aborts on out-of-memory,
@@ -566,6 +674,7 @@ xml_reader_free(struct xml_reader *r)
     x_free(r->scratch);
     x_free(r->declv);
     x_free(r->declbuf);
+    x_free(r->cap);
     x_free(r);
 }
 
@@ -613,6 +722,9 @@ xml_reader_hibernate(struct xml_reader *r)
     x_free(r->scratch);
     x_free(r->declv);
     x_free(r->declbuf);
+    x_free(r->cap);
+    r->cap = NULL;
+    r->cap_len = r->cap_size = 0;
     r->attrv = NULL;
     r->scratch = NULL;
     r->declv = NULL;
@@ -670,6 +782,38 @@ reader_budget(const struct xml_reader *r, size_t len)
     return len < INT_MAX ? len : INT_MAX;
 }
 
+/* After a slice: keep what raw_locate will need of it, the bytes of a
+ * stanza still open, or the bytes after the last boundary (the start of
+ * a start tag that expat has not reported yet). */
+static void
+raw_carry(struct xml_reader *r, const char *p, uint64_t base, size_t n)
+{
+    uint64_t end = base + n;
+    uint64_t from;
+    if (r->level >= 2 && r->raw_ok) {
+        from = r->cap_upto;
+        if (from < base || from > end || r->cap_from != r->elem_start) {
+            r->raw_ok = false; /* a gap: never guess */
+            return;
+        }
+    } else if (r->level == 1 && r->boundary < end) {
+        if (r->cap_len > 0 && r->cap_from == r->boundary &&
+            r->cap_upto == base) {
+            from = base; /* the same pending bytes go on */
+        } else if (r->boundary >= base) {
+            r->cap_len = 0;
+            r->cap_from = from = r->boundary;
+        } else {
+            r->cap_len = 0; /* they began in a slice no longer here */
+            return;
+        }
+    } else {
+        return;
+    }
+    cap_append(r, p + (from - base), (size_t)(end - from));
+    r->cap_upto = end;
+}
+
 /* expat buffers an incomplete token whole before any handler runs, so a
  * huge start tag would be held in memory before a limit could be checked
  * in a callback. The input is therefore handed over in slices that never
@@ -695,7 +839,12 @@ xml_reader_feed(struct xml_reader *r,
         }
         uint64_t base = r->fed;
         r->fed += n;
+        r->slice = data + done;
+        r->slice_base = base;
         enum XML_Status st = XML_Parse(r->p, data + done, (int)n, XML_FALSE);
+        r->slice = NULL;
+        if (st == XML_STATUS_OK && !r->stopped)
+            raw_carry(r, data + done, base, n);
         if (r->stopped && r->err == 0) {
             done += (size_t)(r->stop_at - base);
             break;
@@ -722,6 +871,13 @@ xml_reader_error_text(const struct xml_reader *r)
     if (r->err == 0)
         return r->stopped ? "stopped for a restart" : "no error";
     return r->errtext ? r->errtext : "error";
+}
+
+const char *
+xml_reader_element_raw(const struct xml_reader *r, size_t *len)
+{
+    *len = r->raw ? r->raw_len : 0;
+    return r->raw;
 }
 
 size_t
