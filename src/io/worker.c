@@ -324,9 +324,11 @@ on_idle_sweep(uv_timer_t *t)
         if (!c->closing && c->st.sm != NULL)
             stream_sm_tick(&c->st);
         bool quiet = !c->active || now - c->last_io >= IDLE_QUIET_MS;
-        if (quiet && !c->closing && stream_hibernate(&c->st)) {
+        if (quiet && !c->closing) {
+            /* TLS buffers go even if the parser must stay (mid-stanza). */
+            if (stream_hibernate(&c->st))
+                released++;
             tls_conn_hibernate(c->tls);
-            released++;
         }
         c->active = false;
     }

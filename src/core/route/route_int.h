@@ -216,6 +216,7 @@ struct router {
     struct rtab sessions; /* struct route_session by full JID */
     struct rtab accounts; /* struct route_account by bare JID */
     struct rtab pairs;    /* struct route_pair by "sender target" */
+    struct route_pair *last_pair; /* the pair pair_get found last */
     struct route_link *s2s_head, *s2s_tail;
     struct route_verify *verifies;
     const struct router_s2s_ops *s2s_ops;

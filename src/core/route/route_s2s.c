@@ -72,9 +72,17 @@ pair_slot(const char *key, size_t n, unsigned max)
 static struct route_pair *
 pair_get(struct router *r, const char *sender, const char *target, bool make)
 {
+    /* Stanzas come in runs for one pair: comparing two short strings
+     * costs less than hashing the key. */
+    struct route_pair *last = r->last_pair;
+    if (last != NULL && strcmp(last->target, target) == 0 &&
+        strcmp(last->sender, sender) == 0)
+        return last;
     char k[2 * JID_DOMAIN_BUFSZ + 2];
     size_t n = pair_key(k, sender, target);
     struct route_pair *p = (struct route_pair *)route__tab_find(&r->pairs, k, n);
+    if (p != NULL)
+        r->last_pair = p;
     if (p != NULL || !make)
         return p;
     p = x_calloc(1, sizeof(*p));
@@ -84,6 +92,7 @@ pair_get(struct router *r, const char *sender, const char *target, bool make)
     p->target = x_strdup(target);
     p->slot = pair_slot(k, n, r->cfg->s2s.max_connections_per_peer);
     route__tab_insert(&r->pairs, &p->node, p->key, p->klen);
+    r->last_pair = p;
     return p;
 }
 
@@ -232,6 +241,8 @@ pair_maybe_free(struct router *r, struct route_pair *p)
         return;
     route__tab_remove(&r->pairs, &p->node);
     route__tab_shrink(&r->pairs);
+    if (r->last_pair == p)
+        r->last_pair = NULL;
     pair_free(p);
 }
 
@@ -815,6 +826,7 @@ route__s2s_free(struct router *r)
         pair_free((struct route_pair *)nd);
         nd = next;
     }
+    r->last_pair = NULL;
     route__tab_fini(&r->pairs);
     while (r->verifies) {
         struct route_verify *v = r->verifies;

@@ -22,11 +22,14 @@ stanza_builder_fini(struct stanza_builder *b)
 /* Copies the parsed attributes of one start tag. expat has already
  * refused duplicates, so they are appended without a lookup. */
 static void
-import_attrs(struct stanza *st, const struct xml_attr *attrs, size_t nattrs)
+import_attrs(struct stanza *st,
+             const struct xml_attr *attrs,
+             size_t nattrs,
+             size_t spare)
 {
     if (nattrs == 0)
         return;
-    stanza__attrs_reserve(st, nattrs);
+    stanza__attrs_reserve(st, nattrs + spare);
     for (size_t i = 0; i < nattrs; i++) {
         const struct xml_attr *a = &attrs[i];
         stanza__attr_append(st, a->name.ns, a->name.local, a->value,
@@ -61,7 +64,8 @@ stanza_builder_start(struct stanza_builder *b,
         st = stanza__child_raw(
             b->cur, ns, stanza__strndup(t, el->local, strlen(el->local)));
     }
-    import_attrs(st, attrs, nattrs);
+    /* A stanza's root gets room for the 'from' a server stamps. */
+    import_attrs(st, attrs, nattrs, depth == 1 ? 1 : 0);
     b->cur = st;
 }
 

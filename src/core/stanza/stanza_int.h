@@ -8,8 +8,9 @@
 #include "stanza/stanza.h"
 
 /* Bytes of arena inside the root allocation: a typical message or
- * presence tree fits, so building it costs one malloc. */
-#define STANZA_FIRST_CHUNK 768
+ * presence tree fits, with its bytes as received and a stamped 'from',
+ * so building and forwarding it costs one malloc. */
+#define STANZA_FIRST_CHUNK 1024
 /* Later chunks double from 1 KiB up to this size; a bigger request gets a
  * chunk of its own size. */
 #define STANZA_MAX_CHUNK ((size_t)64 * 1024)

@@ -72,33 +72,36 @@ tls_conn_wake(struct tls_conn *t)
     return 0;
 }
 
-/* Replace a drained memory BIO whose buffer grew past TLS_BIO_KEEP, so an
- * idle session does not keep the memory of its largest burst. Only after
- * the handshake: until then OpenSSL may wrap the write BIO in a buffering
- * one. */
+/* Replace a drained memory BIO whose buffer grew past keep: BIO_s_mem
+ * never shrinks, and one large burst would otherwise stay with the
+ * session for good. */
+static void
+bio_trim(struct tls_conn *t, BIO **bio, bool wbio, size_t keep)
+{
+    BUF_MEM *bm = NULL;
+    if (BIO_ctrl_pending(*bio) != 0 || BIO_get_mem_ptr(*bio, &bm) <= 0 ||
+        bm == NULL || bm->max <= keep)
+        return;
+    BIO *b = BIO_new(BIO_s_mem());
+    if (b == NULL)
+        return;
+    if (wbio)
+        SSL_set0_wbio(t->ssl, b);
+    else
+        SSL_set0_rbio(t->ssl, b);
+    *bio = b;
+}
+
+/* Give back what a quiet session holds beyond keep bytes per buffer. Only
+ * after the handshake: until then OpenSSL may wrap the write BIO in a
+ * buffering one. */
 static void
 tls_conn_trim(struct tls_conn *t, size_t keep)
 {
-    BUF_MEM *bm = NULL;
     if (!t->ready || t->wbio == NULL)
         return;
-    if (BIO_ctrl_pending(t->wbio) == 0 && BIO_get_mem_ptr(t->wbio, &bm) > 0 &&
-        bm != NULL && bm->max > keep) {
-        BIO *b = BIO_new(BIO_s_mem());
-        if (b != NULL) {
-            SSL_set0_wbio(t->ssl, b);
-            t->wbio = b;
-        }
-    }
-    bm = NULL;
-    if (BIO_ctrl_pending(t->rbio) == 0 && BIO_get_mem_ptr(t->rbio, &bm) > 0 &&
-        bm != NULL && bm->max > keep) {
-        BIO *b = BIO_new(BIO_s_mem());
-        if (b != NULL) {
-            SSL_set0_rbio(t->ssl, b);
-            t->rbio = b;
-        }
-    }
+    bio_trim(t, &t->wbio, true, keep);
+    bio_trim(t, &t->rbio, false, keep);
     /* SSL_MODE_RELEASE_BUFFERS frees the record buffers after application
      * data only; a session whose last record was a handshake message (a
      * client after NewSessionTicket) would keep ~17 KiB while idle. */
@@ -135,7 +138,12 @@ tls_conn_flush(struct tls_conn *t)
         /* Cannot fail: k is within the room left. */
         (void)buf_append(&t->out, chunk, (size_t)r);
     }
-    tls_conn_trim(t, TLS_BIO_KEEP);
+    /* A busy session keeps its buffers (reallocating them for every
+     * burst cost more than the bytes): the idle sweep trims it once it
+     * is quiet (tls_conn_hibernate). Only an exceptional burst is given
+     * back at once. */
+    if (t->ready)
+        bio_trim(t, &t->wbio, true, TLS_BIO_BURST);
     return 0;
 }
 

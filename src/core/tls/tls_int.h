@@ -15,10 +15,10 @@
  * read's worth and then reads until nothing is left, so this only trips
  * when the caller stops reading. */
 #define TLS_IN_MAX ((size_t)256 * 1024)
-/* A memory BIO whose buffer grew past this is replaced once it is empty:
- * BIO_s_mem never shrinks, and one large burst would otherwise stay with
- * an idle session for good. */
-#define TLS_BIO_KEEP ((size_t)1024)
+/* A write BIO whose buffer grew past this (one exceptional burst) is
+ * replaced as soon as it is empty; smaller ones stay until the session
+ * is quiet (tls_conn_hibernate). */
+#define TLS_BIO_BURST ((size_t)256 * 1024)
 /* Upper bound on the bytes a TLS record adds to its plaintext (header,
  * explicit nonce, tag, content type), used to refuse a write up front. */
 #define TLS_REC_OVERHEAD ((size_t)64)
