@@ -170,6 +170,12 @@ on_write(uv_write_t *req, int status)
     server__unlock(c->srv);
 }
 
+/* The queue of bytes waiting for the kernel at which an s2s stream's
+ * pairs start to queue (a quarter of the hard mark), and below which
+ * they go on. */
+#define S2S_BACKLOG_HIGH(c) ((c)->srv->cfg->conn_limits.output_queue / 4)
+#define S2S_BACKLOG_LOW(c)  ((c)->srv->cfg->conn_limits.output_queue / 16)
+
 /* Past the hard mark the peer has stopped reading what others send it:
  * the stream ends with <resource-constraint/>, queued behind the rest
  * (the peer reads it if it ever reads again), and the connection is
@@ -233,6 +239,11 @@ conn__write_done(struct conn *c, ssize_t n)
         conn_overflow(c, queued);
         return XE_LIMIT;
     }
+    /* An s2s peer that reads slower than we route to it: well before the
+     * hard mark, what is routed to it waits in its pairs' queues
+     * (bounded; past that, bounces) until this drains (conn__flush). */
+    if (c->st.s2s && queued > S2S_BACKLOG_HIGH(c))
+        c->st.s2s_backlog = true;
     if (!c->read_paused && queued > CONN_WRITE_HIGH) {
         /* The peer does not read: neither do we. */
         c->read_paused = true;
@@ -256,6 +267,12 @@ conn__flush(struct conn *c)
 {
     if (c->closing)
         return;
+    /* Pair queues waiting for this s2s stream: more once what it wrote
+     * has left (the kernel took it, or nearly). */
+    if (c->st.s2s_backlog && buf_len(&c->st.out) == 0 &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) <
+            S2S_BACKLOG_LOW(c))
+        router_s2s_drained(c->srv->router, &c->st);
     struct buf *out = &c->st.out;
     struct buf *wire = out;
     if (c->tls) {
@@ -335,6 +352,28 @@ conn_decrypt(struct conn *c, const char *data, size_t len,
     }
 }
 
+/* Plaintext fed to a stream in session at a time. What a slice routed
+ * to other conns is written before the next slice is parsed, so the next
+ * server (or client) starts on the first stanzas of a large read while
+ * this one parses the rest: the hops of a route overlap instead of each
+ * waiting for the whole batch. */
+#define FEED_SLICE ((size_t)8 * 1024)
+
+static void
+conn_feed_plain(struct conn *c, const char *p, size_t n)
+{
+    size_t off = 0;
+    while (n - off > FEED_SLICE && c->st.state == STREAM_ST_SESSION &&
+           !c->closing) {
+        /* Whole stanzas are not needed: the reader takes any split. */
+        stream_feed(&c->st, p + off, FEED_SLICE);
+        off += FEED_SLICE;
+        server__flush_now(c->w);
+    }
+    if (!c->closing)
+        stream_feed(&c->st, p + off, n - off);
+}
+
 /* With the lock: the handshake's end, the plaintext to the stream, and
  * the end of the TLS session if it ended. */
 static void
@@ -345,7 +384,7 @@ conn_feed_tls(struct conn *c, const struct decrypted *d)
     if (d->parsed)
         stream_dispatch(&c->st, &c->w->parsed);
     else if (d->len > 0 && !stream_finished(&c->st))
-        stream_feed(&c->st, c->w->plain, d->len);
+        conn_feed_plain(c, c->w->plain, d->len);
     if (d->rc == XE_CLOSED) {
         stream_eof(&c->st);
     } else if (d->rc != 0) {
@@ -415,7 +454,7 @@ on_read_locked(struct conn *c, ssize_t nread, const uv_buf_t *b,
     else if (d->parsed)
         stream_dispatch(&c->st, &c->w->parsed);
     else
-        stream_feed(&c->st, b->base, (size_t)nread);
+        conn_feed_plain(c, b->base, (size_t)nread);
     conn__rate_count(c, (size_t)nread);
     if (stream_take_action(&c->st) == STREAM_ACT_STARTTLS)
         conn_starttls(c);
@@ -425,6 +464,55 @@ on_read_locked(struct conn *c, ssize_t nread, const uv_buf_t *b,
         uv_timer_stop(&c->timer);
     }
     conn__flush(c);
+}
+
+/* Bytes one conn may read in one loop iteration. libuv keeps reading a
+ * busy socket (up to 32 reads) before it looks at the others; with
+ * deliveries flushed as they are routed, a client that is answered
+ * quickly could keep the loop to itself while, say, the acknowledgements
+ * on an s2s stream wait unread. Past its turn a conn stops reading until
+ * the iteration's check (conn__turns_resume); the next poll finds it
+ * readable again if bytes are waiting. */
+#define READ_TURN ((size_t)128 * 1024)
+
+static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b);
+
+static void
+conn_read_turn(struct conn *c, ssize_t nread)
+{
+    struct worker *w = c->w;
+    if (nread <= 0 || c->closing || c->finishing)
+        return;
+    if (c->turn_iter != w->iter) {
+        c->turn_iter = w->iter;
+        c->turn_bytes = 0;
+    }
+    c->turn_bytes += (size_t)nread;
+    if (c->turn_bytes < READ_TURN || c->read_paused || c->read_yield)
+        return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->read_yield = true;
+    c->yield_next = w->yielded;
+    w->yielded = c;
+}
+
+void
+conn__turns_resume(struct worker *w)
+{
+    struct conn *c = w->yielded;
+    w->yielded = NULL;
+    w->iter++;
+    while (c != NULL) {
+        struct conn *next = c->yield_next;
+        c->yield_next = NULL;
+        c->read_yield = false;
+        /* A pause for another reason (output, rate, throttle) ends in its
+         * own time. */
+        if (!c->closing && !c->finishing && !c->read_paused &&
+            !uv_is_closing((uv_handle_t *)&c->tcp))
+            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        c = next;
+    }
 }
 
 /* Decryption needs no lock: c's TLS session is this thread's alone (a
@@ -456,6 +544,7 @@ on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b)
     }
     server__lock(c->srv);
     on_read_locked(c, nread, b, &d);
+    conn_read_turn(c, nread);
     c->parse_ahead = c->srv->nworkers > 1 && !c->closing && !c->finishing &&
                      stream_parse_ahead(&c->st);
     server__unlock(c->srv);

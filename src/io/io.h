@@ -55,6 +55,8 @@ struct worker {
     struct stream_parsed parsed; /* what one read parsed */
     struct batch_item *batch; /* the conns of one flush pass */
     size_t batch_cap;
+    uint64_t iter;           /* loop iterations (counted in the check) */
+    struct conn *yielded;    /* conns that used up their read turn */
     struct store *store;       /* accounts; completions on this loop */
     struct resolver *resolver; /* s2s targets (c-ares) */
 };

@@ -50,6 +50,12 @@ struct conn {
     bool dirty;              /* on the server's list of conns to flush */
     bool active;             /* read something since the last idle sweep */
     struct conn *dirty_next;
+    /* Read turns (conn.c): bytes read in loop iteration turn_iter; past
+     * READ_TURN the conn stops reading until the iteration's check. */
+    uint64_t turn_iter;
+    size_t turn_bytes;
+    bool read_yield;
+    struct conn *yield_next;
     int open_handles;
     void *creds_req; /* pending account lookup, or NULL */
     uint64_t bytes_in, bytes_out, started;
@@ -128,6 +134,12 @@ int conn__write_done(struct conn *c, ssize_t n);
 /* Flush c once the loop has handled this round of input: deliveries
  * from many stanzas then leave in one write. */
 void server__flush_later(struct server *srv, struct conn *c);
+/* With the lock, at a point where nothing is half done: write what this
+ * worker's conns were given so far, now rather than at the end of the
+ * loop iteration. */
+void server__flush_now(struct worker *w);
+/* In the check: conns that yielded their read turn read again. */
+void conn__turns_resume(struct worker *w);
 /* Answer c's pending credential request with "no such account" from the
  * loop (the lookup could not be started). */
 void conn__defer_no_creds(struct conn *c);

@@ -264,6 +264,13 @@ flush_pass(struct worker *w)
     }
 }
 
+void
+server__flush_now(struct worker *w)
+{
+    if (w->dirty != NULL)
+        flush_pass(w);
+}
+
 /* Flushing one conn (closing it, say) may give others something to send,
  * and nothing else would wake this loop for them: pass again, a few times
  * (other threads may keep adding while this one encrypts), then leave the
@@ -280,6 +287,7 @@ on_flush_check(uv_check_t *h)
         flush_pass(w);
     if (w->dirty != NULL)
         (void)uv_async_send(&w->wake);
+    conn__turns_resume(w);
     server__unlock(srv);
 }
 

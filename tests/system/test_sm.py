@@ -338,21 +338,22 @@ def sm_log_lines(a, b):
     return "--- A ---\n" + "\n".join(lines[-60:])
 
 
-def two_servers(with_proxy):
+def two_servers(with_proxy, a_extra="", b_extra=""):
     """A (montague.example, romeo) and B (capulet.example, juliet) with
-    test-CA certificates, started; A reaches B through a Proxy if asked.
-    Returns (a, b, proxy or None)."""
+    test-CA certificates, started; A reaches B through a Proxy if asked;
+    a_extra and b_extra go into their configurations. Returns (a, b,
+    proxy or None)."""
     from test_federation import certs, hosts_of, loopback_pair, s2s_block
     from xmuxtest import free_port
     aaddr, baddr = loopback_pair()
     port = free_port(aaddr, baddr)
     tls = f'tls = {{ ca_file = "{certs()}/ca.crt"; }};\n'
     b = Server(hosts=hosts_of((C,), "c"), addr=baddr, ports={"s2s": port},
-               extra=tls + s2s_block([(M, aaddr, port)]))
+               extra=tls + s2s_block([(M, aaddr, port)]) + b_extra)
     proxy = Proxy(aaddr, (baddr, port)) if with_proxy else None
     route = (C, aaddr, proxy.port) if proxy else (C, baddr, port)
     a = Server(hosts=hosts_of((M,), "m"), addr=aaddr, ports={"s2s": port},
-               extra=tls + s2s_block([route]))
+               extra=tls + s2s_block([route]) + a_extra)
     a.add_user("romeo@" + M, "pw")
     b.add_user("juliet@" + C, "pw")
     a.start()
@@ -515,6 +516,56 @@ def s2s_kill_either_end():
         b.stop()
 
 
+def s2s_backpressure_peer_stopped():
+    """B stops reading (SIGSTOP) while romeo on A sends juliet on B a
+    burst much larger than the kernel's socket buffers, A's output queue
+    limit (output_queue_max) and a stream's output buffer together. A does
+    not end the s2s stream for it: once the socket backs up, what romeo
+    sends waits in the pair's queue (the stream takes more as it drains).
+    When B goes on, juliet gets every message exactly once, in order, and
+    romeo gets no error. (Romeo may send fast, and B lets juliet, a slow
+    Python reader, have a long output queue.)"""
+    import signal
+    a, b, _ = two_servers(
+        with_proxy=False, a_extra="limits = { c2s_rate = 0; };\n",
+        b_extra="limits = { output_queue_max = 268435456; };\n")
+    try:
+        r, rj, _ = login(a, "romeo@" + M, "pw", "orchard")
+        j, jj, _ = login(b, "juliet@" + C, "pw", "balcony")
+        r.send(msg(jj, "hello", "h0"))
+        check(body_of(j.next_element(10)) == "hello", "first message")
+        total, pad = 9000, "x" * 2000
+        b.proc.send_signal(signal.SIGSTOP)
+        try:
+            for i in range(total):
+                r.send(msg(jj, f"n{i} {pad}", f"p{i}"))
+            time.sleep(3)  # A routes the burst into the stalled stream
+        finally:
+            b.proc.send_signal(signal.SIGCONT)
+        seen = []
+        while len(seen) < total:
+            el = j.next_element(30)
+            check(el.get("type") != "error", f"error: {ET.tostring(el)!r}")
+            b_ = body_of(el) or ""
+            if b_.startswith("n"):
+                seen.append(int(b_[1:].split()[0]))
+        quiet(j, 1)
+        check(seen == list(range(total)),
+              f"every message once, in order ({len(seen)} received)")
+        quiet(r, 1)  # romeo gets no error
+        la = a.logtext()
+        check("what=output-queue" not in la and "what=sm-unacked" not in la,
+              "A kept the stream: " + " ".join(
+                  ln for ln in la.splitlines() if "event=limit" in ln))
+        check("event=s2s-bounce" not in la, "nothing bounced")
+        check(la.count("event=s2s-ready") <= 2, "one stream (each way)")
+    except Exception as e:
+        raise type(e)(f"{e}\n{sm_log_lines(a, b)}")
+    finally:
+        a.stop()
+        b.stop()
+
+
 def sm_parked_hold_no_slot(srv):
     """A parked session holds no socket: it takes neither a share of its
     address (connections_per_ip = 3 here) nor a connection slot, so the
@@ -597,6 +648,7 @@ TESTS = {
         sm_parked_hold_no_slot, extra="limits = { connections_per_ip = 3; };\n"),
     "sm-s2s-break-resends": s2s_break_resends,
     "sm-s2s-kill-either-end": s2s_kill_either_end,
+    "s2s-backpressure-peer-stopped": s2s_backpressure_peer_stopped,
     "sm-s2s-breaks-resend-each-time": lambda: s2s_break_resends(breaks=3),
     "sm-c2s-features-and-acks": with_server(sm_features_and_acks),
     "sm-c2s-not-enabled": with_server(sm_not_enabled),

@@ -119,6 +119,9 @@ void router_set_s2s(struct router *r, const struct router_s2s_ops *ops,
 void router_s2s_attach(struct router *r, struct stream *s);
 /* s (attached) changed what it may carry (stream_ops.s2s_changed). */
 void router_s2s_changed(struct router *r, struct stream *s);
+/* s (s2s_backlog set) has written what it had: the pairs it carries
+ * send what waits in their queues, up to the mark again. */
+void router_s2s_drained(struct router *r, struct stream *s);
 /* s is closing: its pairs move to another stream once or bounce, its
  * pending verifications fail. (router_unbind calls it.) */
 void router_s2s_gone(struct router *r, struct stream *s);

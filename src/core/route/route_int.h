@@ -208,6 +208,11 @@ struct route_nonce {
 
 /* Stanzas waiting for one pair's stream, at most. */
 #define ROUTE_S2S_QUEUE_MAX 10000
+/* A pair's queue goes into its stream's output up to this many bytes;
+ * the rest waits for the stream to drain (router_s2s_drained), so that
+ * a queue put back after a break, however long, never makes the new
+ * stream's output overflow. */
+#define ROUTE_S2S_FLUSH_MARK ((size_t)256 * 1024)
 
 struct router {
     const struct config *cfg;

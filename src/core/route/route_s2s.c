@@ -387,7 +387,13 @@ pair_flush(struct router *r, struct route_pair *p)
      * pair). */
     p->retried = false;
     struct stanza *st;
-    while (p->carrier && (st = queue_pop(p)) != NULL) {
+    while (p->carrier && p->qn > 0) {
+        if (p->carrier->s2s_backlog ||
+            buf_len(&p->carrier->out) >= ROUTE_S2S_FLUSH_MARK) {
+            p->carrier->s2s_backlog = true;
+            return;
+        }
+        st = queue_pop(p);
         int rc = stream_deliver(p->carrier, st);
         if (rc == XE_TOO_LARGE) {
             bounce(r, st, XC_POLICY_VIOLATION); /* XEP-0478 §3.1 */
@@ -401,6 +407,24 @@ pair_flush(struct router *r, struct route_pair *p)
             return;
         }
         stanza_unref(st);
+    }
+}
+
+void
+router_s2s_drained(struct router *r, struct stream *s)
+{
+    s->s2s_backlog = false;
+    size_t slot = 0;
+    for (struct rtab_node *nd = route__tab_next(&r->pairs, &slot, NULL); nd;
+         nd = route__tab_next(&r->pairs, &slot, nd)) {
+        struct route_pair *p = (struct route_pair *)nd;
+        if (p->carrier != s || p->qn == 0 ||
+            stream_s2s_pair(s, p->sender, p->target, NULL) !=
+                STREAM_PAIR_READY)
+            continue;
+        pair_flush(r, p);
+        if (s->s2s_backlog)
+            return; /* full again: the rest at the next drain */
     }
 }
 
@@ -425,7 +449,8 @@ route__s2s_send(struct router *r,
                 const char *target)
 {
     struct route_pair *p = pair_get(r, sender, target, true);
-    if (p->carrier != NULL && p->qn == 0 &&
+    if (p->carrier != NULL && p->qn == 0 && !p->carrier->s2s_backlog &&
+        buf_len(&p->carrier->out) < ROUTE_S2S_FLUSH_MARK &&
         stream_s2s_pair(p->carrier, sender, target, NULL) ==
             STREAM_PAIR_READY) {
         int rc = stream_deliver(p->carrier, st);

@@ -254,6 +254,8 @@ struct stream {
     bool tried_external; /* EXTERNAL failed once: dialback next */
     /* s2s, receiving role (bidi: also the initiating side once sent). */
     bool bidi;           /* XEP-0288 bidi is on for this stream */
+    bool s2s_backlog;    /* pair queues wait for this stream's output to
+                            drain (router_s2s_drained) */
     bool bidi_closed;    /* <auth/> or a db:result came: too late now */
     bool peer_checked;   /* peer_ids computed */
     bool peer_valid;     /* the certificate validated (D-10) */
