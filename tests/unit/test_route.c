@@ -804,7 +804,7 @@ test_route_CORE_18_delivery_failure_one_error(void **state)
     struct stream *chamber = client(f, 2, CHAMBER);
     available(f, chamber, 0);
     clear(f);
-    size_t fill = STREAM_OUT_MAX - 16;
+    size_t fill = balcony->out.max - 16;
     char *junk = x_malloc(fill);
     memset(junk, ' ', fill);
     assert_int_equal(buf_append(&balcony->out, junk, fill), 0);

@@ -60,7 +60,7 @@ static int
 stream_overflow(struct stream *s)
 {
     stream__limit(s, CFG_LIMIT_OUTPUT_QUEUE, "bytes=%zu max=%zu",
-                  buf_len(&s->out), STREAM_OUT_MAX);
+                  buf_len(&s->out), s->out.max);
     s->cond = SC_RESOURCE_CONSTRAINT;
     s->close_reason = "output-overflow";
     stream__set_state(s, STREAM_ST_CLOSED);
@@ -325,7 +325,11 @@ stream_init(struct stream *s,
     s->tls_conn = tls;
     s->xr = xml_reader_new(&ctx->cfg->limits_preauth, &stream_xml_handler, s);
     stanza_builder_init(&s->sb);
-    buf_init(&s->out, STREAM_OUT_MAX);
+    /* Deliveries from another worker's threads can pile up here until
+     * this stream's own thread flushes: as much as may wait for the
+     * kernel (output_queue_max), and never less than STREAM_OUT_MAX. */
+    size_t outmax = ctx->cfg->conn_limits.output_queue;
+    buf_init(&s->out, outmax > STREAM_OUT_MAX ? outmax : STREAM_OUT_MAX);
     dialback_pairs_init(&s->db, DIALBACK_PAIRS_MAX);
 }
 

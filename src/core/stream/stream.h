@@ -169,7 +169,8 @@ enum stream_action {
     STREAM_ACT_STARTTLS, /* flush s->out in the clear, then start TLS */
 };
 
-/* Maximum bytes queued for output before the stream is cut off. */
+/* Least bytes queued for output before the stream is cut off (the limit
+ * is limits.output_queue_max when that is larger). */
 #define STREAM_OUT_MAX ((size_t)1 << 20)
 /* Identities one stream may carry (MUX.md §6.1, D-01). */
 #define STREAM_IDS_MAX 256
