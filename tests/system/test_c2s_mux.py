@@ -439,6 +439,15 @@ def resume_mux(srv, cert, previd, h):
     return c, c.next_element()
 
 
+def wait_log(srv, needle, count, timeout=15):
+    """Until srv's log holds needle count times (instead of a fixed
+    sleep, which a loaded machine may outlast)."""
+    deadline = time.time() + timeout
+    while srv.logtext().count(needle) < count and time.time() < deadline:
+        time.sleep(0.05)
+    check(srv.logtext().count(needle) >= count, f"log: {needle!r} x{count}")
+
+
 def m47_resume(srv):
     """MUX-47: a multiplexed session resumed (XEP-0198) with the same
     certificate keeps both identities; resumed with a certificate that
@@ -450,8 +459,9 @@ def m47_resume(srv):
         c.send(f"<enable xmlns='{NS_SM}' resume='true'/>")
         en = c.next_element()
         check(en.tag == f"{{{NS_SM}}}enabled", f"enabled: {ET.tostring(en)!r}")
+        parked = srv.logtext().count("parked=yes")
         c.close()
-        time.sleep(0.3)
+        wait_log(srv, "parked=yes", parked + 1)
         c2, el = resume_mux(srv, cert, en.get("id"), 0)
         check(el.tag == f"{{{NS_SM}}}resumed", f"resumed: {ET.tostring(el)!r}")
         if keeps:
@@ -459,9 +469,10 @@ def m47_resume(srv):
                     "type='chat'><body>still</body></message>")
             check(got(r, "still").get("from") == f"juliet@{M}/balcony",
                   "MUX-47: the identity stays")
+            closed = srv.logtext().count("event=close ")
             c2.send("</stream:stream>")
             c2.close()
-            time.sleep(0.3)
+            wait_log(srv, "event=close ", closed + 1)
         else:
             r.send(f"<message to='juliet@{M}/balcony' id='g1' type='chat'>"
                    "<body>gone?</body></message>")
