@@ -201,8 +201,11 @@ claim_state(const struct config *cfg, const struct privs *p, struct buf *err)
         (void)buf_printf(err, "%s: %s", cfg->state_dir, strerror(e));
         return -e;
     }
+    /* -journal: a hot rollback journal, left when an xmuxctl run as root
+     * was killed while it created the database (before WAL was on). */
     static const char *const files[] = {STORE_DB_FILE, STORE_DB_FILE "-wal",
-                                        STORE_DB_FILE "-shm", NULL};
+                                        STORE_DB_FILE "-shm",
+                                        STORE_DB_FILE "-journal", NULL};
     struct claim_fail f = {.name = "."};
     int rc = fchown(dfd, p->uid, p->gid) == 0 ? 0 : -errno;
     for (size_t i = 0; rc == 0 && files[i] != NULL; i++) {
