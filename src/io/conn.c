@@ -490,8 +490,6 @@ on_read_locked(struct conn *c, ssize_t nread, const uv_buf_t *b,
  * readable again if bytes are waiting. */
 #define READ_TURN ((size_t)128 * 1024)
 
-static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *b);
-
 static void
 conn_read_turn(struct conn *c, ssize_t nread)
 {
@@ -525,7 +523,7 @@ conn__turns_resume(struct worker *w)
          * own time. */
         if (!c->closing && !c->finishing && !c->read_paused &&
             !uv_is_closing((uv_handle_t *)&c->tcp))
-            uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+            conn__read_start(c);
         c = next;
     }
 }
